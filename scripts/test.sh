@@ -28,9 +28,11 @@ if ((${#need_pkgs[@]})); then
 fi
 
 # --- npm peers into test/node_modules (Node 22, conformance suite, oidc-provider, TS SDK, mcp-remote)
-if ! cmp -s test/package-lock.json test/node_modules/.package-lock.json 2>/dev/null; then
+lock_sum=$(sha256sum test/package-lock.json | cut -d' ' -f1)
+if [ "$(cat test/node_modules/.mcpauth-lock-sha256 2>/dev/null)" != "$lock_sum" ]; then
   log "npm ci (test/)"
   (cd test && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" >test/node_modules/.mcpauth-lock-sha256
 fi
 
 # --- services on 127.0.0.1, stopped on exit
@@ -71,7 +73,8 @@ log "go test"
 go test -count=1 -timeout 40m ./...
 
 log "fuzz targets ($FUZZTIME each)"
-grep -rl --include='*_test.go' '^func Fuzz' . | grep -v node_modules | sort | while read -r f; do
+fuzz_files=$(grep -rl --include='*_test.go' '^func Fuzz' --exclude-dir=node_modules . | sort || true)
+for f in $fuzz_files; do
   pkg=./$(dirname "${f#./}")
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
     echo "fuzz $pkg $target"
