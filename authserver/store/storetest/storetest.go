@@ -1,0 +1,512 @@
+// Package storetest is the behaviour every store.Store implementation must show, as one test
+// suite that each implementation runs against a fresh, empty store.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+)
+
+// Run runs the suite. open returns a new, empty store for each subtest; Run closes it.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Clients", testClients},
+		{"DeleteClientCascades", testDeleteClientCascades},
+		{"DeleteUnusedClients", testDeleteUnusedClients},
+		{"Users", testUsers},
+		{"DeleteUserCascades", testDeleteUserCascades},
+		{"Consents", testConsents},
+		{"Sessions", testSessions},
+		{"AuthCodeSingleUse", testAuthCodeSingleUse},
+		{"AuthCodeConcurrentRedemption", testAuthCodeConcurrent},
+		{"AuthCodeRevokedGrant", testAuthCodeRevokedGrant},
+		{"Grants", testGrants},
+		{"RefreshRotation", testRefreshRotation},
+		{"RefreshConcurrentRotation", testRefreshConcurrent},
+		{"AccessTokens", testAccessTokens},
+		{"SigningKeys", testSigningKeys},
+		{"DeleteExpired", testDeleteExpired},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+var ctx = context.Background()
+
+// now is a base time with millisecond precision, which every store keeps.
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: got error %v, want %v", what, err, want)
+	}
+}
+
+func equal(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s:\n got  %#v\n want %#v", what, got, want)
+	}
+}
+
+func newClient(id string, kind store.ClientKind, created time.Time) *store.Client {
+	return &store.Client{
+		ID: id, Kind: kind, Metadata: []byte(`{"client_name":"` + id + `"}`),
+		Scopes: []string{}, CreatedAt: created,
+	}
+}
+
+func testClients(t *testing.T, s store.Store) {
+	t0 := now()
+	c := &store.Client{
+		ID: "c1", Kind: store.ClientStatic, SecretHash: "h1", SecretExpiresAt: t0.Add(time.Hour),
+		RegistrationTokenHash: "rt1", Metadata: []byte(`{"client_name":"One","redirect_uris":["https://a.example/cb"]}`),
+		Scopes: []string{"read", "write"}, QuotaTier: "gold", CreatedAt: t0,
+	}
+	must(t, s.CreateClient(ctx, c))
+	wantErr(t, "duplicate client", s.CreateClient(ctx, c), store.ErrConflict)
+	got, err := s.GetClient(ctx, "c1")
+	must(t, err)
+	equal(t, "client", got, c)
+	_, err = s.GetClient(ctx, "nope")
+	wantErr(t, "unknown client", err, store.ErrNotFound)
+
+	// nil scopes (any) and empty scopes (none) are different.
+	any := newClient("c2", store.ClientDynamic, t0.Add(time.Second))
+	any.Scopes = nil
+	must(t, s.CreateClient(ctx, any))
+	got, err = s.GetClient(ctx, "c2")
+	must(t, err)
+	if got.Scopes != nil {
+		t.Fatalf("nil scopes came back as %#v", got.Scopes)
+	}
+	none := newClient("c0", store.ClientDynamic, t0.Add(2*time.Second))
+	must(t, s.CreateClient(ctx, none))
+	got, err = s.GetClient(ctx, "c0")
+	must(t, err)
+	if got.Scopes == nil || len(got.Scopes) != 0 {
+		t.Fatalf("empty scopes came back as %#v", got.Scopes)
+	}
+
+	upd := *c
+	upd.SecretHash, upd.RegistrationTokenHash, upd.Metadata = "h2", "rt2", []byte(`{"client_name":"Two"}`)
+	upd.Scopes, upd.QuotaTier, upd.SecretExpiresAt = nil, "", time.Time{}
+	upd.Kind, upd.CreatedAt = store.ClientDynamic, t0.Add(time.Hour) // not updatable
+	must(t, s.UpdateClient(ctx, &upd))
+	got, err = s.GetClient(ctx, "c1")
+	must(t, err)
+	upd.Kind, upd.CreatedAt = c.Kind, c.CreatedAt
+	equal(t, "updated client", got, &upd)
+	wantErr(t, "update unknown client", s.UpdateClient(ctx, newClient("nope", store.ClientStatic, t0)), store.ErrNotFound)
+
+	must(t, s.TouchClient(ctx, "c1", t0.Add(time.Minute)))
+	must(t, s.TouchClient(ctx, "c1", t0.Add(time.Second))) // earlier: ignored
+	got, err = s.GetClient(ctx, "c1")
+	must(t, err)
+	equal(t, "last used", got.LastUsedAt, t0.Add(time.Minute))
+
+	list, err := s.ListClients(ctx)
+	must(t, err)
+	var ids []string
+	for _, c := range list {
+		ids = append(ids, c.ID)
+	}
+	equal(t, "client order", ids, []string{"c1", "c2", "c0"})
+
+	must(t, s.DeleteClient(ctx, "c2"))
+	wantErr(t, "delete twice", s.DeleteClient(ctx, "c2"), store.ErrNotFound)
+	_, err = s.GetClient(ctx, "c2")
+	wantErr(t, "deleted client", err, store.ErrNotFound)
+}
+
+// grantFor stores a grant with an authorization code and returns both.
+func grantFor(t *testing.T, s store.Store, id, clientID, subject string, t0 time.Time) (*store.Grant, *store.AuthCode) {
+	t.Helper()
+	g := &store.Grant{
+		ID: id, ClientID: clientID, Subject: subject, Scopes: []string{"read"},
+		Resources: []string{"https://mcp.example/mcp"}, CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour),
+	}
+	c := &store.AuthCode{
+		Hash: "code-" + id, GrantID: id, ClientID: clientID, Subject: subject,
+		RedirectURI: "http://127.0.0.1:9/cb", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		Scopes: []string{"read"}, Resources: []string{"https://mcp.example/mcp"}, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute),
+	}
+	must(t, s.CreateAuthCode(ctx, g, c))
+	return g, c
+}
+
+func revoked(t *testing.T, s store.Store, grantID string) bool {
+	t.Helper()
+	g, err := s.GetGrant(ctx, grantID)
+	must(t, err)
+	return !g.RevokedAt.IsZero()
+}
+
+func testDeleteClientCascades(t *testing.T, s store.Store) {
+	t0 := now()
+	must(t, s.CreateClient(ctx, newClient("c1", store.ClientStatic, t0)))
+	must(t, s.CreateClient(ctx, newClient("c2", store.ClientStatic, t0)))
+	must(t, s.SaveConsent(ctx, "u1", "c1", []string{"read"}, t0))
+	must(t, s.SaveConsent(ctx, "u1", "c2", []string{"read"}, t0))
+	grantFor(t, s, "g1", "c1", "u1", t0)
+	grantFor(t, s, "g2", "c2", "u1", t0)
+	must(t, s.DeleteClient(ctx, "c1"))
+	_, err := s.GetConsent(ctx, "u1", "c1")
+	wantErr(t, "consent of deleted client", err, store.ErrNotFound)
+	if _, err := s.GetConsent(ctx, "u1", "c2"); err != nil {
+		t.Fatalf("consent of another client: %v", err)
+	}
+	if !revoked(t, s, "g1") || revoked(t, s, "g2") {
+		t.Fatal("deleting a client must revoke its grants and only its grants")
+	}
+}
+
+func testDeleteUnusedClients(t *testing.T, s store.Store) {
+	t0 := now()
+	old := newClient("old", store.ClientDynamic, t0.Add(-48*time.Hour))
+	used := newClient("used", store.ClientDynamic, t0.Add(-48*time.Hour))
+	used.LastUsedAt = t0.Add(-time.Hour)
+	fresh := newClient("fresh", store.ClientDynamic, t0.Add(-time.Hour))
+	static := newClient("static", store.ClientStatic, t0.Add(-48*time.Hour))
+	for _, c := range []*store.Client{old, used, fresh, static} {
+		must(t, s.CreateClient(ctx, c))
+	}
+	grantFor(t, s, "g-old", "old", "u1", t0.Add(-47*time.Hour))
+	n, err := s.DeleteUnusedClients(ctx, t0.Add(-24*time.Hour))
+	must(t, err)
+	equal(t, "deleted", n, 1)
+	_, err = s.GetClient(ctx, "old")
+	wantErr(t, "expired client", err, store.ErrNotFound)
+	for _, id := range []string{"used", "fresh", "static"} {
+		if _, err := s.GetClient(ctx, id); err != nil {
+			t.Fatalf("client %s: %v", id, err)
+		}
+	}
+	if !revoked(t, s, "g-old") {
+		t.Fatal("grant of an expired client not revoked")
+	}
+}
+
+func testUsers(t *testing.T, s store.Store) {
+	t0 := now()
+	u := &store.User{ID: "id-bob", Username: "bob", PasswordHash: "$argon2id$x", Scopes: []string{"a", "b"}, CreatedAt: t0}
+	must(t, s.CreateUser(ctx, u))
+	wantErr(t, "same username", s.CreateUser(ctx, &store.User{ID: "id-2", Username: "bob", Scopes: []string{}, CreatedAt: t0}), store.ErrConflict)
+	wantErr(t, "same id", s.CreateUser(ctx, &store.User{ID: "id-bob", Username: "bob2", Scopes: []string{}, CreatedAt: t0}), store.ErrConflict)
+	must(t, s.CreateUser(ctx, &store.User{ID: "id-alice", Username: "alice", PasswordHash: "x", Scopes: []string{}, CreatedAt: t0}))
+
+	got, err := s.GetUser(ctx, "id-bob")
+	must(t, err)
+	equal(t, "user by id", got, u)
+	got, err = s.GetUserByName(ctx, "bob")
+	must(t, err)
+	equal(t, "user by name", got, u)
+	_, err = s.GetUserByName(ctx, "carol")
+	wantErr(t, "unknown user", err, store.ErrNotFound)
+	_, err = s.GetUser(ctx, "id-carol")
+	wantErr(t, "unknown user id", err, store.ErrNotFound)
+
+	upd := *u
+	upd.PasswordHash, upd.Scopes = "$argon2id$y", []string{"c"}
+	must(t, s.UpdateUser(ctx, &upd))
+	got, err = s.GetUser(ctx, "id-bob")
+	must(t, err)
+	equal(t, "updated user", got, &upd)
+	wantErr(t, "update unknown", s.UpdateUser(ctx, &store.User{ID: "nope"}), store.ErrNotFound)
+
+	list, err := s.ListUsers(ctx)
+	must(t, err)
+	if len(list) != 2 || list[0].Username != "alice" || list[1].Username != "bob" {
+		t.Fatalf("users not listed by name: %v", list)
+	}
+	must(t, s.DeleteUser(ctx, "id-alice"))
+	wantErr(t, "delete twice", s.DeleteUser(ctx, "id-alice"), store.ErrNotFound)
+}
+
+func testDeleteUserCascades(t *testing.T, s store.Store) {
+	t0 := now()
+	must(t, s.CreateUser(ctx, &store.User{ID: "u1", Username: "u1", PasswordHash: "x", Scopes: []string{}, CreatedAt: t0}))
+	must(t, s.CreateSession(ctx, &store.Session{Hash: "s1", UserID: "u1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	must(t, s.SaveConsent(ctx, "u1", "c1", []string{"read"}, t0))
+	grantFor(t, s, "g1", "c1", "u1", t0)
+	grantFor(t, s, "g2", "c1", "u2", t0)
+	must(t, s.DeleteUser(ctx, "u1"))
+	_, err := s.GetSession(ctx, "s1", t0)
+	wantErr(t, "session of deleted user", err, store.ErrNotFound)
+	_, err = s.GetConsent(ctx, "u1", "c1")
+	wantErr(t, "consent of deleted user", err, store.ErrNotFound)
+	if !revoked(t, s, "g1") || revoked(t, s, "g2") {
+		t.Fatal("deleting a user must revoke their grants and only theirs")
+	}
+}
+
+func testConsents(t *testing.T, s store.Store) {
+	t0 := now()
+	_, err := s.GetConsent(ctx, "u1", "c1")
+	wantErr(t, "no consent", err, store.ErrNotFound)
+	must(t, s.SaveConsent(ctx, "u1", "c1", []string{"a", "b"}, t0))
+	must(t, s.SaveConsent(ctx, "u1", "c2", []string{"z"}, t0))
+	got, err := s.GetConsent(ctx, "u1", "c1")
+	must(t, err)
+	equal(t, "consent", got, []string{"a", "b"})
+	must(t, s.SaveConsent(ctx, "u1", "c1", []string{"a", "b", "c"}, t0.Add(time.Second)))
+	got, err = s.GetConsent(ctx, "u1", "c1")
+	must(t, err)
+	equal(t, "replaced consent", got, []string{"a", "b", "c"})
+	got, err = s.GetConsent(ctx, "u1", "c2")
+	must(t, err)
+	equal(t, "other client's consent", got, []string{"z"})
+}
+
+func testSessions(t *testing.T, s store.Store) {
+	t0 := now()
+	se := &store.Session{Hash: "s1", UserID: "u1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	must(t, s.CreateSession(ctx, se))
+	wantErr(t, "duplicate session", s.CreateSession(ctx, se), store.ErrConflict)
+	got, err := s.GetSession(ctx, "s1", t0.Add(time.Minute))
+	must(t, err)
+	equal(t, "session", got, se)
+	_, err = s.GetSession(ctx, "s1", t0.Add(time.Hour))
+	wantErr(t, "expired session", err, store.ErrNotFound)
+	must(t, s.DeleteSession(ctx, "s1"))
+	must(t, s.DeleteSession(ctx, "s1"))
+	_, err = s.GetSession(ctx, "s1", t0)
+	wantErr(t, "deleted session", err, store.ErrNotFound)
+}
+
+func testAuthCodeSingleUse(t *testing.T, s store.Store) {
+	t0 := now()
+	g, c := grantFor(t, s, "g1", "c1", "u1", t0)
+	wantErr(t, "duplicate grant", s.CreateAuthCode(ctx, g, c), store.ErrConflict)
+	got, err := s.RedeemAuthCode(ctx, c.Hash, t0.Add(time.Second))
+	must(t, err)
+	want := *c
+	want.UsedAt = t0.Add(time.Second)
+	equal(t, "redeemed code", got, &want)
+	got, err = s.RedeemAuthCode(ctx, c.Hash, t0.Add(2*time.Second))
+	wantErr(t, "second redemption", err, store.ErrAlreadyUsed)
+	if got == nil || got.GrantID != "g1" {
+		t.Fatalf("a reused code must come back with its grant, got %#v", got)
+	}
+	_, err = s.RedeemAuthCode(ctx, "unknown", t0)
+	wantErr(t, "unknown code", err, store.ErrNotFound)
+}
+
+func testAuthCodeConcurrent(t *testing.T, s store.Store) {
+	t0 := now()
+	_, c := grantFor(t, s, "g1", "c1", "u1", t0)
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { _, errs[i] = s.RedeemAuthCode(ctx, c.Hash, t0.Add(time.Second)) })
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, store.ErrAlreadyUsed):
+			t.Fatalf("concurrent redemption: unexpected error %v", err)
+		}
+	}
+	equal(t, "successful redemptions", ok, 1)
+}
+
+func testAuthCodeRevokedGrant(t *testing.T, s store.Store) {
+	t0 := now()
+	_, c := grantFor(t, s, "g1", "c1", "u1", t0)
+	must(t, s.RevokeGrant(ctx, "g1", t0))
+	_, err := s.RedeemAuthCode(ctx, c.Hash, t0)
+	wantErr(t, "code of revoked grant", err, store.ErrRevoked)
+}
+
+func testGrants(t *testing.T, s store.Store) {
+	t0 := now()
+	g := &store.Grant{ID: "cc1", ClientID: "svc", Subject: "svc", Scopes: []string{"a"}, Resources: []string{"https://r.example/"},
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	must(t, s.CreateGrant(ctx, g))
+	wantErr(t, "duplicate grant", s.CreateGrant(ctx, g), store.ErrConflict)
+	got, err := s.GetGrant(ctx, "cc1")
+	must(t, err)
+	equal(t, "grant", got, g)
+	must(t, s.RevokeGrant(ctx, "cc1", t0.Add(time.Second)))
+	must(t, s.RevokeGrant(ctx, "cc1", t0.Add(time.Minute)))
+	got, err = s.GetGrant(ctx, "cc1")
+	must(t, err)
+	equal(t, "first revocation time kept", got.RevokedAt, t0.Add(time.Second))
+	wantErr(t, "revoke unknown", s.RevokeGrant(ctx, "nope", t0), store.ErrNotFound)
+	_, err = s.GetGrant(ctx, "nope")
+	wantErr(t, "unknown grant", err, store.ErrNotFound)
+}
+
+func refresh(hash, grantID string, t0 time.Time) *store.RefreshToken {
+	return &store.RefreshToken{Hash: hash, GrantID: grantID, ClientID: "c1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+}
+
+func testRefreshRotation(t *testing.T, s store.Store) {
+	t0 := now()
+	grantFor(t, s, "g1", "c1", "u1", t0)
+	r1 := refresh("r1", "g1", t0)
+	must(t, s.CreateRefreshToken(ctx, r1))
+	wantErr(t, "duplicate refresh token", s.CreateRefreshToken(ctx, r1), store.ErrConflict)
+	got, err := s.GetRefreshToken(ctx, "r1")
+	must(t, err)
+	equal(t, "refresh token", got, r1)
+	_, err = s.GetRefreshToken(ctx, "nope")
+	wantErr(t, "unknown refresh token", err, store.ErrNotFound)
+
+	must(t, s.RotateRefreshToken(ctx, "r1", refresh("r2", "g1", t0), t0.Add(time.Second)))
+	got, err = s.GetRefreshToken(ctx, "r1")
+	must(t, err)
+	equal(t, "rotated token used at", got.UsedAt, t0.Add(time.Second))
+	must(t, s.RotateRefreshToken(ctx, "r2", refresh("r3", "g1", t0), t0.Add(2*time.Second)))
+	if revoked(t, s, "g1") {
+		t.Fatal("grant revoked by a normal rotation")
+	}
+
+	// Reuse of r1 revokes the family: r3, the current token, is dead too.
+	wantErr(t, "reuse", s.RotateRefreshToken(ctx, "r1", refresh("r4", "g1", t0), t0.Add(3*time.Second)), store.ErrAlreadyUsed)
+	if !revoked(t, s, "g1") {
+		t.Fatal("reuse did not revoke the grant")
+	}
+	wantErr(t, "current token after reuse", s.RotateRefreshToken(ctx, "r3", refresh("r5", "g1", t0), t0.Add(4*time.Second)), store.ErrRevoked)
+	_, err = s.GetRefreshToken(ctx, "r4")
+	wantErr(t, "token of a refused rotation", err, store.ErrNotFound)
+	wantErr(t, "rotate unknown", s.RotateRefreshToken(ctx, "nope", refresh("r6", "g1", t0), t0), store.ErrNotFound)
+}
+
+func testRefreshConcurrent(t *testing.T, s store.Store) {
+	t0 := now()
+	grantFor(t, s, "g1", "c1", "u1", t0)
+	must(t, s.CreateRefreshToken(ctx, refresh("r1", "g1", t0)))
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.RotateRefreshToken(ctx, "r1", refresh(fmt.Sprintf("next-%d", i), "g1", t0), t0.Add(time.Second))
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, store.ErrAlreadyUsed) && !errors.Is(err, store.ErrRevoked):
+			t.Fatalf("concurrent rotation: unexpected error %v", err)
+		}
+	}
+	equal(t, "successful rotations", ok, 1)
+	if !revoked(t, s, "g1") {
+		t.Fatal("the losing concurrent rotations are reuses and must revoke the grant")
+	}
+}
+
+func testAccessTokens(t *testing.T, s store.Store) {
+	t0 := now()
+	a := &store.AccessToken{JTI: "j1", GrantID: "g1", ClientID: "c1", Subject: "u1", ExpiresAt: t0.Add(time.Hour)}
+	must(t, s.CreateAccessToken(ctx, a))
+	wantErr(t, "duplicate jti", s.CreateAccessToken(ctx, a), store.ErrConflict)
+	got, err := s.GetAccessToken(ctx, "j1")
+	must(t, err)
+	equal(t, "access token", got, a)
+	must(t, s.RevokeAccessToken(ctx, "j1", t0.Add(time.Second)))
+	must(t, s.RevokeAccessToken(ctx, "j1", t0.Add(time.Minute)))
+	got, err = s.GetAccessToken(ctx, "j1")
+	must(t, err)
+	equal(t, "revoked at", got.RevokedAt, t0.Add(time.Second))
+	wantErr(t, "revoke unknown", s.RevokeAccessToken(ctx, "nope", t0), store.ErrNotFound)
+	_, err = s.GetAccessToken(ctx, "nope")
+	wantErr(t, "unknown jti", err, store.ErrNotFound)
+}
+
+func testSigningKeys(t *testing.T, s store.Store) {
+	t0 := now()
+	k1 := &store.SigningKey{ID: "k1", Algorithm: "ES256", Encrypted: []byte{0, 1, 2, 255}, CreatedAt: t0,
+		SignUntil: t0.Add(time.Hour), PublishUntil: t0.Add(2 * time.Hour)}
+	k2 := &store.SigningKey{ID: "k2", Algorithm: "ES256", Encrypted: []byte("second"), CreatedAt: t0.Add(time.Minute),
+		SignUntil: t0.Add(2 * time.Hour), PublishUntil: t0.Add(3 * time.Hour)}
+	must(t, s.AddSigningKey(ctx, k1))
+	must(t, s.AddSigningKey(ctx, k2))
+	wantErr(t, "duplicate kid", s.AddSigningKey(ctx, k1), store.ErrConflict)
+	got, err := s.ListSigningKeys(ctx)
+	must(t, err)
+	equal(t, "keys newest first", got, []*store.SigningKey{k2, k1})
+}
+
+func testDeleteExpired(t *testing.T, s store.Store) {
+	t0 := now()
+	later := t0.Add(48 * time.Hour)
+	must(t, s.CreateSession(ctx, &store.Session{Hash: "old", UserID: "u", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	must(t, s.CreateSession(ctx, &store.Session{Hash: "live", UserID: "u", CreatedAt: t0, ExpiresAt: later.Add(time.Hour)}))
+	// g1 expires (24h) with its code and tokens; g2 lives on, but its unused code expired.
+	grantFor(t, s, "g1", "c1", "u1", t0)
+	must(t, s.CreateRefreshToken(ctx, refresh("r1", "g1", t0)))
+	must(t, s.CreateAccessToken(ctx, &store.AccessToken{JTI: "j1", GrantID: "g1", ClientID: "c1", Subject: "u1", ExpiresAt: t0.Add(time.Hour)}))
+	g2 := &store.Grant{ID: "g2", ClientID: "c1", Subject: "u1", Scopes: []string{}, Resources: []string{}, CreatedAt: t0, ExpiresAt: later.Add(time.Hour)}
+	must(t, s.CreateAuthCode(ctx, g2, &store.AuthCode{Hash: "code-g2", GrantID: "g2", ClientID: "c1", Subject: "u1", Scopes: []string{},
+		Resources: []string{}, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}))
+	r2 := refresh("r2", "g2", t0) // expired itself, but kept for reuse detection while g2 lives
+	must(t, s.CreateRefreshToken(ctx, r2))
+	must(t, s.CreateAccessToken(ctx, &store.AccessToken{JTI: "j2", GrantID: "g2", ClientID: "c1", Subject: "u1", ExpiresAt: later.Add(time.Minute)}))
+	must(t, s.AddSigningKey(ctx, &store.SigningKey{ID: "k-old", Algorithm: "ES256", Encrypted: []byte("x"), CreatedAt: t0,
+		SignUntil: t0.Add(time.Hour), PublishUntil: t0.Add(2 * time.Hour)}))
+	must(t, s.AddSigningKey(ctx, &store.SigningKey{ID: "k-new", Algorithm: "ES256", Encrypted: []byte("y"), CreatedAt: t0,
+		SignUntil: later, PublishUntil: later.Add(time.Hour)}))
+
+	n, err := s.DeleteExpired(ctx, later)
+	must(t, err)
+	// old session, code-g1, r1, j1, g1, code-g2, k-old
+	equal(t, "deleted records", n, 7)
+	for what, err := range map[string]error{
+		"old session": func() error { _, err := s.GetSession(ctx, "old", t0); return err }(),
+		"grant g1":    func() error { _, err := s.GetGrant(ctx, "g1"); return err }(),
+		"token r1":    func() error { _, err := s.GetRefreshToken(ctx, "r1"); return err }(),
+		"token j1":    func() error { _, err := s.GetAccessToken(ctx, "j1"); return err }(),
+		"code g1":     func() error { _, err := s.RedeemAuthCode(ctx, "code-g1", later); return err }(),
+		"code g2":     func() error { _, err := s.RedeemAuthCode(ctx, "code-g2", later); return err }(),
+	} {
+		wantErr(t, what, err, store.ErrNotFound)
+	}
+	for what, err := range map[string]error{
+		"live session": func() error { _, err := s.GetSession(ctx, "live", later); return err }(),
+		"grant g2":     func() error { _, err := s.GetGrant(ctx, "g2"); return err }(),
+		"token r2":     func() error { _, err := s.GetRefreshToken(ctx, "r2"); return err }(),
+		"token j2":     func() error { _, err := s.GetAccessToken(ctx, "j2"); return err }(),
+	} {
+		if err != nil {
+			t.Fatalf("%s was deleted: %v", what, err)
+		}
+	}
+	keys, err := s.ListSigningKeys(ctx)
+	must(t, err)
+	if len(keys) != 1 || keys[0].ID != "k-new" {
+		t.Fatalf("keys after expiry: %v", keys)
+	}
+}
