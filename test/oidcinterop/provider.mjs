@@ -53,15 +53,23 @@ async function routedFetch(url, options) {
   return fetch(`${target}${u.pathname}${u.search}`, rest);
 }
 
-const signingKey = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-const jwk = { ...signingKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), alg: 'ES256', use: 'sig' };
+// Fresh signing keys per run: RS256 (the OpenID Connect default, for ID
+// tokens) and ES256 (for the JWT access tokens).
+function signingKey(type, options, alg) {
+  const { privateKey } = crypto.generateKeyPairSync(type, options);
+  return { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), alg, use: 'sig' };
+}
+const keys = [
+  signingKey('rsa', { modulusLength: 2048 }, 'RS256'),
+  signingKey('ec', { namedCurve: 'P-256' }, 'ES256'),
+];
 
 const server = http.createServer();
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {
-  jwks: { keys: [jwk] },
+  jwks: { keys },
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
   scopes: ['openid', 'offline_access'],
   features: {
