@@ -1,0 +1,301 @@
+// Package protect is resource-server middleware that puts any MCP server's
+// Streamable HTTP endpoint behind OAuth 2.1, as the MCP authorization spec
+// asks of servers:
+//
+//   - Protected Resource Metadata (RFC 9728) at the path-aware and root
+//     well-known URLs, pointing clients to the authorization server;
+//   - 401 with a WWW-Authenticate challenge for a missing or bad token
+//     (RFC 6750 §3), tokens verified as RFC 9068 JWTs against the
+//     authorization server's JWKS ([JWTVerifier]) or by RFC 7662
+//     introspection ([IntrospectionVerifier]), audience-checked;
+//   - per-tool scopes: a tools/call without the tool's scopes gets 403
+//     insufficient_scope before the tool runs, so clients step up;
+//   - rate limits per user and per client (quota tiers), in memory or Redis;
+//   - MCP sessions bound to the user who created them;
+//   - the client's token never forwarded to the wrapped handler.
+//
+// It works with any standards-compliant authorization server.
+package protect
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+)
+
+// Config configures a [Protector].
+type Config struct {
+	// Resource is the canonical URL of the MCP endpoint, e.g.
+	// "https://api.example.com/mcp" (RFC 8707 §2, the token audience). Required.
+	Resource string
+	// AuthorizationServers lists the issuer identifiers clients may use. Required.
+	AuthorizationServers []string
+	// Verifier checks access tokens. Required.
+	Verifier Verifier
+	// ResourceName and ResourceDocumentation are shown to users (RFC 9728 §2).
+	ResourceName, ResourceDocumentation string
+	// ScopesSupported is published in the metadata: the scopes a client may
+	// request for this resource. Keep it minimal (no offline_access).
+	ScopesSupported []string
+	// ChallengeScopes is the scope of the 401 challenge: what a client should
+	// request to start (default ScopesSupported).
+	ChallengeScopes []string
+	// ToolScopes gives the scopes each tool needs.
+	ToolScopes ToolScopes
+	// RateLimits, when set, limits requests per user and per client.
+	RateLimits *RateLimits
+	// MaxBodyBytes bounds a request body (default 4 MiB); larger gets 413.
+	MaxBodyBytes int64
+	// MaxSessions bounds the session-to-user bindings kept (default 100000).
+	MaxSessions int
+	// Metrics, when set, counts decisions (see NewMetrics).
+	Metrics *Metrics
+	// Logger receives one record per refused request (default slog.Default()).
+	// Records never hold tokens.
+	Logger *slog.Logger
+}
+
+// Protector is the middleware built from a [Config].
+type Protector struct {
+	cfg         Config
+	metadataURL string
+	rootURL     string
+	sessions    *sessionBinder
+}
+
+// New checks cfg and returns a Protector.
+func New(cfg Config) (*Protector, error) {
+	pathAware, root, err := MetadataURLs(cfg.Resource)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.AuthorizationServers) == 0 {
+		return nil, errors.New("protect: Config.AuthorizationServers is empty")
+	}
+	if cfg.Verifier == nil {
+		return nil, errors.New("protect: Config.Verifier is nil")
+	}
+	if cfg.ChallengeScopes == nil {
+		cfg.ChallengeScopes = cfg.ScopesSupported
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 4 << 20
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 100000
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if rl := cfg.RateLimits; rl != nil && rl.Limiter == nil {
+		copied := *rl
+		copied.Limiter = NewMemoryLimiter()
+		cfg.RateLimits = &copied
+	}
+	return &Protector{cfg: cfg, metadataURL: pathAware, rootURL: root, sessions: newSessionBinder(cfg.MaxSessions)}, nil
+}
+
+// MetadataURL returns the path-aware Protected Resource Metadata URL, the
+// one named in challenges.
+func (p *Protector) MetadataURL() string { return p.metadataURL }
+
+// Mount registers on mux the MCP endpoint at the resource's path, wrapped by
+// p, and the metadata at the path-aware and root well-known paths.
+func (p *Protector) Mount(mux *http.ServeMux, mcpHandler http.Handler) {
+	md := p.MetadataHandler()
+	mux.Handle(urlPath(p.metadataURL), md)
+	if p.rootURL != p.metadataURL {
+		mux.Handle(urlPath(p.rootURL), md)
+	}
+	mux.Handle(urlPath(p.cfg.Resource), p.Handler(mcpHandler))
+}
+
+// urlPath returns the path of an absolute URL already validated by New.
+func urlPath(u string) string {
+	parsed, _ := url.Parse(u)
+	if parsed.Path == "" {
+		return "/"
+	}
+	return parsed.Path
+}
+
+type tokenInfoKey struct{}
+
+// TokenInfoFromContext returns the verified token of the request, or nil.
+// The wrapped handler sees this, never the token itself.
+func TokenInfoFromContext(ctx context.Context) *TokenInfo {
+	ti, _ := ctx.Value(tokenInfoKey{}).(*TokenInfo)
+	return ti
+}
+
+// sdkExtraKey holds the *TokenInfo in the go-sdk's auth.TokenInfo.Extra.
+const sdkExtraKey = "mcpauth/protect.TokenInfo"
+
+// TokenInfoFromSDK returns the *TokenInfo from the go-sdk's request
+// TokenInfo (req.Extra.TokenInfo in a tool handler), or nil.
+func TokenInfoFromSDK(ti *auth.TokenInfo) *TokenInfo {
+	if ti == nil {
+		return nil
+	}
+	info, _ := ti.Extra[sdkExtraKey].(*TokenInfo)
+	return info
+}
+
+// userKey identifies a user across authorization servers.
+func userKey(ti *TokenInfo) string { return ti.Issuer + "\x00" + ti.Subject }
+
+// Handler wraps the MCP endpoint next.
+func (p *Protector) Handler(next http.Handler) http.Handler {
+	// The go-sdk's own middleware puts an auth.TokenInfo in the context,
+	// which its Streamable HTTP server uses to bind sessions and passes to
+	// tool handlers; here it only copies what p already verified.
+	sdk := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+		ti := TokenInfoFromContext(ctx)
+		return &auth.TokenInfo{Scopes: ti.Scopes, Expiration: ti.Expiry, UserID: userKey(ti),
+			Extra: map[string]any{sdkExtraKey: ti}}, nil
+	}, nil)
+	inner := sdk(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Never pass the client's token upstream (MCP authorization, "Token Passthrough").
+		r.Header.Del("Authorization")
+		next.ServeHTTP(w, r)
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.serve(w, r, inner)
+	})
+}
+
+func (p *Protector) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	m := p.cfg.Metrics
+	token, ok := bearerToken(r)
+	if !ok {
+		p.refuse(w, r, http.StatusUnauthorized, ReasonMissing, Challenge{ResourceMetadata: p.metadataURL, Scope: p.cfg.ChallengeScopes})
+		return
+	}
+	ti, err := p.cfg.Verifier.Verify(r.Context(), token)
+	if err != nil {
+		var te *TokenError
+		if !errors.As(err, &te) {
+			p.cfg.Logger.Error("protect: token verifier failed", "err", err)
+			m.requests.WithLabelValues("unavailable").Inc()
+			http.Error(w, "authorization server unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		p.refuse(w, r, http.StatusUnauthorized, te.Reason, Challenge{ResourceMetadata: p.metadataURL, Scope: p.cfg.ChallengeScopes,
+			Error: ErrorInvalidToken, Description: te.Error()})
+		return
+	}
+
+	if r.Method == http.MethodPost {
+		need, status, err := p.scopesForBody(r)
+		if err != nil {
+			m.requests.WithLabelValues("bad_request").Inc()
+			p.cfg.Logger.Info("protect: request refused", "status", status, "err", err)
+			http.Error(w, err.Error(), status)
+			return
+		}
+		if missing := ti.MissingScopes(need); len(missing) > 0 {
+			p.refuse(w, r, http.StatusForbidden, ErrorInsufficientScope, Challenge{ResourceMetadata: p.metadataURL, Scope: need,
+				Error: ErrorInsufficientScope, Description: "this call needs scope " + strings.Join(need, " ")}, "sub", ti.Subject, "client_id", ti.ClientID)
+			return
+		}
+	}
+
+	if sid := r.Header.Get(sessionHeader); sid != "" {
+		if owner := p.sessions.owner(sid); owner != "" && owner != userKey(ti) {
+			m.requests.WithLabelValues("forbidden").Inc()
+			m.authFailures.WithLabelValues("session_user").Inc()
+			p.cfg.Logger.Warn("protect: session used with another user's token", "sub", ti.Subject, "client_id", ti.ClientID)
+			http.Error(w, "this session belongs to another user", http.StatusForbidden)
+			return
+		}
+		if r.Method == http.MethodDelete {
+			defer p.sessions.forget(sid)
+		}
+	}
+
+	if rl := p.cfg.RateLimits; rl != nil {
+		out := rl.take(r.Context(), ti)
+		for k, v := range out.headers {
+			w.Header()[k] = v
+		}
+		switch {
+		case out.err != nil:
+			m.limiterErrs.Inc()
+			p.cfg.Logger.Error("protect: rate limiter failed", "err", out.err, "fail_closed", rl.FailClosed)
+			if rl.FailClosed {
+				m.requests.WithLabelValues("unavailable").Inc()
+				http.Error(w, "rate limiter unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		case out.denied != "":
+			m.requests.WithLabelValues("rate_limited").Inc()
+			m.rateLimited.WithLabelValues(out.denied).Inc()
+			p.cfg.Logger.Info("protect: rate limited", "limit", out.denied, "sub", ti.Subject, "client_id", ti.ClientID)
+			http.Error(w, fmt.Sprintf("rate limit exceeded (%s); retry after %s", out.denied, w.Header().Get("Retry-After")+"s"), http.StatusTooManyRequests)
+			return
+		}
+	}
+
+	m.requests.WithLabelValues("ok").Inc()
+	r = r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti))
+	next.ServeHTTP(&sessionRecorder{ResponseWriter: w, binder: p.sessions, user: userKey(ti)}, r)
+}
+
+// scopesForBody reads (and restores) the request body and returns the scopes
+// its tool calls need.
+func (p *Protector) scopesForBody(r *http.Request) ([]string, int, error) {
+	if r.Body == nil {
+		return nil, 0, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, p.cfg.MaxBodyBytes+1))
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err)
+	}
+	if int64(len(body)) > p.cfg.MaxBodyBytes {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", p.cfg.MaxBodyBytes)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	tools, err := peekToolCalls(body)
+	if err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	return p.cfg.ToolScopes.requiredScopes(tools), 0, nil
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer" header
+// (RFC 6750 §2.1). Tokens in the query string are not accepted (MCP
+// authorization, "Token Requirements").
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// refuse writes a 401 or 403 challenge and counts and logs it.
+func (p *Protector) refuse(w http.ResponseWriter, r *http.Request, status int, reason string, c Challenge, logAttrs ...any) {
+	outcome := "unauthorized"
+	if status == http.StatusForbidden {
+		outcome = "forbidden"
+	}
+	p.cfg.Metrics.requests.WithLabelValues(outcome).Inc()
+	p.cfg.Metrics.authFailures.WithLabelValues(reason).Inc()
+	if reason != ReasonMissing {
+		p.cfg.Logger.Info("protect: request refused", append([]any{"status", status, "reason", reason, "method", r.Method}, logAttrs...)...)
+	}
+	writeChallenge(w, status, c)
+}

@@ -1,0 +1,186 @@
+// Rate limits per user and per client with the Generic Cell Rate Algorithm, reported with the
+// RateLimit and RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers) and Retry-After (RFC 9110 §10.2.3).
+
+package protect
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Limit allows Requests requests per Window: up to Requests at once, then
+// refilling evenly over the window. The zero Limit means unlimited.
+type Limit struct {
+	Requests int
+	Window   time.Duration
+}
+
+func (l Limit) unlimited() bool { return l.Requests <= 0 || l.Window <= 0 }
+
+// interval is the GCRA emission interval: the time one request "costs".
+func (l Limit) interval() time.Duration { return l.Window / time.Duration(l.Requests) }
+
+// Decision is the outcome of taking one request from a limit.
+type Decision struct {
+	Allowed    bool
+	Remaining  int           // requests still allowed right now
+	RetryAfter time.Duration // when denied: wait this long
+	Reset      time.Duration // time until the limit is fully replenished
+}
+
+// A Limiter counts requests against limits under string keys. The memory
+// limiter serves one process; [RedisLimiter] shares limits between instances.
+type Limiter interface {
+	Take(ctx context.Context, key string, l Limit) (Decision, error)
+}
+
+// gcra applies one request at now to a theoretical arrival time tat (zero:
+// never seen) and returns the decision and the new tat.
+func gcra(now, tat time.Time, l Limit) (Decision, time.Time) {
+	t := l.interval()
+	if tat.Before(now) {
+		tat = now
+	}
+	newTAT := tat.Add(t)
+	allowAt := newTAT.Add(-time.Duration(l.Requests) * t)
+	if now.Before(allowAt) {
+		return Decision{RetryAfter: allowAt.Sub(now), Reset: tat.Sub(now)}, tat
+	}
+	return Decision{Allowed: true, Remaining: int(now.Sub(allowAt) / t), Reset: newTAT.Sub(now)}, newTAT
+}
+
+// MemoryLimiter is an in-process [Limiter]. Idle keys are swept so memory
+// stays bounded by the number of recently active users and clients.
+type MemoryLimiter struct {
+	mu        sync.Mutex
+	tat       map[string]time.Time
+	lastSweep time.Time
+	now       func() time.Time
+}
+
+// NewMemoryLimiter returns an empty in-memory limiter.
+func NewMemoryLimiter() *MemoryLimiter {
+	return &MemoryLimiter{tat: map[string]time.Time{}, now: time.Now}
+}
+
+// Take counts one request under key. It never fails.
+func (m *MemoryLimiter) Take(_ context.Context, key string, l Limit) (Decision, error) {
+	if l.unlimited() {
+		return Decision{Allowed: true, Remaining: math.MaxInt32}, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if now.Sub(m.lastSweep) > time.Minute {
+		for k, t := range m.tat {
+			if t.Before(now) { // fully replenished: same as never seen
+				delete(m.tat, k)
+			}
+		}
+		m.lastSweep = now
+	}
+	d, tat := gcra(now, m.tat[key], l)
+	m.tat[key] = tat
+	return d, nil
+}
+
+// RateLimits configures the middleware's limits.
+type RateLimits struct {
+	// PerUser limits each user (issuer and sub). Zero: unlimited.
+	PerUser Limit
+	// PerClient limits each client_id whose token has no quota tier, or a
+	// tier not in Tiers. Zero: unlimited.
+	PerClient Limit
+	// Tiers gives the per-client limit of each quota tier, as set by the
+	// authorization server for pre-registered clients (TokenInfo.QuotaTier).
+	Tiers map[string]Limit
+	// Limiter counts requests (default: a new MemoryLimiter).
+	Limiter Limiter
+	// FailClosed refuses requests with 503 when the Limiter fails (Redis
+	// down). The default, fail open, lets authenticated requests through and
+	// counts the failure in the metrics: tokens, scopes and session binding
+	// are still enforced, and an outage of the limiter's store should not
+	// take the whole MCP service down with it.
+	FailClosed bool
+}
+
+// limitCheck is one named limit applied to one request.
+type limitCheck struct {
+	policy string // "user" or "client": the RateLimit-Policy name
+	key    string
+	limit  Limit
+}
+
+// checksFor returns the limits that apply to a request with ti.
+func (rl *RateLimits) checksFor(ti *TokenInfo) []limitCheck {
+	var checks []limitCheck
+	if !rl.PerUser.unlimited() {
+		checks = append(checks, limitCheck{"user", "user:" + ti.Issuer + "\x00" + ti.Subject, rl.PerUser})
+	}
+	if ti.ClientID != "" {
+		l := rl.PerClient
+		if tl, ok := rl.Tiers[ti.QuotaTier]; ok && ti.QuotaTier != "" {
+			l = tl
+		}
+		if !l.unlimited() {
+			checks = append(checks, limitCheck{"client", "client:" + ti.Issuer + "\x00" + ti.ClientID, l})
+		}
+	}
+	return checks
+}
+
+// rateLimitOutcome is the result of all limits for one request.
+type rateLimitOutcome struct {
+	denied     string // the policy that refused the request, if any
+	retryAfter time.Duration
+	headers    http.Header
+	err        error
+}
+
+// take applies every limit of ti and computes the response headers.
+func (rl *RateLimits) take(ctx context.Context, ti *TokenInfo) rateLimitOutcome {
+	out := rateLimitOutcome{headers: http.Header{}}
+	var policies []string
+	tightest, tightestRemaining := "", math.MaxInt
+	var tightestReset time.Duration
+	for _, c := range rl.checksFor(ti) {
+		d, err := rl.Limiter.Take(ctx, c.key, c.limit)
+		if err != nil {
+			out.err = err
+			return out
+		}
+		policies = append(policies, fmt.Sprintf("%q;q=%d;w=%d", c.policy, c.limit.Requests, ceilSeconds(c.limit.Window)))
+		if !d.Allowed && d.RetryAfter > out.retryAfter {
+			out.denied, out.retryAfter = c.policy, d.RetryAfter
+		}
+		if d.Remaining < tightestRemaining {
+			tightest, tightestRemaining, tightestReset = c.policy, d.Remaining, d.Reset
+		}
+	}
+	if len(policies) == 0 {
+		return out
+	}
+	out.headers.Set("RateLimit-Policy", strings.Join(policies, ", "))
+	if out.denied != "" {
+		out.headers.Set("RateLimit", fmt.Sprintf("%q;r=0;t=%d", out.denied, ceilSeconds(out.retryAfter)))
+		out.headers.Set("Retry-After", strconv.FormatInt(ceilSeconds(out.retryAfter), 10))
+	} else {
+		out.headers.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", tightest, tightestRemaining, ceilSeconds(tightestReset)))
+	}
+	return out
+}
+
+// ceilSeconds rounds d up to whole seconds (at least 1 for positive d), as
+// Retry-After and the RateLimit fields carry integer seconds.
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}

@@ -1,0 +1,114 @@
+// Per-tool scopes: the JSON-RPC request body is read before the MCP server sees it, and a tools/call
+// without the tool's scopes is refused with 403 insufficient_scope (RFC 6750 §3.1; MCP authorization,
+// "Scope Challenge Handling").
+
+package protect
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// ToolScopes maps a tool name to every scope a tools/call of that tool needs.
+type ToolScopes map[string][]string
+
+// rpcMessage is the part of a JSON-RPC 2.0 message the middleware reads.
+type rpcMessage struct {
+	Method string         `json:"method"`
+	Params jsontext.Value `json:"params"`
+}
+
+type toolCallParams struct {
+	Name string `json:"name"`
+}
+
+// ErrBadJSONRPC reports a request body that is not JSON-RPC the middleware
+// can read with certainty (not JSON, invalid UTF-8, duplicate or non-string
+// members); it is refused so that no other parser sees a different request.
+var ErrBadJSONRPC = errors.New("protect: request body is not a valid JSON-RPC message")
+
+// peekToolCalls returns the names of the tools called by body, a JSON-RPC
+// message or batch. Names are matched case-sensitively and duplicate object
+// members are refused, exactly as strict as the MCP server's own decoder, so
+// the tool checked here is the tool that runs.
+func peekToolCalls(body []byte) ([]string, error) {
+	body = bytes.TrimLeft(body, " \t\r\n")
+	var msgs []rpcMessage
+	if len(body) > 0 && body[0] == '[' {
+		if err := json.Unmarshal(body, &msgs); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadJSONRPC, err)
+		}
+	} else {
+		var m rpcMessage
+		if err := json.Unmarshal(body, &m); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadJSONRPC, err)
+		}
+		msgs = []rpcMessage{m}
+	}
+	var tools []string
+	for _, m := range msgs {
+		if m.Method != "tools/call" {
+			continue
+		}
+		var p toolCallParams
+		if err := json.Unmarshal(m.Params, &p); err != nil {
+			return nil, fmt.Errorf("%w: tools/call params: %v", ErrBadJSONRPC, err)
+		}
+		tools = append(tools, p.Name)
+	}
+	return tools, nil
+}
+
+// requiredScopes returns the union, in a stable order, of the scopes needed
+// by the called tools. Unknown tools need nothing here: the server answers
+// them with its own "unknown tool" error.
+func (ts ToolScopes) requiredScopes(tools []string) []string {
+	var need []string
+	for _, t := range tools {
+		for _, s := range ts[t] {
+			if !slices.Contains(need, s) {
+				need = append(need, s)
+			}
+		}
+	}
+	return need
+}
+
+// ServerMiddleware returns go-sdk receiving middleware that applies the
+// per-tool scopes inside the MCP server too: tools/call is refused again if
+// the caller lacks the tool's scopes (defence in depth behind the HTTP
+// check), and, when hideForbidden is set, tools/list omits the tools the
+// caller may not call. Add it with server.AddReceivingMiddleware.
+func (p *Protector) ServerMiddleware(hideForbidden bool) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			ti := TokenInfoFromSDK(req.GetExtra().TokenInfo)
+			if ti == nil {
+				return next(ctx, method, req)
+			}
+			switch r := req.(type) {
+			case *mcp.CallToolRequest:
+				if missing := ti.MissingScopes(p.cfg.ToolScopes[r.Params.Name]); len(missing) > 0 {
+					return nil, fmt.Errorf("tool %q needs scope %s", r.Params.Name, strings.Join(missing, " "))
+				}
+			case *mcp.ListToolsRequest:
+				res, err := next(ctx, method, req)
+				if lt, ok := res.(*mcp.ListToolsResult); ok && err == nil && hideForbidden {
+					lt.Tools = slices.DeleteFunc(slices.Clone(lt.Tools), func(t *mcp.Tool) bool {
+						return !ti.HasScopes(p.cfg.ToolScopes[t.Name]...)
+					})
+				}
+				return res, err
+			}
+			return next(ctx, method, req)
+		}
+	}
+}
