@@ -1,0 +1,57 @@
+package postgres_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+	"github.com/mcpauth/mcpauth/authserver/store/postgres"
+	"github.com/mcpauth/mcpauth/authserver/store/storetest"
+	"github.com/mcpauth/mcpauth/internal/testenv"
+)
+
+func open(t *testing.T, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, testenv.PostgresDSN(t)) })
+}
+
+// TestConcurrentOpenMigratesOnce: instances starting together on an empty database apply the
+// schema once (the advisory lock), and reopening is harmless and keeps the data.
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	var wg sync.WaitGroup
+	stores := make([]*postgres.Store, 4)
+	errs := make([]error, 4)
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = postgres.Open(context.Background(), dsn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	ctx := context.Background()
+	if err := stores[0].CreateUser(ctx, &store.User{ID: "u1", Username: "alice", PasswordHash: "x", Scopes: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	again := open(t, dsn)
+	defer again.Close()
+	if u, err := again.GetUserByName(ctx, "alice"); err != nil || u.ID != "u1" {
+		t.Fatalf("after reopen: %v, %v", u, err)
+	}
+	// A user created through one instance is seen by the others: they share the database.
+	if u, err := stores[3].GetUser(ctx, "u1"); err != nil || u.Username != "alice" {
+		t.Fatalf("other instance: %v, %v", u, err)
+	}
+}
