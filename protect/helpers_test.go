@@ -106,6 +106,7 @@ type testMCP struct {
 	resource string
 	p        *Protector
 	calls    atomic.Int64 // tool invocations
+	served   atomic.Int64 // requests that reached the MCP server
 }
 
 type echoIn struct {
@@ -147,7 +148,11 @@ func newTestMCP(t *testing.T, as *testAS, configure func(*Config)) *testMCP {
 	mcp.AddTool(server, &mcp.Tool{Name: "echo", Description: "echo"}, handler)
 	mcp.AddTool(server, &mcp.Tool{Name: "admin", Description: "admin"}, handler)
 	server.AddReceivingMiddleware(m.p.ServerMiddleware(true))
-	m.p.Mount(mux, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil))
+	sdk := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	m.p.Mount(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.served.Add(1)
+		sdk.ServeHTTP(w, r)
+	}))
 	return m
 }
 
