@@ -1,0 +1,68 @@
+// Client authentication at the token, revocation and introspection endpoints: RFC 6749 §2.3.1
+// (client_secret_basic, client_secret_post) and "none" for public clients (RFC 7591 §2), which
+// identify themselves with client_id and are held to PKCE.
+package authserver
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+)
+
+// authenticateClient identifies and authenticates the client of a token-endpoint style request
+// whose form has been parsed. A public client is identified by client_id alone; a confidential
+// one must present its secret in the Authorization header or the form.
+func (s *Server) authenticateClient(r *http.Request) (*client, *oauthError) {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		var err1, err2 error
+		// RFC 6749 §2.3.1: both are application/x-www-form-urlencoded before Basic encoding.
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return nil, newError(errInvalidClient, "malformed Basic credentials")
+		}
+		if r.PostForm.Has("client_secret") {
+			return nil, newError(errInvalidRequest, "use one client authentication method, not two")
+		}
+		if fid := r.PostForm.Get("client_id"); fid != "" && fid != id {
+			return nil, newError(errInvalidClient, "client_id differs from the authenticated client")
+		}
+	} else {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	if id == "" {
+		return nil, newError(errInvalidClient, "client authentication is required (client_id missing)")
+	}
+	c, err := s.lookupClient(r.Context(), id)
+	if err != nil {
+		if errors.Is(err, errUnknownClient) {
+			s.audit(r.Context(), "client_auth.failed", "client_id", logID(id), "reason", "unknown client")
+			return nil, newError(errInvalidClient, "unknown client")
+		}
+		s.log.ErrorContext(r.Context(), "authserver: look up client", "err", err)
+		return nil, newError(errServerError, "internal error")
+	}
+	if c.public() {
+		if secret != "" || basic {
+			return nil, newError(errInvalidClient, "this client is registered as public (token_endpoint_auth_method none) and must not send a secret")
+		}
+		return c, nil
+	}
+	if c.stored == nil || !s.secrets.equal(kindClientSecret, secret, c.stored.SecretHash) {
+		s.audit(r.Context(), "client_auth.failed", "client_id", c.id, "reason", "bad secret")
+		return nil, newError(errInvalidClient, "client authentication failed")
+	}
+	if exp := c.stored.SecretExpiresAt; !exp.IsZero() && !exp.After(s.now()) {
+		return nil, newError(errInvalidClient, "the client secret has expired")
+	}
+	return c, nil
+}
+
+// logID shortens a client-supplied identifier for a log record.
+func logID(id string) string {
+	if len(id) > 200 {
+		return id[:200] + "…"
+	}
+	return id
+}

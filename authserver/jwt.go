@@ -1,0 +1,81 @@
+// JWT access tokens: RFC 9068 (typ at+jwt; iss, sub, aud, client_id, scope, exp, iat, jti).
+package authserver
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// accessClaims are the claims of an access token (RFC 9068 §2.2). QuotaTier, a private claim,
+// carries the rate-limit tier of a pre-registered client to resource servers.
+type accessClaims struct {
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  jwt.Audience     `json:"aud"`
+	ClientID  string           `json:"client_id"`
+	Scope     string           `json:"scope,omitempty"`
+	Expiry    *jwt.NumericDate `json:"exp"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
+	ID        string           `json:"jti"`
+	QuotaTier string           `json:"quota_tier,omitempty"`
+}
+
+// ClaimQuotaTier is the private claim naming the client's quota tier.
+const ClaimQuotaTier = "quota_tier"
+
+// accessTokenType is the JWS "typ" of RFC 9068 §2.1.
+const accessTokenType = "at+jwt"
+
+// signAccessToken signs the claims with the current signing key.
+func (s *Server) signAccessToken(ctx context.Context, c *accessClaims) (string, error) {
+	key, err := s.keys.signer(ctx)
+	if err != nil {
+		return "", err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key.priv, KeyID: key.id}},
+		(&jose.SignerOptions{}).WithType(accessTokenType))
+	if err != nil {
+		return "", err
+	}
+	return jwt.Signed(signer).Claims(c).Serialize()
+}
+
+// errNotOurToken: the string is not an access token this server signed, or it has expired.
+var errNotOurToken = errors.New("not a valid access token of this server")
+
+// parseAccessToken verifies an access token signed by this server (any published key) and
+// returns its claims; it checks typ, iss and exp.
+func (s *Server) parseAccessToken(ctx context.Context, raw string) (*accessClaims, error) {
+	if strings.Count(raw, ".") != 2 {
+		return nil, errNotOurToken
+	}
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil || len(tok.Headers) != 1 {
+		return nil, errNotOurToken
+	}
+	h := tok.Headers[0]
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, accessTokenType) && !strings.EqualFold(typ, "application/"+accessTokenType) {
+		return nil, errNotOurToken
+	}
+	key, err := s.keys.verifier(ctx, h.KeyID)
+	if err != nil {
+		return nil, errNotOurToken
+	}
+	var c accessClaims
+	if err := tok.Claims(&key.priv.PublicKey, &c); err != nil {
+		return nil, errNotOurToken
+	}
+	if c.Issuer != s.cfg.Issuer || c.Expiry == nil || !c.Expiry.Time().After(s.now()) {
+		return nil, errNotOurToken
+	}
+	return &c, nil
+}
+
+// numericDate converts a time for a JWT claim.
+func numericDate(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }

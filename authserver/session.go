@@ -1,0 +1,120 @@
+// Login sessions and CSRF protection of the login and consent forms. The session cookie holds a
+// random ID whose keyed hash is the store's key, so sessions work across instances. Cookies are
+// HttpOnly and SameSite=Lax, and use the __Host- prefix (RFC 6265bis §4.1.3.2) whenever the
+// issuer is https; a plain-http loopback issuer cannot set Secure cookies, which that prefix
+// requires, so there the names carry no prefix.
+package authserver
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+)
+
+func (s *Server) secureCookies() bool { return s.issuer.Scheme == "https" }
+
+func (s *Server) cookieName(base string) string {
+	if s.secureCookies() {
+		return "__Host-" + base
+	}
+	return base
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: s.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// sessionUser returns the user of the request's login session, or nil.
+func (s *Server) sessionUser(r *http.Request) (*store.User, error) {
+	c, err := r.Cookie(s.cookieName("mcpauth_session"))
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	se, err := s.store.GetSession(r.Context(), s.secrets.hash(kindSession, c.Value), s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.GetUser(r.Context(), se.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return u, err
+}
+
+// startSession logs the user in: a new session and its cookie.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.User) error {
+	id := randomToken(32)
+	now := s.now()
+	err := s.store.CreateSession(r.Context(), &store.Session{
+		Hash: s.secrets.hash(kindSession, id), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL),
+	})
+	if err != nil {
+		return err
+	}
+	s.setCookie(w, "mcpauth_session", id, int(s.cfg.SessionTTL.Seconds()))
+	return nil
+}
+
+// endSession logs out: the session is deleted and its cookie cleared.
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(s.cookieName("mcpauth_session")); err == nil && c.Value != "" {
+		if err := s.store.DeleteSession(r.Context(), s.secrets.hash(kindSession, c.Value)); err != nil {
+			return err
+		}
+	}
+	s.setCookie(w, "mcpauth_session", "", -1)
+	return nil
+}
+
+// csrfToken returns the CSRF token for the forms of this browser: an HMAC of a random value
+// kept in a cookie (set now if missing). A cross-site attacker can neither read the cookie nor
+// compute the token.
+func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(s.cookieName("mcpauth_csrf"))
+	v := ""
+	if err == nil && len(c.Value) >= 32 {
+		v = c.Value
+	} else {
+		v = randomToken(32)
+		s.setCookie(w, "mcpauth_csrf", v, 0)
+	}
+	return s.csrfFor(v)
+}
+
+func (s *Server) csrfFor(cookie string) string {
+	m := hmac.New(sha256.New, deriveKey(s.cfg.KeyEncryptionKey, "csrf"))
+	m.Write([]byte(cookie))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// checkCSRF reports whether the form's csrf field matches the browser's CSRF cookie.
+func (s *Server) checkCSRF(r *http.Request) bool {
+	c, err := r.Cookie(s.cookieName("mcpauth_csrf"))
+	if err != nil || len(c.Value) < 32 {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrfFor(c.Value))) == 1
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || !s.checkCSRF(r) {
+		s.errorPage(w, r, http.StatusForbidden, "Request refused", "The form has expired or did not come from this site. Go back and try again.")
+		return
+	}
+	if err := s.endSession(w, r); err != nil {
+		s.serverError(w, r, "end session", err)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, "message.html", &pageData{Title: "Signed out", Message: "You have been signed out."})
+}

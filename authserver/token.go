@@ -1,0 +1,366 @@
+// The token endpoint: OAuth 2.1 §3.2 and §4.1.3 (authorization_code with PKCE, single use, a
+// replayed code revokes what it issued), §4.3 (refresh_token with rotation; reuse of a rotated
+// token revokes the family, per the OAuth 2.0 Security BCP, RFC 9700 §4.14.2), §4.2
+// (client_credentials) and RFC 8707 §2.2 (resource).
+package authserver
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+)
+
+// maxTokenRequestBytes bounds a token, revocation or introspection request body.
+const maxTokenRequestBytes = 64 << 10
+
+// tokenRequest is a parsed token request (RFC 6749 §4.1.3, §6; OAuth 2.1 §4.3; RFC 8707 §2.2).
+type tokenRequest struct {
+	grantType    string
+	code         string
+	redirectURI  string
+	codeVerifier string
+	refreshToken string
+	scopes       []string // nil when the request has no scope parameter
+	resources    []string
+}
+
+// parseTokenRequest reads the parameters of a token request. Every parameter but resource may
+// appear at most once (RFC 6749 §3.2).
+func parseTokenRequest(form url.Values) (*tokenRequest, *oauthError) {
+	for k, v := range form {
+		if len(v) > 1 && k != "resource" {
+			return nil, newError(errInvalidRequest, "parameter "+truncate(k)+" appears more than once")
+		}
+	}
+	tr := &tokenRequest{
+		grantType: form.Get("grant_type"), code: form.Get("code"), redirectURI: form.Get("redirect_uri"),
+		codeVerifier: form.Get("code_verifier"), refreshToken: form.Get("refresh_token"),
+	}
+	if form.Has("scope") {
+		scopes, e := parseScope(form.Get("scope"))
+		if e != nil {
+			return nil, e
+		}
+		tr.scopes = append([]string{}, scopes...)
+	}
+	for _, r := range form["resource"] {
+		u, err := url.Parse(r)
+		if err != nil || !u.IsAbs() || u.Fragment != "" {
+			return nil, newError(errInvalidTarget, "resource must be an absolute URI without a fragment (RFC 8707 §2)")
+		}
+		if !slices.Contains(tr.resources, r) {
+			tr.resources = append(tr.resources, r)
+		}
+	}
+	switch tr.grantType {
+	case "":
+		return nil, newError(errInvalidRequest, "grant_type is required")
+	case GrantAuthorizationCode:
+		if tr.code == "" {
+			return nil, newError(errInvalidRequest, "code is required")
+		}
+		if tr.codeVerifier == "" {
+			return nil, newError(errInvalidRequest, "code_verifier is required (PKCE)")
+		}
+	case GrantRefreshToken:
+		if tr.refreshToken == "" {
+			return nil, newError(errInvalidRequest, "refresh_token is required")
+		}
+	case GrantClientCredentials:
+	default:
+		return nil, newError(errUnsupportedGrantType, "grant_type "+truncate(tr.grantType)+" is not supported")
+	}
+	return tr, nil
+}
+
+// tokenResponse is the successful token response (RFC 6749 §5.1).
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+// readForm parses an application/x-www-form-urlencoded POST body of bounded size.
+func readForm(w http.ResponseWriter, r *http.Request) *oauthError {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return newError(errInvalidRequest, "the request body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestBytes)
+	if err := r.ParseForm(); err != nil {
+		return newError(errInvalidRequest, "the request body cannot be parsed")
+	}
+	return nil
+}
+
+// handleToken is POST /token.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if e := readForm(w, r); e != nil {
+		writeError(w, r, e)
+		return
+	}
+	tr, e := parseTokenRequest(r.PostForm)
+	if e != nil {
+		writeError(w, r, e)
+		return
+	}
+	c, e := s.authenticateClient(r)
+	if e != nil {
+		writeError(w, r, e)
+		return
+	}
+	var resp *tokenResponse
+	switch tr.grantType {
+	case GrantAuthorizationCode:
+		resp, e = s.exchangeCode(r.Context(), c, tr)
+	case GrantRefreshToken:
+		resp, e = s.refresh(r.Context(), c, tr)
+	case GrantClientCredentials:
+		resp, e = s.clientCredentials(r.Context(), c, tr)
+	}
+	if e != nil {
+		if e.Code == errServerError {
+			s.log.ErrorContext(r.Context(), "authserver: token request", "err", e.Description, "grant_type", tr.grantType)
+			e = newError(errServerError, "internal error")
+		} else {
+			s.audit(r.Context(), "token.refused", "client_id", c.id, "grant_type", tr.grantType, "error", e.Code, "reason", e.Description)
+		}
+		writeError(w, r, e)
+		return
+	}
+	if c.stored != nil {
+		if err := s.store.TouchClient(r.Context(), c.id, s.now()); err != nil {
+			s.log.ErrorContext(r.Context(), "authserver: touch client", "err", err)
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func internalError(err error) *oauthError { return newError(errServerError, err.Error()) }
+
+// narrow returns the requested subset of the granted values, or all granted values when
+// nothing was requested; ok is false when something requested is not granted.
+func narrow(requested, granted []string) (out []string, ok bool) {
+	if requested == nil {
+		return granted, true
+	}
+	for _, v := range requested {
+		if !slices.Contains(granted, v) {
+			return nil, false
+		}
+	}
+	return requested, true
+}
+
+// exchangeCode redeems an authorization code (OAuth 2.1 §4.1.3).
+func (s *Server) exchangeCode(ctx context.Context, c *client, tr *tokenRequest) (*tokenResponse, *oauthError) {
+	now := s.now()
+	ac, err := s.store.RedeemAuthCode(ctx, s.secrets.hash(kindCode, tr.code), now)
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		// RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: a replayed code revokes what it issued.
+		if rerr := s.store.RevokeGrant(ctx, ac.GrantID, now); rerr != nil {
+			return nil, internalError(rerr)
+		}
+		s.audit(ctx, "code.replay", "client_id", c.id, "grant_id", ac.GrantID)
+		return nil, newError(errInvalidGrant, "the authorization code has already been used; the tokens it issued are revoked")
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
+		return nil, newError(errInvalidGrant, "the authorization code is invalid or revoked")
+	case err != nil:
+		return nil, internalError(err)
+	}
+	switch {
+	case ac.ClientID != c.id:
+		return nil, newError(errInvalidGrant, "the authorization code was issued to another client")
+	case !ac.ExpiresAt.After(now):
+		return nil, newError(errInvalidGrant, "the authorization code has expired")
+	case ac.RedirectURI != "" && tr.redirectURI != ac.RedirectURI:
+		return nil, newError(errInvalidGrant, "redirect_uri differs from the authorization request")
+	case ac.RedirectURI == "" && tr.redirectURI != "" && !slices.Contains(c.meta.RedirectURIs, tr.redirectURI):
+		return nil, newError(errInvalidGrant, "redirect_uri is not registered for this client")
+	case !verifyPKCE(tr.codeVerifier, ac.CodeChallenge):
+		return nil, newError(errInvalidGrant, "code_verifier does not match the code_challenge")
+	}
+	audience, ok := narrow(tr.resources, ac.Resources)
+	if !ok {
+		return nil, newError(errInvalidTarget, "resource was not part of the authorization request")
+	}
+	scopes, ok := narrow(tr.scopes, ac.Scopes)
+	if !ok {
+		return nil, newError(errInvalidScope, "scope exceeds what was authorized")
+	}
+	g, err := s.store.GetGrant(ctx, ac.GrantID)
+	if err != nil {
+		return nil, internalError(err)
+	}
+	resp, err := s.mintAccessToken(ctx, c, g, scopes, audience)
+	if err != nil {
+		return nil, internalError(err)
+	}
+	if c.hasGrant(GrantRefreshToken) {
+		rt := newSecret("mrf_")
+		err := s.store.CreateRefreshToken(ctx, &store.RefreshToken{
+			Hash: s.secrets.hash(kindRefresh, rt), GrantID: g.ID, ClientID: c.id, CreatedAt: now,
+			ExpiresAt: s.refreshExpiry(now, g.ExpiresAt),
+		})
+		if err != nil {
+			return nil, internalError(err)
+		}
+		resp.RefreshToken = rt
+	}
+	return resp, nil
+}
+
+// refreshExpiry is the expiry of a new refresh token: its idle lifetime, within the grant's.
+func (s *Server) refreshExpiry(now, grantExpiry time.Time) time.Time {
+	exp := now.Add(s.cfg.RefreshTokenTTL)
+	if !grantExpiry.IsZero() && grantExpiry.Before(exp) {
+		return grantExpiry
+	}
+	return exp
+}
+
+// refresh rotates a refresh token (OAuth 2.1 §4.3): the old one is spent, a new one returned.
+func (s *Server) refresh(ctx context.Context, c *client, tr *tokenRequest) (*tokenResponse, *oauthError) {
+	now := s.now()
+	oldHash := s.secrets.hash(kindRefresh, tr.refreshToken)
+	rt, err := s.store.GetRefreshToken(ctx, oldHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, newError(errInvalidGrant, "the refresh token is invalid")
+	}
+	if err != nil {
+		return nil, internalError(err)
+	}
+	if rt.ClientID != c.id {
+		return nil, newError(errInvalidGrant, "the refresh token was issued to another client")
+	}
+	if !rt.UsedAt.IsZero() {
+		return nil, s.refreshReuse(ctx, c, rt.GrantID, now)
+	}
+	g, err := s.store.GetGrant(ctx, rt.GrantID)
+	if err != nil {
+		return nil, internalError(err)
+	}
+	switch {
+	case !g.RevokedAt.IsZero():
+		return nil, newError(errInvalidGrant, "the refresh token has been revoked")
+	case !rt.ExpiresAt.After(now) || !g.ExpiresAt.After(now):
+		return nil, newError(errInvalidGrant, "the refresh token has expired")
+	case !c.hasGrant(GrantRefreshToken):
+		return nil, newError(errUnauthorizedClient, "this client is not registered for the refresh_token grant")
+	}
+	audience, ok := narrow(tr.resources, g.Resources)
+	if !ok {
+		return nil, newError(errInvalidTarget, "resource is outside the original grant")
+	}
+	scopes, ok := narrow(tr.scopes, g.Scopes)
+	if !ok {
+		return nil, newError(errInvalidScope, "scope is outside the original grant")
+	}
+	// The user may have lost scopes (or the account) since the grant.
+	u, err := s.store.GetUser(ctx, g.Subject)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, newError(errInvalidGrant, "the user no longer exists")
+	} else if err != nil {
+		return nil, internalError(err)
+	}
+	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !slices.Contains(u.Scopes, sc) })
+
+	next := newSecret("mrf_")
+	err = s.store.RotateRefreshToken(ctx, oldHash, &store.RefreshToken{
+		Hash: s.secrets.hash(kindRefresh, next), ClientID: c.id, CreatedAt: now, ExpiresAt: s.refreshExpiry(now, g.ExpiresAt),
+	}, now)
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed): // lost a race with another use of the same token
+		return nil, s.refreshReuse(ctx, c, rt.GrantID, now)
+	case errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrNotFound):
+		return nil, newError(errInvalidGrant, "the refresh token has been revoked")
+	case err != nil:
+		return nil, internalError(err)
+	}
+	resp, err := s.mintAccessToken(ctx, c, g, scopes, audience)
+	if err != nil {
+		return nil, internalError(err)
+	}
+	resp.RefreshToken = next
+	return resp, nil
+}
+
+// refreshReuse handles a rotated refresh token presented again: the whole family is revoked.
+func (s *Server) refreshReuse(ctx context.Context, c *client, grantID string, now time.Time) *oauthError {
+	if err := s.store.RevokeGrant(ctx, grantID, now); err != nil {
+		return internalError(err)
+	}
+	s.audit(ctx, "refresh.reuse", "client_id", c.id, "grant_id", grantID)
+	return newError(errInvalidGrant, "the refresh token has already been used; every token of this grant is revoked")
+}
+
+// clientCredentials issues a token to a confidential pre-registered client acting for itself
+// (OAuth 2.1 §4.2).
+func (s *Server) clientCredentials(ctx context.Context, c *client, tr *tokenRequest) (*tokenResponse, *oauthError) {
+	if c.public() || c.kind != store.ClientStatic || !c.hasGrant(GrantClientCredentials) {
+		return nil, newError(errUnauthorizedClient, "client_credentials is only for confidential pre-registered clients registered for it")
+	}
+	resources, e := s.checkResources(tr.resources)
+	if e != nil {
+		return nil, e
+	}
+	req := &authRequest{client: c, resources: resources}
+	scope := ""
+	if tr.scopes != nil {
+		scope = strings.Join(tr.scopes, " ")
+	}
+	if e := s.checkScopes(req, scope); e != nil {
+		return nil, e
+	}
+	now := s.now()
+	g := &store.Grant{
+		ID: "g_" + randomToken(16), ClientID: c.id, Subject: c.id, Scopes: nonNil(req.scopes), Resources: resources,
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.AccessTokenTTL),
+	}
+	if err := s.store.CreateGrant(ctx, g); err != nil {
+		return nil, internalError(err)
+	}
+	resp, err := s.mintAccessToken(ctx, c, g, g.Scopes, resources)
+	if err != nil {
+		return nil, internalError(err)
+	}
+	return resp, nil
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// mintAccessToken signs and records an access token of the grant for the audience.
+func (s *Server) mintAccessToken(ctx context.Context, c *client, g *store.Grant, scopes, audience []string) (*tokenResponse, error) {
+	now := s.now()
+	exp := now.Add(s.cfg.AccessTokenTTL)
+	claims := &accessClaims{
+		Issuer: s.cfg.Issuer, Subject: g.Subject, Audience: audience, ClientID: c.id, Scope: strings.Join(scopes, " "),
+		Expiry: numericDate(exp), IssuedAt: numericDate(now), NotBefore: numericDate(now), ID: randomToken(16),
+		QuotaTier: c.quotaTier(),
+	}
+	tok, err := s.signAccessToken(ctx, claims)
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.CreateAccessToken(ctx, &store.AccessToken{JTI: claims.ID, GrantID: g.ID, ClientID: c.id, Subject: g.Subject, ExpiresAt: exp})
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, "token.issued", "client_id", c.id, "subject", g.Subject, "grant_id", g.ID, "jti", claims.ID,
+		"scope", claims.Scope, "aud", audience)
+	return &tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTokenTTL.Seconds()), Scope: claims.Scope}, nil
+}
