@@ -1,0 +1,433 @@
+// mcpauth serve: our authorization server at the origin and the example public MCP server at /mcp,
+// protected by package protect, in one process.
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/mcpauth/mcpauth/authserver"
+	"github.com/mcpauth/mcpauth/authserver/store"
+	"github.com/mcpauth/mcpauth/authserver/store/postgres"
+	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
+	"github.com/mcpauth/mcpauth/examples/publicserver"
+	"github.com/mcpauth/mcpauth/protect"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+func init() { subcommands = append(subcommands, newServeCmd) }
+
+// serveOptions are the flags of mcpauth serve.
+type serveOptions struct {
+	addr, data, devLogin, issuer     string
+	tlsCert, tlsKey                  string
+	postgresDSN, redisURL            string
+	keyFile                          string
+	registration, initialAccessToken string
+	userRate, clientRate             int
+	rateWindow                       time.Duration
+	tiers                            []string
+	initialScopes                    []string
+	redisFailClosed                  bool
+	stateless                        bool
+	accessTokenTTL                   time.Duration
+	logJSON                          bool
+}
+
+func newServeCmd() *cobra.Command {
+	o := serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the authorization server and the protected example MCP server on one origin",
+		Long: `serve runs, in one process, mcpauth's OAuth 2.1 authorization server (its issuer is the
+origin, e.g. http://127.0.0.1:8080) and the example public MCP server at /mcp on the same origin,
+protected by per-tool scopes and rate limits. Data lives in a SQLite file under --data, or in
+PostgreSQL with --postgres. Several instances behind one load balancer share one PostgreSQL
+database, one Redis (--redis, for global rate limits), one key encryption key
+(` + authserver.KeyEnv + ` or --key-file) and one --issuer, and run --stateless so that any
+instance can answer any request.
+
+Operational endpoints: /metrics (Prometheus), /healthz (the process is up), /readyz (the store
+and Redis answer).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address `host:port`")
+	f.StringVar(&o.data, "data", "mcpauth-data", "`directory` for the SQLite database and the key file")
+	f.StringVar(&o.devLogin, "dev-login", "", "log this `user` in and consent automatically (loopback only; for demos and tests)")
+	f.StringVar(&o.issuer, "issuer", "", "issuer `URL` (default: http://ADDR, or https://ADDR with TLS); must be https off loopback")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
+	f.StringVar(&o.postgresDSN, "postgres", "", "PostgreSQL `DSN` (instead of SQLite), e.g. postgres://user@host/db")
+	f.StringVar(&o.redisURL, "redis", "", "Redis `URL` for rate limits shared by several instances, e.g. redis://127.0.0.1:6379/0")
+	f.StringVar(&o.keyFile, "key-file", "", "key encryption key `file` (default DATA/key.b64; "+authserver.KeyEnv+" wins)")
+	f.StringVar(&o.registration, "registration", "open", "dynamic client registration `policy`: open, token or closed")
+	f.StringVar(&o.initialAccessToken, "initial-access-token", "", "initial access `token` for --registration token (or MCPAUTH_INITIAL_ACCESS_TOKEN)")
+	f.IntVar(&o.userRate, "rate-user", 120, "requests per user per window (0: unlimited)")
+	f.IntVar(&o.clientRate, "rate-client", 1200, "requests per client per window, for clients without a quota tier (0: unlimited)")
+	f.DurationVar(&o.rateWindow, "rate-window", time.Minute, "rate limit window")
+	f.StringSliceVar(&o.tiers, "rate-tier", nil, "per-client quota tier as `name=requests` (repeatable), matched against the client's quota_tier")
+	f.StringSliceVar(&o.initialScopes, "initial-scopes", nil, "scopes the 401 challenge asks for (default: all); clients step up for the rest")
+	f.BoolVar(&o.redisFailClosed, "redis-fail-closed", false, "refuse requests (503) when Redis is down, instead of letting them through unlimited")
+	f.BoolVar(&o.stateless, "stateless", false, "serve MCP without sessions, so that any instance can answer any request")
+	f.DurationVar(&o.accessTokenTTL, "access-token-ttl", time.Hour, "lifetime of access tokens")
+	f.BoolVar(&o.logJSON, "log-json", false, "write logs as JSON")
+	return cmd
+}
+
+func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
+	logger := newLogger(stderr, o.logJSON)
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return withExitCode(exitUsage, fmt.Errorf("listen on %s: %w", o.addr, err))
+	}
+	svc, err := newService(ctx, o, ln.Addr().String(), logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer svc.Close()
+	fmt.Fprintf(stdout, "mcpauth serve: authorization server %s\nMCP server URL (give this to clients): %s\n", svc.issuer, svc.mcpURL)
+	return svc.serve(ctx, ln, logger)
+}
+
+func newLogger(w io.Writer, json bool) *slog.Logger {
+	if json {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// service is one assembled mcpauth serve: the authorization server, the
+// protected MCP server and the operational endpoints on one handler.
+type service struct {
+	issuer, mcpURL string
+	listenAddr     string
+	handler        http.Handler
+	tls            *tls.Config
+	ready          func(context.Context) error
+	closers        []func() error
+}
+
+func (s *service) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// newService builds everything from o for a server listening on listenAddr.
+func newService(ctx context.Context, o serveOptions, listenAddr string, logger *slog.Logger) (_ *service, err error) {
+	svc := &service{listenAddr: listenAddr}
+	defer func() {
+		if err != nil {
+			svc.Close()
+		}
+	}()
+	svc.issuer = o.issuer
+	if svc.issuer == "" {
+		scheme := "http"
+		if o.tlsCert != "" {
+			scheme = "https"
+		}
+		svc.issuer = scheme + "://" + listenAddr
+	}
+	svc.issuer = strings.TrimSuffix(svc.issuer, "/")
+	svc.mcpURL = svc.issuer + "/mcp"
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return nil, withExitCode(exitUsage, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if o.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return nil, withExitCode(exitUsage, fmt.Errorf("TLS key pair: %w", err))
+		}
+		svc.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	st, err := openStore(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	svc.closers = append(svc.closers, st.Close)
+	keyFile := o.keyFile
+	if keyFile == "" && o.data != "" {
+		keyFile = filepath.Join(o.data, "key.b64")
+	}
+	kek, err := authserver.LoadKey(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	iat := o.initialAccessToken
+	if iat == "" {
+		iat = os.Getenv("MCPAUTH_INITIAL_ACCESS_TOKEN")
+	}
+	as, err := authserver.New(ctx, authserver.Config{
+		Issuer:             svc.issuer,
+		Store:              st,
+		Resources:          []authserver.Resource{{URI: svc.mcpURL, Scopes: publicserver.Scopes()}},
+		KeyEncryptionKey:   kek,
+		RegistrationPolicy: authserver.RegistrationPolicy(o.registration),
+		InitialAccessToken: iat,
+		CIMD:               authserver.NewCIMDFetcher(authserver.CIMDOptions{}),
+		DevLoginUser:       o.devLogin,
+		ListenAddr:         listenAddr,
+		AccessTokenTTL:     o.accessTokenTTL,
+		Logger:             logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	svc.closers = append(svc.closers, as.Close)
+	asHandler := as.Handler()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	limits, rdb, err := rateLimits(o)
+	if err != nil {
+		return nil, err
+	}
+	if rdb != nil {
+		svc.closers = append(svc.closers, rdb.Close)
+	}
+	// The verifier reads our own JWKS in-process: no network hop, and no
+	// trust problem with a self-signed TLS certificate.
+	verifier, err := protect.NewJWTVerifier(protect.JWTVerifierConfig{
+		Issuer: svc.issuer, Resource: svc.mcpURL, HTTPClient: &http.Client{Transport: handlerTransport{asHandler}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	p, err := protect.New(protect.Config{
+		Resource:             svc.mcpURL,
+		AuthorizationServers: []string{svc.issuer},
+		Verifier:             verifier,
+		ResourceName:         "mcpauth example: weather, stocks and flights",
+		ScopesSupported:      publicserver.Scopes(),
+		ChallengeScopes:      o.initialScopes,
+		ToolScopes:           publicserver.ToolScopes(),
+		RateLimits:           limits,
+		Metrics:              protect.NewMetrics(reg),
+		Logger:               logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mcpServer := publicserver.NewServer(version)
+	mcpServer.AddReceivingMiddleware(p.ServerMiddleware(true))
+	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return mcpServer },
+		&mcp.StreamableHTTPOptions{Stateless: o.stateless, Logger: logger})
+
+	mux := http.NewServeMux()
+	mux.Handle("/", countTokens(asHandler, reg))
+	p.Mount(mux, mcpHandler)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	svc.ready = func(ctx context.Context) error {
+		// The JWKS is read from the store: it answering means the store works.
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, svc.issuer+"/jwks", nil)
+		if resp, err := (handlerTransport{asHandler}).RoundTrip(req); err != nil || resp.StatusCode != http.StatusOK {
+			return errors.New("store not ready")
+		}
+		if rdb != nil {
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				return errors.New("redis not ready")
+			}
+		}
+		return nil
+	}
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := svc.ready(ctx); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	svc.handler = mux
+	return svc, nil
+}
+
+// openStore opens PostgreSQL when a DSN is given, else SQLite under the data directory.
+func openStore(ctx context.Context, o serveOptions) (store.Store, error) {
+	if o.postgresDSN != "" {
+		return postgres.Open(ctx, o.postgresDSN)
+	}
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return sqlite.Open(filepath.Join(o.data, "mcpauth.db"))
+}
+
+// rateLimits builds the protect rate limits from the flags.
+func rateLimits(o serveOptions) (*protect.RateLimits, *redis.Client, error) {
+	rl := &protect.RateLimits{
+		PerUser:    protect.Limit{Requests: o.userRate, Window: o.rateWindow},
+		PerClient:  protect.Limit{Requests: o.clientRate, Window: o.rateWindow},
+		Tiers:      map[string]protect.Limit{},
+		FailClosed: o.redisFailClosed,
+	}
+	for _, t := range o.tiers {
+		name, n, ok := strings.Cut(t, "=")
+		requests, err := strconv.Atoi(n)
+		if !ok || name == "" || err != nil || requests < 0 {
+			return nil, nil, withExitCode(exitUsage, fmt.Errorf("--rate-tier %q: want name=requests", t))
+		}
+		rl.Tiers[name] = protect.Limit{Requests: requests, Window: o.rateWindow}
+	}
+	if o.redisURL == "" {
+		return rl, nil, nil
+	}
+	opt, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return nil, nil, withExitCode(exitUsage, fmt.Errorf("--redis: %w", err))
+	}
+	rdb := redis.NewClient(opt)
+	rl.Limiter = protect.NewRedisLimiter(rdb, "mcpauth:rl:")
+	return rl, rdb, nil
+}
+
+// serve answers on ln until ctx is done, then shuts down gracefully.
+func (s *service) serve(ctx context.Context, ln net.Listener, logger *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		TLSConfig:         s.tls,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if s.tls != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		// Long-lived SSE streams do not end by themselves: close them.
+		_ = srv.Close()
+	}
+	return nil
+}
+
+// handlerTransport answers HTTP requests with an in-process handler.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := newRecorder()
+	t.h.ServeHTTP(rec, req)
+	return rec.response(req), nil
+}
+
+// recorder is a minimal http.ResponseWriter collecting one response.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func newRecorder() *recorder { return &recorder{header: http.Header{}} }
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+func (r *recorder) Write(p []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(p)
+}
+
+func (r *recorder) response(req *http.Request) *http.Response {
+	r.WriteHeader(http.StatusOK)
+	return &http.Response{StatusCode: r.status, Status: fmt.Sprintf("%d %s", r.status, http.StatusText(r.status)),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: r.header, Request: req,
+		Body: io.NopCloser(bytes.NewReader(r.body.Bytes())), ContentLength: int64(r.body.Len())}
+}
+
+// countTokens counts access tokens issued by the token endpoint, by grant type.
+func countTokens(next http.Handler, reg prometheus.Registerer) http.Handler {
+	issued := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mcpauth_tokens_issued_total",
+		Help: "Access tokens issued by the token endpoint, by grant type.",
+	}, []string{"grant_type"})
+	reg.MustRegister(issued)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/token") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil {
+			http.Error(w, "bad request body", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+		grant := "other"
+		if form, err := url.ParseQuery(string(body)); err == nil {
+			switch g := form.Get("grant_type"); g {
+			case "authorization_code", "refresh_token", "client_credentials":
+				grant = g
+			}
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == http.StatusOK {
+			issued.WithLabelValues(grant).Inc()
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcpauth/mcpauth/internal/testenv"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startServe runs newService on a loopback listener until the test ends.
+func startServe(t *testing.T, o serveOptions, ln net.Listener) *service {
+	t.Helper()
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.data == "" {
+		o.data = t.TempDir()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := newService(ctx, o, ln.Addr().String(), quiet)
+	if err != nil {
+		cancel()
+		ln.Close()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.serve(ctx, ln, quiet) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		svc.Close()
+	})
+	return svc
+}
+
+// devLoginFetcher completes the authorization request the way a browser
+// would with --dev-login: GET the authorization URL, which answers 302 to
+// the redirect URI with code, state and iss. It records each URL.
+type devLoginFetcher struct {
+	mu   sync.Mutex
+	urls []string
+}
+
+func (f *devLoginFetcher) fetch(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+	f.mu.Lock()
+	f.urls = append(f.urls, args.URL)
+	f.mu.Unlock()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, args.URL, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || err != nil || loc.Query().Get("code") == "" {
+		return nil, fmt.Errorf("authorization answered %s, Location %q", resp.Status, resp.Header.Get("Location"))
+	}
+	q := loc.Query()
+	return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+}
+
+func (f *devLoginFetcher) scopes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, u := range f.urls {
+		p, _ := url.Parse(u)
+		out = append(out, p.Query().Get("scope"))
+	}
+	return out
+}
+
+// goSDKClient connects the go-sdk's own OAuth client (DCR, PKCE, resource).
+func goSDKClient(t *testing.T, mcpURL string, f *devLoginFetcher) *mcp.ClientSession {
+	t.Helper()
+	redirect := "http://127.0.0.1:1/callback" // never contacted: the fetcher reads the redirect
+	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+			ClientName: "go-sdk test client", RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none",
+			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
+		}},
+		RedirectURL:              redirect,
+		AuthorizationCodeFetcher: f.fetch,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "go-sdk-client", Version: "1"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: mcpURL, OAuthHandler: h, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	return cs
+}
+
+func callTool(ctx context.Context, cs *mcp.ClientSession, name string, args map[string]any) error {
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		return err
+	}
+	if res.IsError {
+		return fmt.Errorf("tool error: %v", res.Content)
+	}
+	return nil
+}
+
+func TestServeGoSDKClientStepsUpOnInsufficientScope(t *testing.T) {
+	svc := startServe(t, serveOptions{devLogin: "alice", initialScopes: []string{"weather:read"}}, nil)
+	f := &devLoginFetcher{}
+	cs := goSDKClient(t, svc.mcpURL, f)
+	ctx := context.Background()
+	lt, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lt.Tools) != 1 || lt.Tools[0].Name != "weather_forecast" {
+		t.Errorf("with weather:read, tools/list shows %v", lt.Tools)
+	}
+	if err := callTool(ctx, cs, "weather_forecast", map[string]any{"city": "Oslo", "days": 2}); err != nil {
+		t.Fatal(err)
+	}
+	// stock_quotes needs stocks:read: the server answers 403 insufficient_scope,
+	// the go-sdk client re-authorizes with that scope and retries.
+	if err := callTool(ctx, cs, "stock_quotes", map[string]any{"symbols": []string{"ACME"}}); err != nil {
+		t.Fatalf("stock_quotes after step-up: %v", err)
+	}
+	got := f.scopes()
+	if len(got) != 2 || got[0] != "weather:read" || !strings.Contains(got[1], "stocks:read") {
+		t.Errorf("authorization requests asked for scopes %q, want weather:read then stocks:read", got)
+	}
+}
+
+func TestServeOperationalEndpoints(t *testing.T) {
+	svc := startServe(t, serveOptions{}, nil)
+	get := func(path string) (int, string) {
+		resp, err := http.Get(svc.issuer + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource", "/.well-known/oauth-authorization-server", "/jwks"} {
+		if code, body := get(path); code != 200 {
+			t.Errorf("%s: %d %s", path, code, body)
+		}
+	}
+	resp, err := http.Post(svc.mcpURL, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `resource_metadata="`+svc.issuer+`/.well-known/oauth-protected-resource/mcp"`) {
+		t.Errorf("unauthenticated MCP request: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, `mcpauth_protect_auth_failures_total{reason="missing"} 1`) {
+		t.Errorf("metrics lack the refused request:\n%s", body)
+	}
+}
+
+// roundRobin is a load balancer in front of several instances: each
+// request goes to the next instance.
+type roundRobin struct {
+	n        atomic.Int64
+	backends []*httputil.ReverseProxy
+}
+
+func (rr *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rr.backends[int(rr.n.Add(1))%len(rr.backends)].ServeHTTP(w, r)
+}
+
+func TestServeTwoInstancesSharePostgresAndRedis(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	redisAddr := testenv.RedisAddr(t)
+	// The load balancer's address is the public origin and issuer of both.
+	lbLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + lbLn.Addr().String()
+	keyFile := t.TempDir() + "/key.b64"
+	o := serveOptions{issuer: issuer, devLogin: "alice", postgresDSN: dsn, keyFile: keyFile, stateless: true,
+		redisURL: "redis://" + redisAddr + "/0", userRate: 6, rateWindow: time.Hour}
+	rr := &roundRobin{}
+	var instances []*service
+	for range 2 {
+		svc := startServe(t, o, nil)
+		instances = append(instances, svc)
+		// svc.issuer is the LB; reach the instance through its listener.
+		target, _ := url.Parse(instanceURL(t, svc))
+		rr.backends = append(rr.backends, httputil.NewSingleHostReverseProxy(target))
+	}
+	lb := &http.Server{Handler: rr, ReadHeaderTimeout: 5 * time.Second}
+	go lb.Serve(lbLn)
+	t.Cleanup(func() { lb.Close() })
+
+	// Registration, authorization and token requests alternate between
+	// the instances: a client registered at one is known at the other, a
+	// code issued by one is redeemed at the other.
+	cs := goSDKClient(t, issuer+"/mcp", &devLoginFetcher{})
+	ctx := context.Background()
+	allowed, limited := 0, 0
+	for range 10 {
+		err := callTool(ctx, cs, "weather_forecast", map[string]any{"city": "Porto"})
+		switch {
+		case err == nil:
+			allowed++
+		case strings.Contains(err.Error(), "429") || strings.Contains(strings.ToLower(err.Error()), "too many"):
+			limited++
+		default:
+			t.Fatalf("call: %v", err)
+		}
+	}
+	// Six requests per user in all, across both instances, whichever
+	// instance answered: the limit lives in Redis.
+	var ok []int
+	for _, svc := range instances {
+		ok = append(ok, metricValue(t, instanceURL(t, svc), `mcpauth_protect_requests_total{outcome="ok"}`))
+	}
+	if ok[0]+ok[1] != 6 || ok[0] == 0 || ok[1] == 0 {
+		t.Errorf("requests let through by each instance: %v; want 6 in all, some by each", ok)
+	}
+	if allowed == 0 || limited == 0 || allowed+limited != 10 {
+		t.Errorf("tool calls allowed %d, limited %d", allowed, limited)
+	}
+}
+
+// metricValue reads one sample from an instance's /metrics (0 when absent).
+func metricValue(t *testing.T, base, sample string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			var n int
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	return 0
+}
+
+// instanceURL returns the http URL of the instance's own listener.
+func instanceURL(t *testing.T, svc *service) string {
+	t.Helper()
+	if svc.listenAddr == "" {
+		t.Fatal("service has no listen address")
+	}
+	return "http://" + svc.listenAddr
+}
