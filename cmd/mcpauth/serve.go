@@ -126,6 +126,7 @@ func newLogger(w io.Writer, json bool) *slog.Logger {
 type service struct {
 	issuer, mcpURL string
 	listenAddr     string
+	as             *authserver.Server
 	handler        http.Handler
 	tls            *tls.Config
 	ready          func(context.Context) error
@@ -203,6 +204,7 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 		return nil, err
 	}
 	svc.closers = append(svc.closers, as.Close)
+	svc.as = as
 	asHandler := as.Handler()
 
 	reg := prometheus.NewRegistry()

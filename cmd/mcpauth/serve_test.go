@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
+	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
@@ -278,4 +280,101 @@ func instanceURL(t *testing.T, svc *service) string {
 		t.Fatal("service has no listen address")
 	}
 	return "http://" + svc.listenAddr
+}
+
+func TestServePerClientQuotaForPreRegisteredClient(t *testing.T) {
+	svc := startServe(t, serveOptions{stateless: true, clientRate: 100, tiers: []string{"bronze=3"}, rateWindow: time.Hour}, nil)
+	ctx := context.Background()
+	token := func(tier string) string {
+		info, secret, err := svc.as.Admin().AddClient(ctx, authserver.StaticClient{Name: "backend " + tier, Confidential: true,
+			GrantTypes: []string{"client_credentials"}, Scopes: []string{"weather:read"}, QuotaTier: tier})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := info.ID
+		form := url.Values{"grant_type": {"client_credentials"}, "resource": {svc.mcpURL}, "scope": {"weather:read"}}
+		req, _ := http.NewRequest(http.MethodPost, svc.issuer+"/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+			t.Fatalf("client_credentials: %d %v", resp.StatusCode, err)
+		}
+		return tok.AccessToken
+	}
+	calls := func(token string) (ok, limited int) {
+		for range 6 {
+			req, _ := http.NewRequest(http.MethodPost, svc.mcpURL, strings.NewReader(
+				`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"weather_forecast","arguments":{"city":"Rome"}}}`))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == 200 && strings.Contains(string(body), "forecast"):
+				ok++
+			case resp.StatusCode == 429 && resp.Header.Get("Retry-After") != "":
+				limited++
+			default:
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+		}
+		return ok, limited
+	}
+	if ok, limited := calls(token("bronze")); ok != 3 || limited != 3 {
+		t.Errorf("bronze client: %d allowed, %d limited; want 3 and 3", ok, limited)
+	}
+	if ok, limited := calls(token("")); ok != 6 || limited != 0 {
+		t.Errorf("client without tier: %d allowed, %d limited; want 6 and 0", ok, limited)
+	}
+}
+
+func TestServeCommandPrintsURLAndShutsDownGracefully(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := runServe(ctx, serveOptions{addr: "127.0.0.1:0", data: t.TempDir()}, pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	var mcpURL string
+	buf := make([]byte, 4096)
+	var printed string
+	for !strings.Contains(printed, "/mcp\n") {
+		n, err := pr.Read(buf)
+		if err != nil {
+			t.Fatalf("serve output %q: %v", printed, err)
+		}
+		printed += string(buf[:n])
+	}
+	_, after, _ := strings.Cut(printed, "give this to clients): ")
+	mcpURL = strings.TrimSpace(after)
+	resp, err := http.Get(strings.TrimSuffix(mcpURL, "/mcp") + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v", err)
+	}
+	resp.Body.Close()
+	go io.Copy(io.Discard, pr)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve returned %v after shutdown", err)
+	}
+	if _, err := http.Get(strings.TrimSuffix(mcpURL, "/mcp") + "/healthz"); err == nil {
+		t.Error("still serving after shutdown")
+	}
 }
