@@ -1,0 +1,177 @@
+// Package tsclient proves mcpauth's authorization server and protected MCP
+// server (`mcpauth serve`) with a client we did not write: the official
+// TypeScript SDK (@modelcontextprotocol/sdk) and its OAuth client.
+package tsclient
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/testenv"
+)
+
+// serve runs `mcpauth serve` on an ephemeral loopback port with the dev login
+// (the authorization endpoint approves as alice at once) and returns the MCP
+// server URL and a function returning its JSON log records so far.
+func serve(t *testing.T) (mcpURL string, logs func() []map[string]any) {
+	t.Helper()
+	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--dev-login", "alice", "--log-json")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var stderr bytes.Buffer
+	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return stderr.Write(p)
+	})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, u, ok := strings.Cut(sc.Text(), "give this to clients): "); ok {
+				urls <- strings.TrimSpace(u)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case mcpURL = <-urls:
+	case <-time.After(60 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("mcpauth serve printed no MCP URL in 60s; stderr:\n%s", stderr.String())
+	}
+	logs = func() []map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		var recs []map[string]any
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil {
+				recs = append(recs, rec)
+			}
+		}
+		return recs
+	}
+	return mcpURL, logs
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// step is one JSON line printed by client.mjs.
+type step struct {
+	Step                string   `json:"step"`
+	ClientID            string   `json:"client_id"`
+	AuthMethod          *string  `json:"token_endpoint_auth_method"`
+	Endpoint            string   `json:"endpoint"`
+	Resource            string   `json:"resource"`
+	Scope               *string  `json:"scope"`
+	CodeChallengeMethod string   `json:"code_challenge_method"`
+	Iss                 string   `json:"iss"`
+	TokenType           string   `json:"token_type"`
+	RefreshToken        bool     `json:"refresh_token"`
+	Names               []string `json:"names"`
+	IsError             bool     `json:"isError"`
+	Text                string   `json:"text"`
+}
+
+// TestTypeScriptSDKClient: the official TypeScript SDK client registers by
+// DCR, authorizes with PKCE S256 and resource, gets a token bound to the MCP
+// server, lists the tools and calls one, against `mcpauth serve`.
+func TestTypeScriptSDKClient(t *testing.T) {
+	node := testenv.Node(t)
+	mcpURL, logs := serve(t)
+	issuer := strings.TrimSuffix(mcpURL, "/mcp")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "client.mjs", mcpURL, "weather_forecast", `{"city":"Paris","days":2}`)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("TypeScript SDK client: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	steps := map[string]step{}
+	var order []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var s step
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			t.Fatalf("client output %q: %v", line, err)
+		}
+		steps[s.Step] = s
+		order = append(order, s.Step)
+	}
+	want := []string{"registered", "authorize", "callback", "tokens", "connected", "tools", "called"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("client steps %v, want %v\nstderr:\n%s", order, want, stderr.String())
+	}
+
+	if s := steps["registered"]; s.ClientID == "" || s.AuthMethod == nil || *s.AuthMethod != "none" {
+		t.Errorf("registration: client_id %q, token_endpoint_auth_method %v; want a public client (none)", s.ClientID, s.AuthMethod)
+	}
+	if s := steps["authorize"]; s.Endpoint != issuer+"/authorize" || s.Resource != mcpURL || s.CodeChallengeMethod != "S256" || s.Scope == nil || *s.Scope == "" {
+		t.Errorf("authorization request: %+v; want endpoint %s/authorize, resource %s, S256, the challenge's scopes", s, issuer, mcpURL)
+	}
+	if s := steps["callback"]; s.Iss != issuer {
+		t.Errorf("authorization response iss %q, want %q (RFC 9207)", s.Iss, issuer)
+	}
+	if s := steps["tokens"]; !strings.EqualFold(s.TokenType, "bearer") || !s.RefreshToken {
+		t.Errorf("token response: %+v; want a bearer token and a refresh token", s)
+	}
+	if s := steps["tools"]; !slices.Contains(s.Names, "weather_forecast") {
+		t.Errorf("tools/list: %v", s.Names)
+	}
+	if s := steps["called"]; s.IsError || !strings.Contains(s.Text, `"city":"Paris"`) {
+		t.Errorf("tools/call weather_forecast: error=%v text %q", s.IsError, s.Text)
+	}
+
+	// The server's audit log: one registration, and an access token whose
+	// audience is the MCP server (RFC 8707).
+	var registered, issued int
+	for _, rec := range logs() {
+		switch rec["audit"] {
+		case "client.registered":
+			registered++
+		case "token.issued":
+			issued++
+			aud, _ := rec["aud"].([]any)
+			if len(aud) != 1 || aud[0] != mcpURL {
+				t.Errorf("token issued with aud %v, want [%s]", rec["aud"], mcpURL)
+			}
+		}
+	}
+	if registered != 1 || issued != 1 {
+		t.Errorf("audit: %d registrations and %d tokens issued, want 1 and 1", registered, issued)
+	}
+}
