@@ -81,8 +81,10 @@ and Redis answer).`,
 	f.StringVar(&o.issuer, "issuer", "", "issuer `URL` (default: http://ADDR, or https://ADDR with TLS); must be https off loopback")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
-	f.StringVar(&o.postgresDSN, "postgres", "", "PostgreSQL `DSN` (instead of SQLite), e.g. postgres://user@host/db")
-	f.StringVar(&o.redisURL, "redis", "", "Redis `URL` for rate limits shared by several instances, e.g. redis://127.0.0.1:6379/0")
+	// DSNs and URLs may hold passwords: they can come from the environment
+	// rather than the command line, which other local users can read.
+	f.StringVar(&o.postgresDSN, "postgres", os.Getenv("MCPAUTH_POSTGRES_DSN"), "PostgreSQL `DSN` instead of SQLite, e.g. postgres://user@host/db (or MCPAUTH_POSTGRES_DSN)")
+	f.StringVar(&o.redisURL, "redis", os.Getenv("MCPAUTH_REDIS_URL"), "Redis `URL` for rate limits shared by several instances, e.g. redis://127.0.0.1:6379/0 (or MCPAUTH_REDIS_URL)")
 	f.StringVar(&o.keyFile, "key-file", "", "key encryption key `file` (default DATA/key.b64; "+authserver.KeyEnv+" wins)")
 	f.StringVar(&o.registration, "registration", "open", "dynamic client registration `policy`: open, token or closed")
 	f.StringVar(&o.initialAccessToken, "initial-access-token", "", "initial access `token` for --registration token (or MCPAUTH_INITIAL_ACCESS_TOKEN)")

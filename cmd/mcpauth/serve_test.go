@@ -340,6 +340,12 @@ func TestServePerClientQuotaForPreRegisteredClient(t *testing.T) {
 	if ok, limited := calls(token("")); ok != 6 || limited != 0 {
 		t.Errorf("client without tier: %d allowed, %d limited; want 6 and 0", ok, limited)
 	}
+	if n := metricValue(t, svc.issuer, `mcpauth_tokens_issued_total{grant_type="client_credentials"}`); n != 2 {
+		t.Errorf("tokens issued metric = %d, want 2", n)
+	}
+	if n := metricValue(t, svc.issuer, `mcpauth_protect_rate_limited_total{limit="client"}`); n != 3 {
+		t.Errorf("rate-limited metric = %d, want 3", n)
+	}
 }
 
 func TestServeCommandPrintsURLAndShutsDownGracefully(t *testing.T) {
