@@ -89,4 +89,3 @@ func TestLoadKey(t *testing.T) {
 		t.Fatal("a malformed key was accepted")
 	}
 }
-
