@@ -160,11 +160,12 @@ func (p *Protector) Handler(next http.Handler) http.Handler {
 	// The go-sdk's own middleware puts an auth.TokenInfo in the context,
 	// which its Streamable HTTP server uses to bind sessions and passes to
 	// tool handlers; here it only copies what p already verified.
+	// Expiry was enforced by the Verifier (with its clock skew), so the
+	// go-sdk is not asked to check it again.
 	sdk := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
 		ti := TokenInfoFromContext(ctx)
-		return &auth.TokenInfo{Scopes: ti.Scopes, Expiration: ti.Expiry, UserID: userKey(ti),
-			Extra: map[string]any{sdkExtraKey: ti}}, nil
-	}, nil)
+		return &auth.TokenInfo{Scopes: ti.Scopes, UserID: userKey(ti), Extra: map[string]any{sdkExtraKey: ti}}, nil
+	}, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
 	inner := sdk(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Never pass the client's token upstream (MCP authorization, "Token Passthrough").
 		r.Header.Del("Authorization")

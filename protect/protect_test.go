@@ -285,3 +285,34 @@ func TestVerifierOutageGets503(t *testing.T) {
 		t.Errorf("status %d, want 503", resp.StatusCode)
 	}
 }
+
+func TestTokenExpiredWithinClockSkewIsAccepted(t *testing.T) {
+	as := newTestAS(t)
+	m := newTestMCP(t, as, nil)
+	c := as.claims(m.resource, "echo:use")
+	c["exp"] = time.Now().Add(-10 * time.Second).Unix() // within the default 30s skew
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	if resp := m.post(t, as.mint(t, c), init); resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestCustomVerifierWithoutExpiry(t *testing.T) {
+	as := newTestAS(t)
+	m := newTestMCP(t, as, func(c *Config) {
+		c.Verifier = VerifierFunc(func(_ context.Context, token string) (*TokenInfo, error) {
+			if token != "opaque-ok" {
+				return nil, &TokenError{Reason: ReasonInactive}
+			}
+			return &TokenInfo{Issuer: as.issuer, Subject: "carol", Scopes: []string{"echo:use"}}, nil
+		})
+	})
+	cs := m.connect(t, ptr("opaque-ok"))
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
+	if err != nil || res.IsError || res.Content[0].(*mcp.TextContent).Text != "hi for carol" {
+		t.Fatalf("call: %v %+v", err, res)
+	}
+	if resp := m.post(t, "opaque-bad", callEcho); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("bad opaque token: %d", resp.StatusCode)
+	}
+}
