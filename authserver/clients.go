@@ -177,10 +177,15 @@ type Admin struct {
 	now     func() time.Time
 }
 
-// NewAdmin returns an Admin for the store; kek is the key encryption key (see LoadKey).
-func NewAdmin(st store.Store, kek []byte) (*Admin, error) {
+// NewAdmin returns an Admin for the store; kek is the key encryption key (see LoadKey). It
+// refuses a key that cannot decrypt the store's signing keys: client secrets hashed under it
+// would never match at the server.
+func NewAdmin(ctx context.Context, st store.Store, kek []byte) (*Admin, error) {
 	if len(kek) != keySize {
 		return nil, fmt.Errorf("authserver: the key encryption key must be %d bytes", keySize)
+	}
+	if err := newKeyring(st, kek, time.Hour, time.Hour, time.Now).load(ctx); err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	return &Admin{store: st, secrets: newSecretHasher(kek), now: time.Now}, nil
 }
