@@ -37,9 +37,9 @@ func TestKeyRotationKeepsOldTokensVerifiable(t *testing.T) {
 	}
 }
 
-// TestSigningKeysEncryptedAtRest: the store holds no usable private key, and a server with
+// TestSigningKeyStoredEncryptedUnderKEK: the store holds no usable private key, and a server with
 // another key encryption key refuses to start rather than make a second, disjoint key set.
-func TestSigningKeysEncryptedAtRest(t *testing.T) {
+func TestSigningKeyStoredEncryptedUnderKEK(t *testing.T) {
 	as := newTestAS(t, nil)
 	keys, err := as.Store.ListSigningKeys(t.Context())
 	if err != nil || len(keys) != 1 {
