@@ -34,31 +34,27 @@ func ToolScopes() protect.ToolScopes {
 // NewServer returns the MCP server with its three tools.
 func NewServer(version string) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpauth-public-example", Title: "Weather, stocks and flights", Version: version}, nil)
-	mcp.AddTool(s, &mcp.Tool{
-		Name:        "weather_forecast",
-		Title:       "Weather forecast",
-		Description: "Daily weather forecast for a city, 1 to 14 days from today (generated sample data). Needs scope " + ScopeWeather + ".",
-		InputSchema: schema(weatherSchema),
-		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
-	}, weatherForecast)
-	mcp.AddTool(s, &mcp.Tool{
-		Name:        "stock_quotes",
-		Title:       "Stock quotes",
-		Description: "Latest quotes for 1 to 10 ticker symbols (generated sample data). Needs scope " + ScopeStocks + ".",
-		InputSchema: schema(stocksSchema),
-		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
-	}, stockQuotes)
-	mcp.AddTool(s, &mcp.Tool{
-		Name:        "flight_search",
-		Title:       "Flight search",
-		Description: "One-way flights between two airports (IATA codes) on a date (generated sample data). Needs scope " + ScopeFlights + ".",
-		InputSchema: schema(flightsSchema),
-		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
-	}, flightSearch)
+	mcp.AddTool(s, tool("weather_forecast", "Weather forecast", weatherSchema, ScopeWeather,
+		"Daily weather forecast for a city, 1 to 14 days from today (generated sample data)."), weatherForecast)
+	mcp.AddTool(s, tool("stock_quotes", "Stock quotes", stocksSchema, ScopeStocks,
+		"Latest quotes for 1 to 10 ticker symbols (generated sample data)."), stockQuotes)
+	mcp.AddTool(s, tool("flight_search", "Flight search", flightsSchema, ScopeFlights,
+		"One-way flights between two airports (IATA codes) on a date (generated sample data)."), flightSearch)
 	return s
 }
 
-// schema parses one of the literal input schemas below.
+// tool describes a read-only tool needing scope.
+func tool(name, title, inputSchema, scope, description string) *mcp.Tool {
+	return &mcp.Tool{
+		Name:        name,
+		Title:       title,
+		Description: description + " Needs scope " + scope + ".",
+		InputSchema: schema(inputSchema),
+		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
+	}
+}
+
+// schema parses one of the literal input schemas of the tools.
 func schema(src string) *jsonschema.Schema {
 	var s jsonschema.Schema
 	if err := json.Unmarshal([]byte(src), &s); err != nil {
