@@ -66,3 +66,18 @@ func logID(id string) string {
 	}
 	return id
 }
+
+// clientRequest reads the form of a POST to the token, revocation or introspection endpoint and
+// authenticates its client; on failure it has written the error response and returns nil.
+func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request) *client {
+	if e := readForm(w, r); e != nil {
+		writeError(w, r, e)
+		return nil
+	}
+	c, e := s.authenticateClient(r)
+	if e != nil {
+		writeError(w, r, e)
+		return nil
+	}
+	return c
+}

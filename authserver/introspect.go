@@ -30,13 +30,8 @@ type introspection struct {
 
 // handleIntrospect is POST /introspect.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	if e := readForm(w, r); e != nil {
-		writeError(w, r, e)
-		return
-	}
-	c, e := s.authenticateClient(r)
-	if e != nil {
-		writeError(w, r, e)
+	c := s.clientRequest(w, r)
+	if c == nil {
 		return
 	}
 	// §4: only authorized protected resources may introspect, or tokens could be scanned.

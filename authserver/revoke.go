@@ -12,13 +12,8 @@ import (
 
 // handleRevoke is POST /revoke.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if e := readForm(w, r); e != nil {
-		writeError(w, r, e)
-		return
-	}
-	c, e := s.authenticateClient(r)
-	if e != nil {
-		writeError(w, r, e)
+	c := s.clientRequest(w, r)
+	if c == nil {
 		return
 	}
 	tok := r.PostForm.Get("token")

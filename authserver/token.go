@@ -103,16 +103,11 @@ func readForm(w http.ResponseWriter, r *http.Request) *oauthError {
 
 // handleToken is POST /token.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	if e := readForm(w, r); e != nil {
-		writeError(w, r, e)
+	c := s.clientRequest(w, r)
+	if c == nil {
 		return
 	}
 	tr, e := parseTokenRequest(r.PostForm)
-	if e != nil {
-		writeError(w, r, e)
-		return
-	}
-	c, e := s.authenticateClient(r)
 	if e != nil {
 		writeError(w, r, e)
 		return

@@ -32,15 +32,10 @@ client's secret has 256 random bits and is printed once; only a keyed hash is st
 		Use:   "add",
 		Short: "Pre-register a client; prints its client_id (and secret, once)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: sf.withAdmin(func(cmd *cobra.Command, _ []string, a *authserver.Admin) error {
 			if !cmd.Flags().Changed("scopes") {
 				sc.Scopes = nil // any scope the server serves
 			}
-			a, done, err := sf.admin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
 			info, secret, err := a.AddClient(cmd.Context(), sc)
 			if err != nil {
 				return withExitCode(exitUsage, err)
@@ -51,7 +46,7 @@ client's secret has 256 random bits and is printed once; only a keyed hash is st
 				fmt.Fprintf(out, "client_secret: %s\n(shown only now: store it in your client's configuration)\n", secret)
 			}
 			return nil
-		},
+		}),
 	}
 	f := add.Flags()
 	f.StringVar(&sc.ID, "id", "", "client `ID` (default: random)")
@@ -66,12 +61,7 @@ client's secret has 256 random bits and is printed once; only a keyed hash is st
 		Use:   "list",
 		Short: "List clients, pre-registered and self-registered",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, done, err := sf.admin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: sf.withAdmin(func(cmd *cobra.Command, _ []string, a *authserver.Admin) error {
 			clients, err := a.ListClients(cmd.Context())
 			if err != nil {
 				return err
@@ -90,19 +80,14 @@ client's secret has 256 random bits and is printed once; only a keyed hash is st
 					strings.Join(c.GrantTypes, ","), scopes, c.QuotaTier, used)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 
 	show := &cobra.Command{
 		Use:   "show CLIENT_ID",
 		Short: "Show a client as JSON (never its secret)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, done, err := sf.admin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: sf.withAdmin(func(cmd *cobra.Command, args []string, a *authserver.Admin) error {
 			info, err := a.GetClient(cmd.Context(), args[0])
 			if err != nil {
 				return notFoundOrUsage(err, "client", args[0])
@@ -110,25 +95,20 @@ client's secret has 256 random bits and is printed once; only a keyed hash is st
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
 			return enc.Encode(info)
-		},
+		}),
 	}
 
 	remove := &cobra.Command{
 		Use:   "remove CLIENT_ID",
 		Short: "Remove a client and revoke every grant it holds",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, done, err := sf.admin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: sf.withAdmin(func(cmd *cobra.Command, args []string, a *authserver.Admin) error {
 			if err := a.RemoveClient(cmd.Context(), args[0]); err != nil {
 				return notFoundOrUsage(err, "client", args[0])
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed client %s\n", args[0])
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(add, list, show, remove)
 	return cmd

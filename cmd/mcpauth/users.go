@@ -65,6 +65,19 @@ func (f *storeFlags) admin(ctx context.Context) (*authserver.Admin, func(), erro
 	return nil, nil, err
 }
 
+// withAdmin wraps the body of a command that needs an Admin: it opens the store first and
+// closes it after.
+func (f *storeFlags) withAdmin(body func(cmd *cobra.Command, args []string, a *authserver.Admin) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a, done, err := f.admin(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer done()
+		return body(cmd, args, a)
+	}
+}
+
 func newUsersCmd() *cobra.Command {
 	var sf storeFlags
 	cmd := &cobra.Command{
@@ -82,16 +95,11 @@ clients; a user cannot consent to more.`,
 		Use:   "add USERNAME",
 		Short: "Add a user; prints a generated password once unless --password-stdin",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: sf.withAdmin(func(cmd *cobra.Command, args []string, a *authserver.Admin) error {
 			password, generated, err := readPassword(cmd.InOrStdin(), passwordStdin)
 			if err != nil {
 				return err
 			}
-			a, done, err := sf.admin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
 			u, err := a.AddUser(cmd.Context(), args[0], password, scopes)
 			if err != nil {
 				return withExitCode(exitUsage, err)
@@ -102,7 +110,7 @@ clients; a user cannot consent to more.`,
 				fmt.Fprintf(out, "password (shown only now): %s\n", password)
 			}
 			return nil
-		},
+		}),
 	}
 	add.Flags().StringSliceVar(&scopes, "scopes", nil, "`scopes` the user may grant, comma-separated")
 	add.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
@@ -111,16 +119,11 @@ clients; a user cannot consent to more.`,
 		Use:   "passwd USERNAME",
 		Short: "Set a new password; prints a generated one once unless --password-stdin",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: sf.withAdmin(func(cmd *cobra.Command, args []string, a *authserver.Admin) error {
 			password, generated, err := readPassword(cmd.InOrStdin(), passwordStdin)
 			if err != nil {
 				return err
 			}
-			a, done, err := sf.admin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
 			if err := a.SetPassword(cmd.Context(), args[0], password); err != nil {
 				return notFoundOrUsage(err, "user", args[0])
 			}
@@ -129,7 +132,7 @@ clients; a user cannot consent to more.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "password (shown only now): %s\n", password)
 			}
 			return nil
-		},
+		}),
 	}
 	passwd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
 
@@ -137,12 +140,7 @@ clients; a user cannot consent to more.`,
 		Use:   "list",
 		Short: "List users and the scopes they may grant",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, done, err := sf.admin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: sf.withAdmin(func(cmd *cobra.Command, _ []string, a *authserver.Admin) error {
 			users, err := a.ListUsers(cmd.Context())
 			if err != nil {
 				return err
@@ -153,25 +151,20 @@ clients; a user cannot consent to more.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Username, u.ID, strings.Join(u.Scopes, " "), u.CreatedAt.Format("2006-01-02 15:04"))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 
 	remove := &cobra.Command{
 		Use:   "remove USERNAME",
 		Short: "Remove a user, ending their sessions and revoking their grants",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, done, err := sf.admin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: sf.withAdmin(func(cmd *cobra.Command, args []string, a *authserver.Admin) error {
 			if err := a.RemoveUser(cmd.Context(), args[0]); err != nil {
 				return notFoundOrUsage(err, "user", args[0])
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed user %s\n", args[0])
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(add, passwd, list, remove)
 	return cmd
