@@ -105,25 +105,39 @@ class MemoryProvider {
 
 const provider = new MemoryProvider();
 const newTransport = () => new StreamableHTTPClientTransport(new URL(serverUrl), { authProvider: provider });
-let client = new Client({ name: 'mcpauth-tsclient-interop', version: '1.0.0' });
-let transport = newTransport();
-try {
-  await client.connect(transport);
-} catch (err) {
-  if (!(err instanceof UnauthorizedError) || !provider.code) {
-    throw err;
+const newClient = () => new Client({ name: 'mcpauth-tsclient-interop', version: '1.0.0' });
+
+// withAuthorization runs op; when the SDK stops with UnauthorizedError after
+// sending the user to the authorization server (first connect, or a step-up
+// on 403 insufficient_scope), it completes the authorization with the code
+// and runs op again, as an application does after its redirect comes back.
+async function withAuthorization(transport, op) {
+  for (let attempt = 0; ; attempt++) {
+    provider.code = undefined;
+    try {
+      return await op();
+    } catch (err) {
+      if (!(err instanceof UnauthorizedError) || !provider.code || attempt === 2) {
+        throw err;
+      }
+      await transport().finishAuth(provider.code);
+    }
   }
-  await transport.finishAuth(provider.code);
-  client = new Client({ name: 'mcpauth-tsclient-interop', version: '1.0.0' });
+}
+
+let client;
+let transport;
+await withAuthorization(() => transport, async () => {
+  client = newClient();
   transport = newTransport();
   await client.connect(transport);
-}
+});
 step('connected', { server: client.getServerVersion()?.name ?? null });
 
 const { tools } = await client.listTools();
 step('tools', { names: tools.map((t) => t.name) });
 
-const result = await client.callTool({ name: toolName, arguments: JSON.parse(toolArgs) });
+const result = await withAuthorization(() => transport, () => client.callTool({ name: toolName, arguments: JSON.parse(toolArgs) }));
 step('called', {
   tool: toolName,
   isError: Boolean(result.isError),
