@@ -1,0 +1,93 @@
+// Authorization server metadata discovery (RFC 8414 §3, OpenID Connect Discovery 1.0 §4;
+// MCP authorization specification, "Authorization Server Metadata Discovery").
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+// authServerMetadataURLs lists the metadata URLs of an issuer in the specification's order:
+// for an issuer with a path, OAuth path insertion, OpenID Connect path insertion, then
+// OpenID Connect path appending; for one without, the two root documents.
+func authServerMetadataURLs(issuer string) ([]string, error) {
+	u, err := checkEndpointString(issuer)
+	if err != nil {
+		return nil, fmt.Errorf("issuer %q: %w", sanitize(issuer), err)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("issuer %q has a query or fragment (RFC 8414 §2)", sanitize(issuer))
+	}
+	origin := u.Scheme + "://" + u.Host
+	p := strings.TrimSuffix(u.EscapedPath(), "/")
+	if p == "" {
+		return []string{
+			origin + "/.well-known/oauth-authorization-server",
+			origin + "/.well-known/openid-configuration",
+		}, nil
+	}
+	return []string{
+		origin + "/.well-known/oauth-authorization-server" + p,
+		origin + "/.well-known/openid-configuration" + p,
+		origin + p + "/.well-known/openid-configuration",
+	}, nil
+}
+
+// fetchAuthServerMetadata returns the first metadata document of issuer found, or an error
+// wrapping errNoDocument when there is none.
+func (c *Client) fetchAuthServerMetadata(ctx context.Context, issuer string) (*oauthex.AuthServerMeta, error) {
+	urls, err := authServerMetadataURLs(issuer)
+	if err != nil {
+		return nil, &MetadataError{URL: issuer, Reason: err.Error()}
+	}
+	lastErr := errNoDocument
+	for _, u := range urls {
+		body, err := c.fetchJSON(ctx, u)
+		if errors.Is(err, errNoDocument) {
+			lastErr = err
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return decodeAuthServerMetadata(body, issuer, u)
+	}
+	return nil, lastErr
+}
+
+// decodeAuthServerMetadata parses and validates a metadata document fetched for issuer.
+func decodeAuthServerMetadata(body []byte, issuer, from string) (*oauthex.AuthServerMeta, error) {
+	var as oauthex.AuthServerMeta
+	if err := json.Unmarshal(body, &as); err != nil {
+		return nil, &MetadataError{URL: from, Reason: fmt.Sprintf("invalid authorization server metadata: %v", err)}
+	}
+	if as.Issuer != issuer {
+		return nil, &IssuerMismatchError{Expected: issuer, Got: sanitize(as.Issuer), Where: "metadata " + from}
+	}
+	if as.TokenEndpoint == "" {
+		return nil, &MetadataError{URL: from, Reason: "token_endpoint missing"}
+	}
+	for name, v := range map[string]string{
+		"authorization_endpoint": as.AuthorizationEndpoint,
+		"token_endpoint":         as.TokenEndpoint,
+		"registration_endpoint":  as.RegistrationEndpoint,
+	} {
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err == nil {
+			err = checkEndpoint(u)
+		}
+		if err != nil {
+			return nil, &MetadataError{URL: from, Reason: fmt.Sprintf("%s %q: %v", name, sanitize(v), err)}
+		}
+	}
+	return &as, nil
+}

@@ -1,0 +1,142 @@
+// Discovery of the authorization server of an MCP server (MCP authorization specification,
+// "Authorization Server Discovery"): protected resource metadata, then authorization server
+// metadata, with the 2025-03-26 fallback for servers without the former.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+// maxMetadataBytes caps the size of a metadata document or an OAuth JSON response.
+const maxMetadataBytes = 1 << 20
+
+// discovery is the outcome of discovery.
+type discovery struct {
+	prm      *oauthex.ProtectedResourceMetadata // nil for a 2025-03-26 server
+	prmURL   string
+	resource string // the resource parameter of authorization and token requests
+	as       *oauthex.AuthServerMeta
+}
+
+// errNoDocument is a metadata URL answering 4xx: try the next candidate.
+var errNoDocument = errors.New("no document")
+
+// discoverLocked runs discovery once per Client, or again when a challenge names another
+// metadata URL.
+func (c *Client) discoverLocked(ctx context.Context, metadataURL string) (*discovery, error) {
+	if d := c.state.disc; d != nil && (metadataURL == "" || metadataURL == d.prmURL) {
+		return d, nil
+	}
+	d := &discovery{resource: c.server.String()}
+	prm, prmURL, err := c.fetchResourceMetadata(ctx, metadataURL)
+	switch {
+	case err == nil:
+		d.prm, d.prmURL = prm, prmURL
+		d.resource = prm.Resource
+		issuer := prm.AuthorizationServers[0]
+		as, err := c.fetchAuthServerMetadata(ctx, issuer)
+		if errors.Is(err, errNoDocument) {
+			return nil, &MetadataError{URL: issuer, Reason: "no authorization server metadata found (RFC 8414 or OpenID Connect Discovery)"}
+		}
+		if err != nil {
+			return nil, err
+		}
+		d.as = as
+	case errors.Is(err, errNoDocument):
+		// 2025-03-26: the MCP server's origin is the authorization server.
+		c.log.Debug("mcpauth: no protected resource metadata; using the server origin as authorization server")
+		as, err := c.fetchAuthServerMetadata(ctx, c.server.origin())
+		if errors.Is(err, errNoDocument) {
+			as = defaultEndpoints(c.server.origin())
+		} else if err != nil {
+			return nil, err
+		}
+		d.as = as
+	default:
+		return nil, err
+	}
+	if c.cfg.GrantType == AuthorizationCode && !slices.Contains(d.as.CodeChallengeMethodsSupported, "S256") {
+		return nil, &PKCEUnsupportedError{Issuer: d.as.Issuer, Methods: d.as.CodeChallengeMethodsSupported}
+	}
+	c.log.Debug("mcpauth: discovered", "resource", d.resource, "issuer", d.as.Issuer)
+	c.state.disc = d
+	return d, nil
+}
+
+// defaultEndpoints are the 2025-03-26 default endpoints of an authorization server without
+// metadata. PKCE S256 is mandatory for it, so it is assumed.
+func defaultEndpoints(origin string) *oauthex.AuthServerMeta {
+	return &oauthex.AuthServerMeta{
+		Issuer:                        origin,
+		AuthorizationEndpoint:         origin + "/authorize",
+		TokenEndpoint:                 origin + "/token",
+		RegistrationEndpoint:          origin + "/register",
+		CodeChallengeMethodsSupported: []string{"S256"},
+	}
+}
+
+// fetchJSON GETs a JSON document through the configured HTTP client. A 4xx answer is
+// errNoDocument; the body is capped at maxMetadataBytes.
+func (c *Client) fetchJSON(ctx context.Context, rawURL string) ([]byte, error) {
+	u, err := checkEndpointString(rawURL)
+	if err != nil {
+		return nil, &MetadataError{URL: rawURL, Reason: err.Error()}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, &MetadataError{URL: rawURL, Reason: err.Error()}
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.base.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", rawURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+		return nil, fmt.Errorf("%s: HTTP %d: %w", rawURL, resp.StatusCode, errNoDocument)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &MetadataError{URL: rawURL, Reason: fmt.Sprintf("HTTP %d", resp.StatusCode)}
+	}
+	if err := checkJSONContentType(resp.Header.Get("Content-Type")); err != nil {
+		return nil, &MetadataError{URL: rawURL, Reason: err.Error()}
+	}
+	body, err := readCapped(resp.Body)
+	if err != nil {
+		return nil, &MetadataError{URL: rawURL, Reason: err.Error()}
+	}
+	return body, nil
+}
+
+// readCapped reads at most maxMetadataBytes, failing on a longer body.
+func readCapped(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, maxMetadataBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxMetadataBytes {
+		return nil, fmt.Errorf("body larger than %d bytes", maxMetadataBytes)
+	}
+	return body, nil
+}
+
+// checkJSONContentType accepts application/json and application/*+json.
+func checkJSONContentType(ct string) error {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("content type %q is not JSON", sanitize(ct))
+	}
+	if mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json") {
+		return nil
+	}
+	return fmt.Errorf("content type %q is not JSON", sanitize(mt))
+}

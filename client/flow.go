@@ -1,0 +1,283 @@
+// The authorization flow of the MCP specification ("Authorization Flow Steps"): which token
+// a request carries, and what a 401 or 403 insufficient_scope leads to.
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/wwwauth"
+	"golang.org/x/oauth2"
+)
+
+// expirySkew is how long before its expiry a token is refreshed.
+const expirySkew = 30 * time.Second
+
+// state is what a Client knows; it is read and changed only under Client.lock.
+type state struct {
+	loaded       bool
+	entry        *Entry     // credentials in use; Key.Issuer is their issuer
+	disc         *discovery // nil until discovery ran
+	denied       error      // a refused authorization: not asked again
+	reregistered bool       // a dynamic registration was replaced after invalid_client
+}
+
+// refusal is what a 401 or 403 response says.
+type refusal struct {
+	status      int
+	challenges  []Challenge
+	errCode     string   // error= of the Bearer challenge
+	scopes      []string // scope= of the Bearer challenge
+	metadataURL string   // resource_metadata= of the Bearer challenge
+}
+
+func parseRefusal(resp *http.Response) refusal {
+	r := refusal{status: resp.StatusCode}
+	parsed, _ := wwwauth.Parse(resp.Header.Values("WWW-Authenticate")) // keep what parsed
+	for _, pc := range parsed {
+		r.challenges = append(r.challenges, Challenge{Scheme: pc.Scheme, Params: pc.Params})
+	}
+	if b, ok := wwwauth.Find(parsed, "Bearer"); ok {
+		r.errCode = b.Params["error"]
+		r.scopes = strings.Fields(b.Params["scope"])
+		r.metadataURL = b.Params["resource_metadata"]
+	}
+	return r
+}
+
+func (r refusal) required(err error) *AuthorizationRequiredError {
+	return &AuthorizationRequiredError{StatusCode: r.status, Challenges: r.challenges, Err: err}
+}
+
+// acquire takes the client lock, or gives up when ctx ends.
+func (c *Client) acquire(ctx context.Context) error {
+	select {
+	case c.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Client) release() { <-c.lock }
+
+// fresh reports whether t can be sent now.
+func (c *Client) fresh(t *oauth2.Token) bool {
+	return t != nil && t.AccessToken != "" && (t.Expiry.IsZero() || t.Expiry.After(c.now().Add(expirySkew)))
+}
+
+// loadLocked reads stored credentials for the server once: the most recent entry usable
+// with this configuration.
+func (c *Client) loadLocked(ctx context.Context) {
+	if c.state.loaded {
+		return
+	}
+	c.state.loaded = true
+	entries, err := c.store.List(ctx, c.server.String())
+	if err != nil {
+		c.log.Warn("mcpauth: reading stored credentials", "err", err)
+		return
+	}
+	for _, e := range entries {
+		if c.cfg.ClientID != "" && (e.Registration == nil || e.Registration.ClientID != c.cfg.ClientID) {
+			continue
+		}
+		if c.cfg.ClientID == "" && e.Registration != nil && !e.Registration.Dynamic && e.Registration.ClientID != c.cfg.ClientMetadataURL {
+			continue // a pre-registered client of another configuration
+		}
+		c.state.entry = e
+		return
+	}
+}
+
+// token returns the access token to send, refreshing it when it is about to expire. It
+// returns nil when there is none yet: the request goes without, and the server's 401
+// starts the authorization.
+func (c *Client) token(ctx context.Context) (*oauth2.Token, error) {
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	c.loadLocked(ctx)
+	e := c.state.entry
+	if e == nil || e.Token == nil {
+		return nil, nil
+	}
+	if c.fresh(e.Token) {
+		return e.Token, nil
+	}
+	if e.Token.RefreshToken != "" && e.TokenEndpoint != "" && e.Registration != nil {
+		if err := c.refreshLocked(ctx); err == nil {
+			return c.state.entry.Token, nil
+		} else if !isTokenError(err) {
+			return nil, err
+		}
+	}
+	if c.cfg.GrantType == ClientCredentials && c.state.disc != nil {
+		if err := c.obtainLocked(ctx, c.state.entry.Scopes); err != nil {
+			return nil, err
+		}
+		return c.state.entry.Token, nil
+	}
+	return nil, nil
+}
+
+// recover handles a 401 or 403 response to a request sent with the access token used
+// ("" for none). It returns nil when the request should be retried with the new token.
+// interactiveDone tells that this operation already ran a full authorization.
+func (c *Client) recover(ctx context.Context, used string, resp *http.Response, interactiveDone bool) (authorized bool, err error) {
+	r := parseRefusal(resp)
+	if r.status == http.StatusForbidden && r.errCode != "insufficient_scope" {
+		return false, r.required(nil) // not a token problem: nothing to step up to
+	}
+	if err := c.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer c.release()
+	c.loadLocked(ctx)
+	if c.state.denied != nil {
+		return false, c.state.denied
+	}
+	e := c.state.entry
+	if e != nil && e.Token != nil && e.Token.AccessToken != used && c.fresh(e.Token) {
+		return false, nil // another request already obtained a new token
+	}
+	var scopes []string
+	if r.status == http.StatusUnauthorized {
+		if e != nil && e.Token != nil && e.Token.RefreshToken != "" && e.TokenEndpoint != "" && e.Registration != nil {
+			err := c.refreshLocked(ctx)
+			if err == nil {
+				return false, nil
+			}
+			if !isTokenError(err) {
+				return false, err
+			}
+		}
+		if interactiveDone {
+			return false, r.required(errors.New("the server refused a token just obtained"))
+		}
+		d, err := c.discoverLocked(ctx, r.metadataURL)
+		if err != nil {
+			return false, err
+		}
+		scopes = c.selectScopes(r.scopes, d)
+	} else {
+		var granted []string
+		if e != nil && e.Token != nil {
+			granted = e.Scopes
+		}
+		if containsAll(granted, r.scopes) {
+			return false, &InsufficientScopeError{Required: r.scopes, Granted: granted}
+		}
+		d, err := c.discoverLocked(ctx, r.metadataURL)
+		if err != nil {
+			return false, err
+		}
+		scopes = union(granted, r.scopes)
+		if len(granted) == 0 {
+			scopes = union(c.selectScopes(nil, d), r.scopes)
+		}
+	}
+	if err := c.obtainLocked(ctx, scopes); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Token returns a valid access token for the server, refreshing or authorizing (after
+// discovery from the server's well-known metadata) when needed. It is for callers that
+// make their own requests; Connect and HTTPClient do this on their own.
+func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) {
+	t, err := c.token(ctx)
+	if err != nil || t != nil {
+		return t, err
+	}
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	if c.state.denied != nil {
+		return nil, c.state.denied
+	}
+	d, err := c.discoverLocked(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.obtainLocked(ctx, c.selectScopes(nil, d)); err != nil {
+		return nil, err
+	}
+	return c.state.entry.Token, nil
+}
+
+// obtainLocked gets a new token from the discovered authorization server with the grant
+// of the configuration, registering first when needed, and stores it.
+func (c *Client) obtainLocked(ctx context.Context, scopes []string) error {
+	d := c.state.disc
+	key := Key{Resource: c.server.String(), Issuer: d.as.Issuer}
+	if e := c.state.entry; e == nil || e.Key != key {
+		// Credentials are bound to their issuer: never reuse another issuer's.
+		e, err := c.store.Get(ctx, key)
+		if err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				c.log.Warn("mcpauth: reading stored credentials", "err", err)
+			}
+			e = &Entry{Key: key}
+		}
+		c.state.entry = e
+	}
+	c.state.entry.TokenEndpoint = d.as.TokenEndpoint
+	c.state.entry.ResourceIndicator = d.resource
+	var err error
+	if c.cfg.GrantType == ClientCredentials {
+		err = c.clientCredentialsLocked(ctx, scopes)
+	} else {
+		err = c.authorizationCodeLocked(ctx, scopes)
+	}
+	if err != nil {
+		var rd *UserDeniedError
+		var re *AuthorizationResponseError
+		if errors.As(err, &rd) || errors.As(err, &re) {
+			c.state.denied = err // asking again would ask the user again: don't
+		}
+		return err
+	}
+	return nil
+}
+
+// saveLocked stores the current entry.
+func (c *Client) saveLocked(ctx context.Context) {
+	e := c.state.entry
+	e.Updated = c.now()
+	if err := c.store.Put(ctx, e); err != nil {
+		c.log.Warn("mcpauth: storing credentials", "err", err)
+	}
+}
+
+func isTokenError(err error) bool {
+	var te *TokenError
+	return errors.As(err, &te)
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// union returns a followed by the elements of b not in a.
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
