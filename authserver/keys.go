@@ -89,9 +89,12 @@ type signingKey struct {
 	publishUntil time.Time
 }
 
-// keyring caches the decrypted signing keys of the store and rotates them: the newest key
-// whose signing period has not ended signs; a new key is made when it nears its end; every key
-// stays published until the last token it can have signed has expired.
+// keyring caches the decrypted signing keys of the store and rotates them. A new key is
+// published at once but signs only keyActivation later, when every instance (which reloads its
+// keys every keyReload) and every resource server's JWKS cache (max-age 5 minutes) knows it;
+// then it takes over from the previous key. A key is made when the newest one has less than a
+// tenth of its signing period left, and every key stays published until the last token it can
+// have signed has expired.
 type keyring struct {
 	store    store.Store
 	aead     cipher.AEAD
@@ -105,8 +108,12 @@ type keyring struct {
 }
 
 // keyReload bounds how stale the cached key set may be, so keys made by another instance are
-// published and used within this time.
+// published within this time.
 const keyReload = time.Minute
+
+// keyActivation is how long after its creation a key starts signing: longer than keyReload
+// plus the JWKS cache lifetime, so that no resource server meets a kid it cannot find.
+const keyActivation = 10 * time.Minute
 
 func newKeyring(st store.Store, kek []byte, rotation, tokenTTL time.Duration, now func() time.Time) *keyring {
 	block, _ := aes.NewCipher(deriveKey(kek, "signing-keys"))
@@ -152,8 +159,9 @@ func (k *keyring) refresh(ctx context.Context) error {
 	return k.load(ctx)
 }
 
-// signer returns the key to sign with now, making a new one when none is left or the current
-// one has less than a tenth of its signing period to go.
+// signer returns the key to sign with now: the newest activated key that may still sign, or,
+// when none is activated yet (a fresh store), the newest key that may sign. It makes a new key
+// when none may sign or the newest nears the end of its signing period.
 func (k *keyring) signer(ctx context.Context) (*signingKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -161,16 +169,30 @@ func (k *keyring) signer(ctx context.Context) (*signingKey, error) {
 		return nil, err
 	}
 	now := k.now()
-	if len(k.keys) > 0 && k.keys[0].signUntil.Sub(now) > k.rotation/10 {
-		return k.keys[0], nil
+	if len(k.keys) == 0 || k.keys[0].signUntil.Sub(now) < k.rotation/10 {
+		if err := k.add(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if err := k.add(ctx); err != nil {
-		return nil, err
+	var fallback *signingKey
+	for _, key := range k.keys { // newest first
+		if !key.signUntil.After(now) {
+			continue
+		}
+		if !key.createdAt.Add(keyActivation).After(now) {
+			return key, nil
+		}
+		if fallback == nil {
+			fallback = key
+		}
 	}
-	return k.keys[0], nil
+	if fallback == nil {
+		return nil, errors.New("no signing key")
+	}
+	return fallback, nil
 }
 
-// rotate makes a new key that signs from now on; the old keys stay published.
+// rotate makes a new key, which signs from keyActivation on; the old keys stay published.
 func (k *keyring) rotate(ctx context.Context) (string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -254,9 +276,10 @@ func (k *keyring) verifier(ctx context.Context, kid string) (*signingKey, error)
 	return nil, errors.New("unknown signing key")
 }
 
-// RotateSigningKey makes a new signing key that signs every token from now on. Tokens signed
-// by the previous keys stay verifiable: those keys stay in the JWKS until their tokens expire.
-// It returns the new key's kid.
+// RotateSigningKey makes a new signing key. It is published at once and signs every token from
+// ten minutes on, when every instance and resource server can know it (automatic rotation,
+// every KeyRotation, works the same way). Tokens signed by the previous keys stay verifiable:
+// those keys stay in the JWKS until their tokens expire. It returns the new key's kid.
 func (s *Server) RotateSigningKey(ctx context.Context) (string, error) {
 	kid, err := s.keys.rotate(ctx)
 	if err == nil {

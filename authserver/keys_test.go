@@ -7,16 +7,20 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/mcpauth/mcpauth/authserver"
 )
 
-// TestKeyRotationKeepsOldTokensVerifiable: after a rotation new tokens carry the new kid, and
-// a token signed before it still verifies against the published JWKS and introspects active.
+// TestKeyRotationKeepsOldTokensVerifiable: a new key is published at once, signs once it is
+// activated, and a token signed before the rotation still verifies against the published JWKS
+// and introspects active.
 func TestKeyRotationKeepsOldTokensVerifiable(t *testing.T) {
-	as := devAS(t, nil)
+	clock := newClock()
+	as := devAS(t, func(c *authserver.Config) { c.Now = clock.now })
 	id := publicClient(t, as)
 	rs := resourceServer(t, as)
+	clock.advance(15 * time.Minute) // the first key is activated
 	old := tokens(t, as, id)["access_token"].(string)
 	_, oldHeader := verifyJWT(t, as, old)
 
@@ -27,6 +31,13 @@ func TestKeyRotationKeepsOldTokensVerifiable(t *testing.T) {
 	if kid == oldHeader.KeyID {
 		t.Fatal("rotation kept the kid")
 	}
+	if !jwksHas(t, as, kid) {
+		t.Fatal("the new key is not published at once")
+	}
+	if _, h := verifyJWT(t, as, tokens(t, as, id)["access_token"].(string)); h.KeyID != oldHeader.KeyID {
+		t.Fatal("the new key signs before it is activated")
+	}
+	clock.advance(11 * time.Minute)
 	fresh := tokens(t, as, id)["access_token"].(string)
 	if _, h := verifyJWT(t, as, fresh); h.KeyID != kid {
 		t.Fatalf("new token signed by %s, want the new key %s", h.KeyID, kid)
@@ -34,6 +45,36 @@ func TestKeyRotationKeepsOldTokensVerifiable(t *testing.T) {
 	verifyJWT(t, as, old) // fails the test if the old key left the JWKS
 	if got := introspect(t, as, rs, old); got["active"] != true {
 		t.Fatalf("old token after rotation: %v", got)
+	}
+}
+
+// TestAutomaticKeyRotation: near the end of a key's signing period a new key is made; the old
+// key leaves the JWKS only after the last token it signed has expired.
+func TestAutomaticKeyRotation(t *testing.T) {
+	clock := newClock()
+	as := devAS(t, func(c *authserver.Config) {
+		c.Now = clock.now
+		c.KeyRotation = 24 * time.Hour
+		c.AccessTokenTTL = time.Hour
+	})
+	id := publicClient(t, as)
+	first := tokens(t, as, id)["access_token"].(string)
+	_, h1 := verifyJWT(t, as, first)
+	clock.advance(22 * time.Hour) // less than a tenth of the period left: a new key is made
+	tokens(t, as, id)
+	clock.advance(15 * time.Minute)
+	last := tokens(t, as, id)["access_token"].(string)
+	_, h2 := verifyJWT(t, as, last)
+	if h2.KeyID == h1.KeyID {
+		t.Fatal("no automatic rotation")
+	}
+	clock.advance(2*time.Hour + 30*time.Minute) // the first key stopped signing at 24h; its tokens lived until 25h
+	if !jwksHas(t, as, h1.KeyID) {
+		t.Fatal("the old key left the JWKS before its tokens could have expired")
+	}
+	clock.advance(2 * time.Hour)
+	if jwksHas(t, as, h1.KeyID) {
+		t.Fatal("the old key is still published long after its last token expired")
 	}
 }
 

@@ -293,16 +293,12 @@ func TestTokenRequestErrors(t *testing.T) {
 }
 
 func TestExpiredCodeRefused(t *testing.T) {
-	now := time.Now()
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	as := devAS(t, func(c *authserver.Config) { c.Now = clock })
+	clock := newClock()
+	as := devAS(t, func(c *authserver.Config) { c.Now = clock.now })
 	id := publicClient(t, as)
 	verifier, challenge := pkce()
 	code := devCode(t, as, codeParams(id, challenge))
-	mu.Lock()
-	now = now.Add(61 * time.Second)
-	mu.Unlock()
+	clock.advance(61 * time.Second)
 	status, body := tokenRequest(t, as, codeForm(id, code, verifier))
 	wantOAuthError(t, "expired code", status, body, 400, "invalid_grant")
 }
