@@ -4,6 +4,7 @@
 package authserver
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -78,8 +79,9 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prior, err := s.store.GetConsent(r.Context(), u.ID, req.client.id)
-	if err != nil {
-		prior = nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.serverError(w, r, "load consent", err)
+		return
 	}
 	all := slices.Clone(prior)
 	for _, sc := range granted {
