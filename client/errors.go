@@ -61,7 +61,7 @@ func (e *NoRegistrationError) Error() string {
 // not the one expected (RFC 8414 §3.3, RFC 9207 §2.4: a possible mix-up attack).
 type IssuerMismatchError struct {
 	Expected, Got string
-	Where       string // "metadata" or "authorization response"
+	Where         string // "metadata" or "authorization response"
 }
 
 func (e *IssuerMismatchError) Error() string {

@@ -126,43 +126,55 @@ func (c *Client) token(ctx context.Context) (*oauth2.Token, error) {
 	return nil, nil
 }
 
+// operation is what one request has already done to recover from refusals.
+type operation struct {
+	background bool // not a POST: refresh, but never ask the user
+	refreshed      bool
+	authorized     bool // ran a full authorization
+	authorizations int
+}
+
 // recover handles a 401 or 403 response to a request sent with the access token used
-// ("" for none). It returns nil when the request should be retried with the new token.
-// interactiveDone tells that this operation already ran a full authorization.
-func (c *Client) recover(ctx context.Context, used string, resp *http.Response, interactiveDone bool) (authorized bool, err error) {
+// ("" for none). It returns nil when the request should be retried with the new token:
+// another request already got one, or a refresh or an authorization got one now.
+func (c *Client) recover(ctx context.Context, used string, resp *http.Response, op *operation) error {
 	r := parseRefusal(resp)
 	if r.status == http.StatusForbidden && r.errCode != "insufficient_scope" {
-		return false, r.required(nil) // not a token problem: nothing to step up to
+		return r.required(nil) // not a token problem: nothing to step up to
 	}
 	if err := c.acquire(ctx); err != nil {
-		return false, err
+		return err
 	}
 	defer c.release()
 	c.loadLocked(ctx)
 	if c.state.denied != nil {
-		return false, c.state.denied
+		return c.state.denied
 	}
 	e := c.state.entry
 	if e != nil && e.Token != nil && e.Token.AccessToken != used && c.fresh(e.Token) {
-		return false, nil // another request already obtained a new token
+		return nil // another request already obtained a new token
 	}
 	var scopes []string
 	if r.status == http.StatusUnauthorized {
-		if e != nil && e.Token != nil && e.Token.RefreshToken != "" && e.TokenEndpoint != "" && e.Registration != nil {
+		if !op.refreshed && !op.authorized && e != nil && e.Token != nil && e.Token.RefreshToken != "" && e.TokenEndpoint != "" && e.Registration != nil {
+			op.refreshed = true
 			err := c.refreshLocked(ctx)
 			if err == nil {
-				return false, nil
+				return nil
 			}
 			if !isTokenError(err) {
-				return false, err
+				return err
 			}
 		}
-		if interactiveDone {
-			return false, r.required(errors.New("the server refused a token just obtained"))
+		switch {
+		case op.authorized:
+			return r.required(errors.New("the server refused a token just obtained"))
+		case op.background && c.cfg.GrantType == AuthorizationCode:
+			return r.required(errors.New("the token was refused and could not be refreshed"))
 		}
 		d, err := c.discoverLocked(ctx, r.metadataURL)
 		if err != nil {
-			return false, err
+			return err
 		}
 		scopes = c.selectScopes(r.scopes, d)
 	} else {
@@ -170,22 +182,21 @@ func (c *Client) recover(ctx context.Context, used string, resp *http.Response, 
 		if e != nil && e.Token != nil {
 			granted = e.Scopes
 		}
-		if containsAll(granted, r.scopes) {
-			return false, &InsufficientScopeError{Required: r.scopes, Granted: granted}
+		if containsAll(granted, r.scopes) || op.background {
+			return &InsufficientScopeError{Required: r.scopes, Granted: granted, Attempts: op.authorizations}
 		}
 		d, err := c.discoverLocked(ctx, r.metadataURL)
 		if err != nil {
-			return false, err
+			return err
 		}
 		scopes = union(granted, r.scopes)
 		if len(granted) == 0 {
 			scopes = union(c.selectScopes(nil, d), r.scopes)
 		}
 	}
-	if err := c.obtainLocked(ctx, scopes); err != nil {
-		return false, err
-	}
-	return true, nil
+	op.authorized = true
+	op.authorizations++
+	return c.obtainLocked(ctx, scopes)
 }
 
 // Token returns a valid access token for the server, refreshing or authorizing (after

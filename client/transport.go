@@ -4,8 +4,7 @@
 package client
 
 import (
-	"errors"
-	"fmt"
+		"fmt"
 	"io"
 	"net/http"
 )
@@ -29,7 +28,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return base.RoundTrip(req) // never send the token to another origin
 	}
 	ctx := req.Context()
-	interactive := false
+	op := &operation{background: req.Method != http.MethodPost}
 	for attempt := 0; ; attempt++ {
 		tok, err := t.c.token(ctx)
 		if err != nil {
@@ -54,35 +53,26 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		if attempt == maxAuthorizations || (req.Body != nil && req.GetBody == nil) {
-			return t.final(resp)
+			return t.final(resp, op)
 		}
-		authorized, err := t.c.recover(ctx, used, resp, interactive)
+		err = t.c.recover(ctx, used, resp, op)
 		drain(resp)
 		if err != nil {
 			closeBody(req)
-			return nil, t.attempts(err, attempt+1)
+			t.c.log.Warn("mcpauth: request refused", "method", req.Method, "status", resp.StatusCode, "err", err)
+			return nil, err
 		}
-		interactive = interactive || authorized
 	}
 }
 
 // final turns the last refusal of an operation into a typed error.
-func (t *transport) final(resp *http.Response) (*http.Response, error) {
+func (t *transport) final(resp *http.Response, op *operation) (*http.Response, error) {
 	r := parseRefusal(resp)
 	drain(resp)
 	if r.status == http.StatusForbidden && r.errCode == "insufficient_scope" {
-		return nil, &InsufficientScopeError{Required: r.scopes, Attempts: maxAuthorizations}
+		return nil, &InsufficientScopeError{Required: r.scopes, Attempts: op.authorizations}
 	}
 	return nil, r.required(fmt.Errorf("still refused after %d attempts", maxAuthorizations))
-}
-
-// attempts records in an InsufficientScopeError how many attempts the operation made.
-func (t *transport) attempts(err error, n int) error {
-	var ise *InsufficientScopeError
-	if errors.As(err, &ise) && ise.Attempts == 0 {
-		ise.Attempts = n - 1
-	}
-	return err
 }
 
 // rewind returns the request to send for attempt: req itself the first time, then a copy
