@@ -128,7 +128,7 @@ func (c *Client) token(ctx context.Context) (*oauth2.Token, error) {
 
 // operation is what one request has already done to recover from refusals.
 type operation struct {
-	background bool // not a POST: refresh, but never ask the user
+	background     bool // not a POST: refresh, but never ask the user
 	refreshed      bool
 	authorized     bool // ran a full authorization
 	authorizations int

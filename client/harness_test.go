@@ -106,13 +106,13 @@ func (as *testAS) inc(name string) {
 func (as *testAS) metadata(w http.ResponseWriter, r *http.Request) {
 	as.inc("metadata")
 	m := map[string]any{
-		"issuer":                                as.issuer,
-		"authorization_endpoint":                as.issuer + "/authorize",
-		"token_endpoint":                        as.issuer + "/token",
-		"registration_endpoint":                 as.issuer + "/register",
-		"response_types_supported":              []string{"code"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"issuer":                                         as.issuer,
+		"authorization_endpoint":                         as.issuer + "/authorize",
+		"token_endpoint":                                 as.issuer + "/token",
+		"registration_endpoint":                          as.issuer + "/register",
+		"response_types_supported":                       []string{"code"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"token_endpoint_auth_methods_supported":          []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
 		"authorization_response_iss_parameter_supported": true,
 	}
 	as.mu.Lock()
@@ -495,7 +495,5 @@ func testContext(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
-
-
 
 var mcpCallEcho = mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}

@@ -4,7 +4,7 @@
 package client
 
 import (
-		"fmt"
+	"fmt"
 	"io"
 	"net/http"
 )
