@@ -39,6 +39,7 @@ type testAS struct {
 	forms    []url.Values         // token requests
 	authReqs []url.Values         // authorization requests
 	headers  []http.Header        // token request headers
+	regs     []map[string]any     // registration requests
 
 	tokenTTL     time.Duration
 	noRefresh    bool   // issue no refresh token
@@ -136,6 +137,7 @@ func (as *testAS) register(w http.ResponseWriter, r *http.Request) {
 	}
 	as.mu.Lock()
 	defer as.mu.Unlock()
+	as.regs = append(as.regs, meta)
 	if as.regError != nil {
 		writeJSON(w, 400, as.regError)
 		return
@@ -497,3 +499,10 @@ func testContext(t *testing.T) context.Context {
 }
 
 var mcpCallEcho = mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}
+
+// newCapture starts a server that calls f for each request and answers 200.
+func newCapture(t *testing.T, f func(*http.Request)) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(r) }))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
