@@ -17,97 +17,101 @@ func decodeAndValidate(body, contentType string) (*ClientMetadata, error) {
 	return m, m.Validate(ValidateOptions{})
 }
 
-// TestRegistrationBadInput names every bad registration input of issue 3 and the exact RFC 7591
+const jsonCT = "application/json"
+
+// registrationBadInputs are the bad registration requests of issue 3, each with the RFC 7591
 // §3.2.2 error code it must produce.
+var registrationBadInputs = []struct {
+	Name, ContentType, Body, Code string
+}{
+	// transport
+	{"non-JSON content type", "text/plain", `{"redirect_uris":["https://a.example/cb"]}`, ErrCodeInvalidClientMetadata},
+	{"form content type", "application/x-www-form-urlencoded", `redirect_uris=https://a.example/cb`, ErrCodeInvalidClientMetadata},
+	{"missing content type", "", `{"redirect_uris":["https://a.example/cb"]}`, ErrCodeInvalidClientMetadata},
+	{"oversized body", jsonCT, `{"client_name":"` + strings.Repeat("a", MaxRegistrationRequestBytes) + `","redirect_uris":["https://a.example/cb"]}`, ErrCodeInvalidClientMetadata},
+	{"not JSON", jsonCT, `redirect_uris=https://a.example/cb`, ErrCodeInvalidClientMetadata},
+	{"JSON array", jsonCT, `[{"redirect_uris":["https://a.example/cb"]}]`, ErrCodeInvalidClientMetadata},
+	{"JSON null", jsonCT, `null`, ErrCodeInvalidClientMetadata},
+	{"empty body", jsonCT, ``, ErrCodeInvalidClientMetadata},
+	{"truncated JSON", jsonCT, `{"redirect_uris":["https://a.example/cb"]`, ErrCodeInvalidClientMetadata},
+	{"trailing data", jsonCT, `{"redirect_uris":["https://a.example/cb"]} {}`, ErrCodeInvalidClientMetadata},
+	{"invalid UTF-8", jsonCT, "{\"client_name\":\"\xff\",\"redirect_uris\":[\"https://a.example/cb\"]}", ErrCodeInvalidClientMetadata},
+	{"redirect_uris is a string", jsonCT, `{"redirect_uris":"https://a.example/cb"}`, ErrCodeInvalidClientMetadata},
+	{"client_name is a number", jsonCT, `{"client_name":5,"redirect_uris":["https://a.example/cb"]}`, ErrCodeInvalidClientMetadata},
+
+	// redirect URIs
+	{"missing redirect URIs", jsonCT, `{"client_name":"x"}`, ErrCodeInvalidRedirectURI},
+	{"empty redirect URIs", jsonCT, `{"redirect_uris":[]}`, ErrCodeInvalidRedirectURI},
+	{"http non-loopback", jsonCT, `{"redirect_uris":["http://a.example/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"http private address", jsonCT, `{"redirect_uris":["http://192.168.1.1/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"http loopback look-alike", jsonCT, `{"redirect_uris":["http://127.0.0.1.evil.example/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"http localhost subdomain", jsonCT, `{"redirect_uris":["http://localhost.evil.example/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"http loopback empty port", jsonCT, `{"redirect_uris":["http://127.0.0.1:/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"fragment", jsonCT, `{"redirect_uris":["https://a.example/cb#frag"]}`, ErrCodeInvalidRedirectURI},
+	{"empty fragment", jsonCT, `{"redirect_uris":["https://a.example/cb#"]}`, ErrCodeInvalidRedirectURI},
+	{"javascript scheme", jsonCT, `{"redirect_uris":["javascript:alert(1)"]}`, ErrCodeInvalidRedirectURI},
+	{"javascript scheme upper case", jsonCT, `{"redirect_uris":["JavaScript:alert(1)"]}`, ErrCodeInvalidRedirectURI},
+	{"data scheme", jsonCT, `{"redirect_uris":["data:text/html,<script>alert(1)</script>"]}`, ErrCodeInvalidRedirectURI},
+	{"file scheme", jsonCT, `{"redirect_uris":["file:///etc/passwd"]}`, ErrCodeInvalidRedirectURI},
+	{"vbscript scheme", jsonCT, `{"redirect_uris":["vbscript:msgbox"]}`, ErrCodeInvalidRedirectURI},
+	{"private-use scheme without period", jsonCT, `{"redirect_uris":["myapp:/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"private-use scheme with authority", jsonCT, `{"redirect_uris":["com.example.app://host/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"relative URI", jsonCT, `{"redirect_uris":["/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"not a URI", jsonCT, `{"redirect_uris":["%zz"]}`, ErrCodeInvalidRedirectURI},
+	{"https without host", jsonCT, `{"redirect_uris":["https:///cb"]}`, ErrCodeInvalidRedirectURI},
+	{"userinfo", jsonCT, `{"redirect_uris":["https://user:pw@a.example/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"too many redirect URIs", jsonCT, `{"redirect_uris":[` + strings.Repeat(`"https://a.example/cb",`, maxRedirectURIs) + `"https://a.example/x"]}`, ErrCodeInvalidRedirectURI},
+	{"very long redirect URI", jsonCT, `{"redirect_uris":["https://a.example/` + strings.Repeat("a", maxURILength) + `"]}`, ErrCodeInvalidRedirectURI},
+
+	// grant and response types
+	{"unknown grant type", jsonCT, `{"redirect_uris":["https://a.example/cb"],"grant_types":["authorization_code","urn:example:magic"]}`, ErrCodeInvalidClientMetadata},
+	{"implicit grant", jsonCT, `{"redirect_uris":["https://a.example/cb"],"grant_types":["implicit"],"response_types":["token"]}`, ErrCodeInvalidClientMetadata},
+	{"password grant", jsonCT, `{"redirect_uris":["https://a.example/cb"],"grant_types":["password"]}`, ErrCodeInvalidClientMetadata},
+	{"unknown response type", jsonCT, `{"redirect_uris":["https://a.example/cb"],"response_types":["code","token"]}`, ErrCodeInvalidClientMetadata},
+	{"code grant without code response", jsonCT, `{"redirect_uris":["https://a.example/cb"],"grant_types":["authorization_code","client_credentials"],"response_types":[],"token_endpoint_auth_method":"client_secret_basic"}`, ErrCodeInvalidClientMetadata},
+	{"code response without code grant", jsonCT, `{"grant_types":["client_credentials"],"response_types":["code"]}`, ErrCodeInvalidClientMetadata},
+	{"refresh without authorization_code", jsonCT, `{"grant_types":["client_credentials","refresh_token"]}`, ErrCodeInvalidClientMetadata},
+
+	// application_type conflicts
+	{"web with loopback", jsonCT, `{"application_type":"web","redirect_uris":["http://127.0.0.1:8080/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"web with localhost", jsonCT, `{"application_type":"web","redirect_uris":["https://a.example/cb","http://localhost/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"web with private-use scheme", jsonCT, `{"application_type":"web","redirect_uris":["com.example.app:/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"native with non-loopback http", jsonCT, `{"application_type":"native","redirect_uris":["http://a.example/cb"]}`, ErrCodeInvalidRedirectURI},
+	{"unknown application_type", jsonCT, `{"application_type":"desktop","redirect_uris":["https://a.example/cb"]}`, ErrCodeInvalidClientMetadata},
+
+	// client authentication
+	{"unknown auth method", jsonCT, `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"magic"}`, ErrCodeInvalidClientMetadata},
+	{"unsupported auth method", jsonCT, `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://a.example/jwks"}`, ErrCodeInvalidClientMetadata},
+	{"client_credentials with none", jsonCT, `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}`, ErrCodeInvalidClientMetadata},
+	{"jwks and jwks_uri", jsonCT, `{"redirect_uris":["https://a.example/cb"],"jwks_uri":"https://a.example/jwks","jwks":{"keys":[]}}`, ErrCodeInvalidClientMetadata},
+	{"jwks not a key set", jsonCT, `{"redirect_uris":["https://a.example/cb"],"jwks":[1,2]}`, ErrCodeInvalidClientMetadata},
+
+	// descriptive fields
+	{"javascript client_uri", jsonCT, `{"redirect_uris":["https://a.example/cb"],"client_uri":"javascript:alert(1)"}`, ErrCodeInvalidClientMetadata},
+	{"http logo_uri", jsonCT, `{"redirect_uris":["https://a.example/cb"],"logo_uri":"http://a.example/logo.png"}`, ErrCodeInvalidClientMetadata},
+	{"data logo_uri", jsonCT, `{"redirect_uris":["https://a.example/cb"],"logo_uri":"data:image/png;base64,AAAA"}`, ErrCodeInvalidClientMetadata},
+	{"http jwks_uri", jsonCT, `{"redirect_uris":["https://a.example/cb"],"jwks_uri":"http://a.example/jwks"}`, ErrCodeInvalidClientMetadata},
+	{"bidi override in client_name", jsonCT, `{"redirect_uris":["https://a.example/cb"],"client_name":"Good\u202eliveD"}`, ErrCodeInvalidClientMetadata},
+	{"newline in client_name", jsonCT, `{"redirect_uris":["https://a.example/cb"],"client_name":"a\nb"}`, ErrCodeInvalidClientMetadata},
+	{"long client_name", jsonCT, `{"redirect_uris":["https://a.example/cb"],"client_name":"` + strings.Repeat("n", maxTextLength+1) + `"}`, ErrCodeInvalidClientMetadata},
+	{"scope with quote", jsonCT, `{"redirect_uris":["https://a.example/cb"],"scope":"read \"write"}`, ErrCodeInvalidClientMetadata},
+	{"scope with double space", jsonCT, `{"redirect_uris":["https://a.example/cb"],"scope":"read  write"}`, ErrCodeInvalidClientMetadata},
+	{"too many contacts", jsonCT, `{"redirect_uris":["https://a.example/cb"],"contacts":["a","b","c","d","e","f","g","h","i","j","k"]}`, ErrCodeInvalidClientMetadata},
+}
+
+// TestRegistrationBadInput names every bad registration input of issue 3 and the exact RFC 7591
+// §3.2.2 error code it must produce (registrationBadInputs; clientmetadata_http_test.go sends
+// the same inputs to POST /register).
 func TestRegistrationBadInput(t *testing.T) {
-	const ct = "application/json"
-	huge := `{"client_name":"` + strings.Repeat("a", MaxRegistrationRequestBytes) + `","redirect_uris":["https://a.example/cb"]}`
-	tests := []struct {
-		name, contentType, body, code string
-	}{
-		// transport
-		{"non-JSON content type", "text/plain", `{"redirect_uris":["https://a.example/cb"]}`, ErrCodeInvalidClientMetadata},
-		{"form content type", "application/x-www-form-urlencoded", `redirect_uris=https://a.example/cb`, ErrCodeInvalidClientMetadata},
-		{"missing content type", "", `{"redirect_uris":["https://a.example/cb"]}`, ErrCodeInvalidClientMetadata},
-		{"oversized body", ct, huge, ErrCodeInvalidClientMetadata},
-		{"not JSON", ct, `redirect_uris=https://a.example/cb`, ErrCodeInvalidClientMetadata},
-		{"JSON array", ct, `[{"redirect_uris":["https://a.example/cb"]}]`, ErrCodeInvalidClientMetadata},
-		{"JSON null", ct, `null`, ErrCodeInvalidClientMetadata},
-		{"empty body", ct, ``, ErrCodeInvalidClientMetadata},
-		{"truncated JSON", ct, `{"redirect_uris":["https://a.example/cb"]`, ErrCodeInvalidClientMetadata},
-		{"trailing data", ct, `{"redirect_uris":["https://a.example/cb"]} {}`, ErrCodeInvalidClientMetadata},
-		{"invalid UTF-8", ct, "{\"client_name\":\"\xff\",\"redirect_uris\":[\"https://a.example/cb\"]}", ErrCodeInvalidClientMetadata},
-		{"redirect_uris is a string", ct, `{"redirect_uris":"https://a.example/cb"}`, ErrCodeInvalidClientMetadata},
-		{"client_name is a number", ct, `{"client_name":5,"redirect_uris":["https://a.example/cb"]}`, ErrCodeInvalidClientMetadata},
-
-		// redirect URIs
-		{"missing redirect URIs", ct, `{"client_name":"x"}`, ErrCodeInvalidRedirectURI},
-		{"empty redirect URIs", ct, `{"redirect_uris":[]}`, ErrCodeInvalidRedirectURI},
-		{"http non-loopback", ct, `{"redirect_uris":["http://a.example/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"http private address", ct, `{"redirect_uris":["http://192.168.1.1/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"http loopback look-alike", ct, `{"redirect_uris":["http://127.0.0.1.evil.example/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"http localhost subdomain", ct, `{"redirect_uris":["http://localhost.evil.example/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"http loopback empty port", ct, `{"redirect_uris":["http://127.0.0.1:/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"fragment", ct, `{"redirect_uris":["https://a.example/cb#frag"]}`, ErrCodeInvalidRedirectURI},
-		{"empty fragment", ct, `{"redirect_uris":["https://a.example/cb#"]}`, ErrCodeInvalidRedirectURI},
-		{"javascript scheme", ct, `{"redirect_uris":["javascript:alert(1)"]}`, ErrCodeInvalidRedirectURI},
-		{"javascript scheme upper case", ct, `{"redirect_uris":["JavaScript:alert(1)"]}`, ErrCodeInvalidRedirectURI},
-		{"data scheme", ct, `{"redirect_uris":["data:text/html,<script>alert(1)</script>"]}`, ErrCodeInvalidRedirectURI},
-		{"file scheme", ct, `{"redirect_uris":["file:///etc/passwd"]}`, ErrCodeInvalidRedirectURI},
-		{"vbscript scheme", ct, `{"redirect_uris":["vbscript:msgbox"]}`, ErrCodeInvalidRedirectURI},
-		{"private-use scheme without period", ct, `{"redirect_uris":["myapp:/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"private-use scheme with authority", ct, `{"redirect_uris":["com.example.app://host/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"relative URI", ct, `{"redirect_uris":["/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"not a URI", ct, `{"redirect_uris":["%zz"]}`, ErrCodeInvalidRedirectURI},
-		{"https without host", ct, `{"redirect_uris":["https:///cb"]}`, ErrCodeInvalidRedirectURI},
-		{"userinfo", ct, `{"redirect_uris":["https://user:pw@a.example/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"too many redirect URIs", ct, `{"redirect_uris":[` + strings.Repeat(`"https://a.example/cb",`, maxRedirectURIs) + `"https://a.example/x"]}`, ErrCodeInvalidRedirectURI},
-		{"very long redirect URI", ct, `{"redirect_uris":["https://a.example/` + strings.Repeat("a", maxURILength) + `"]}`, ErrCodeInvalidRedirectURI},
-
-		// grant and response types
-		{"unknown grant type", ct, `{"redirect_uris":["https://a.example/cb"],"grant_types":["authorization_code","urn:example:magic"]}`, ErrCodeInvalidClientMetadata},
-		{"implicit grant", ct, `{"redirect_uris":["https://a.example/cb"],"grant_types":["implicit"],"response_types":["token"]}`, ErrCodeInvalidClientMetadata},
-		{"password grant", ct, `{"redirect_uris":["https://a.example/cb"],"grant_types":["password"]}`, ErrCodeInvalidClientMetadata},
-		{"unknown response type", ct, `{"redirect_uris":["https://a.example/cb"],"response_types":["code","token"]}`, ErrCodeInvalidClientMetadata},
-		{"code grant without code response", ct, `{"redirect_uris":["https://a.example/cb"],"grant_types":["authorization_code","client_credentials"],"response_types":[],"token_endpoint_auth_method":"client_secret_basic"}`, ErrCodeInvalidClientMetadata},
-		{"code response without code grant", ct, `{"grant_types":["client_credentials"],"response_types":["code"]}`, ErrCodeInvalidClientMetadata},
-		{"refresh without authorization_code", ct, `{"grant_types":["client_credentials","refresh_token"]}`, ErrCodeInvalidClientMetadata},
-
-		// application_type conflicts
-		{"web with loopback", ct, `{"application_type":"web","redirect_uris":["http://127.0.0.1:8080/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"web with localhost", ct, `{"application_type":"web","redirect_uris":["https://a.example/cb","http://localhost/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"web with private-use scheme", ct, `{"application_type":"web","redirect_uris":["com.example.app:/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"native with non-loopback http", ct, `{"application_type":"native","redirect_uris":["http://a.example/cb"]}`, ErrCodeInvalidRedirectURI},
-		{"unknown application_type", ct, `{"application_type":"desktop","redirect_uris":["https://a.example/cb"]}`, ErrCodeInvalidClientMetadata},
-
-		// client authentication
-		{"unknown auth method", ct, `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"magic"}`, ErrCodeInvalidClientMetadata},
-		{"unsupported auth method", ct, `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://a.example/jwks"}`, ErrCodeInvalidClientMetadata},
-		{"client_credentials with none", ct, `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}`, ErrCodeInvalidClientMetadata},
-		{"jwks and jwks_uri", ct, `{"redirect_uris":["https://a.example/cb"],"jwks_uri":"https://a.example/jwks","jwks":{"keys":[]}}`, ErrCodeInvalidClientMetadata},
-		{"jwks not a key set", ct, `{"redirect_uris":["https://a.example/cb"],"jwks":[1,2]}`, ErrCodeInvalidClientMetadata},
-
-		// descriptive fields
-		{"javascript client_uri", ct, `{"redirect_uris":["https://a.example/cb"],"client_uri":"javascript:alert(1)"}`, ErrCodeInvalidClientMetadata},
-		{"http logo_uri", ct, `{"redirect_uris":["https://a.example/cb"],"logo_uri":"http://a.example/logo.png"}`, ErrCodeInvalidClientMetadata},
-		{"data logo_uri", ct, `{"redirect_uris":["https://a.example/cb"],"logo_uri":"data:image/png;base64,AAAA"}`, ErrCodeInvalidClientMetadata},
-		{"http jwks_uri", ct, `{"redirect_uris":["https://a.example/cb"],"jwks_uri":"http://a.example/jwks"}`, ErrCodeInvalidClientMetadata},
-		{"bidi override in client_name", ct, `{"redirect_uris":["https://a.example/cb"],"client_name":"Good\u202eliveD"}`, ErrCodeInvalidClientMetadata},
-		{"newline in client_name", ct, `{"redirect_uris":["https://a.example/cb"],"client_name":"a\nb"}`, ErrCodeInvalidClientMetadata},
-		{"long client_name", ct, `{"redirect_uris":["https://a.example/cb"],"client_name":"` + strings.Repeat("n", maxTextLength+1) + `"}`, ErrCodeInvalidClientMetadata},
-		{"scope with quote", ct, `{"redirect_uris":["https://a.example/cb"],"scope":"read \"write"}`, ErrCodeInvalidClientMetadata},
-		{"scope with double space", ct, `{"redirect_uris":["https://a.example/cb"],"scope":"read  write"}`, ErrCodeInvalidClientMetadata},
-		{"too many contacts", ct, `{"redirect_uris":["https://a.example/cb"],"contacts":["a","b","c","d","e","f","g","h","i","j","k"]}`, ErrCodeInvalidClientMetadata},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := decodeAndValidate(tc.body, tc.contentType)
+	for _, tc := range registrationBadInputs {
+		t.Run(tc.Name, func(t *testing.T) {
+			_, err := decodeAndValidate(tc.Body, tc.ContentType)
 			var re *RegistrationError
 			if !errors.As(err, &re) {
-				t.Fatalf("got error %v (%T), want *RegistrationError %s", err, err, tc.code)
+				t.Fatalf("got error %v (%T), want *RegistrationError %s", err, err, tc.Code)
 			}
-			if re.Code != tc.code {
-				t.Fatalf("got code %s (%s), want %s", re.Code, re.Description, tc.code)
+			if re.Code != tc.Code {
+				t.Fatalf("got code %s (%s), want %s", re.Code, re.Description, tc.Code)
 			}
 			if re.Description == "" {
 				t.Fatal("error_description is empty")
