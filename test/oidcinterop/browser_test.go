@@ -16,13 +16,16 @@ import (
 // formBrowser stands in for the user's browser: it follows the authorization
 // URL with a cookie jar, signs in on oidc-provider's devInteractions login
 // form, approves its consent form and lands on the client's loopback callback.
+// With deny set, the user cancels on the login page instead (the provider's
+// "[ Cancel ]" link), which the provider answers with access_denied.
 type formBrowser struct {
 	login string
+	deny  bool
 
 	mu      sync.Mutex
 	client  *http.Client
 	opened  int      // authorization URLs opened
-	prompts []string // forms submitted, by their "prompt" field
+	prompts []string // forms submitted, by their "prompt" field, or "cancel"
 }
 
 func newFormBrowser(login string) *formBrowser {
@@ -31,9 +34,10 @@ func newFormBrowser(login string) *formBrowser {
 }
 
 var (
-	formRE  = regexp.MustCompile(`(?s)<form[^>]*action="([^"]+)"[^>]*method="post"[^>]*>(.*?)</form>`)
-	inputRE = regexp.MustCompile(`<input([^>]*)>`)
-	attrRE  = regexp.MustCompile(`(\w+)="([^"]*)"`)
+	formRE   = regexp.MustCompile(`(?s)<form[^>]*action="([^"]+)"[^>]*method="post"[^>]*>(.*?)</form>`)
+	inputRE  = regexp.MustCompile(`<input([^>]*)>`)
+	cancelRE = regexp.MustCompile(`<a href="([^"]+)">\[ Cancel \]</a>`)
+	attrRE   = regexp.MustCompile(`(\w+)="([^"]*)"`)
 )
 
 // Open is the client's browser hook.
@@ -62,6 +66,24 @@ func (b *formBrowser) Open(ctx context.Context, authURL string) error {
 				return fmt.Errorf("browser: %s answered %d: %s", resp.Request.URL.Redacted(), resp.StatusCode, body)
 			}
 			return nil
+		}
+		if b.deny {
+			c := cancelRE.FindSubmatch(body)
+			if c == nil {
+				return fmt.Errorf("browser: no cancel link on %s", resp.Request.URL.Redacted())
+			}
+			cancel, err := resp.Request.URL.Parse(html.UnescapeString(string(c[1])))
+			if err != nil {
+				return err
+			}
+			b.mu.Lock()
+			b.prompts = append(b.prompts, "cancel")
+			b.mu.Unlock()
+			req, err = http.NewRequestWithContext(ctx, http.MethodGet, cancel.String(), nil)
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		action, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
 		if err != nil {

@@ -1,0 +1,325 @@
+// Package oidcinterop proves mcpauth's client against oidc-provider v9, a
+// real, independent, OpenID-certified authorization server, in front of a
+// go-sdk MCP server protected by mcpauth's protect middleware.
+package oidcinterop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpauth/mcpauth/client"
+)
+
+// The Client ID Metadata Document is published at an https URL of a test
+// host name; provider.mjs routes that origin to a loopback server.
+const (
+	cimdOrigin = "https://client.mcpauth.test"
+	cimdURL    = cimdOrigin + "/oauth/client.json"
+)
+
+// clock is the client's Config.Now: real time plus an offset the test moves
+// forward to make the stored access token expire without waiting.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) now() time.Time                         { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) advance(d time.Duration)                { c.offset.Add(int64(d)) }
+func (c *clock) config(cfg client.Config) client.Config { cfg.Now = c.now; return cfg }
+
+// env is one interop setup: provider, MCP server and the client's file store.
+type env struct {
+	provider *provider
+	mcp      *mcpServer
+	storeDir string
+	metaURL  string // Client ID Metadata Document URL, "" for DCR
+}
+
+func newEnv(t *testing.T, useCIMD bool) *env {
+	t.Helper()
+	e := &env{mcp: listenMCP(t), storeDir: t.TempDir()}
+	var routes map[string]string
+	if useCIMD {
+		e.metaURL = cimdURL
+		doc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/oauth/client.json" {
+				http.NotFound(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{
+				"client_id":                  cimdURL,
+				"client_name":                "mcpauth interop (CIMD)",
+				"redirect_uris":              []string{"http://127.0.0.1/callback"},
+				"grant_types":                []string{"authorization_code", "refresh_token"},
+				"response_types":             []string{"code"},
+				"token_endpoint_auth_method": "none",
+				"application_type":           "native",
+			})
+		}))
+		t.Cleanup(doc.Close)
+		routes = map[string]string{cimdOrigin: doc.URL}
+	}
+	e.provider = startProvider(t, e.mcp.url, routes)
+	e.mcp.serve(t, e.provider.issuer)
+	return e
+}
+
+// config is what an application would pass: the server URL, a name, the
+// metadata document URL (CIMD only) and a file store in its own directory.
+func (e *env) config(t *testing.T, open func(context.Context, string) error) client.Config {
+	return client.Config{
+		ServerURL:         e.mcp.url,
+		ClientName:        "mcpauth interop",
+		ClientMetadataURL: e.metaURL,
+		Store:             client.NewFileStore(e.storeDir),
+		OpenBrowser:       open,
+		Stderr:            io.Discard,
+	}
+}
+
+// events returns the provider events logged since the previous call.
+func (e *env) eventsSince(t *testing.T, from *int) []event {
+	t.Helper()
+	e.provider.sync(t)
+	all := e.provider.snapshot()
+	got := all[*from:]
+	*from = len(all)
+	return got
+}
+
+func connect(t *testing.T, cfg client.Config) *mcp.ClientSession {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatalf("client.New: %v", err)
+	}
+	s, err := c.Connect(ctx, nil)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// whoami calls the server's tool and returns its text.
+func whoami(t *testing.T, s *mcp.ClientSession) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+	if err != nil {
+		t.Fatalf("tools/call whoami: %v", err)
+	}
+	if res.IsError || len(res.Content) != 1 {
+		t.Fatalf("tools/call whoami: unexpected result %+v", res)
+	}
+	return res.Content[0].(*mcp.TextContent).Text
+}
+
+// storedEntry returns the client's one stored entry for the MCP server.
+func (e *env) storedEntry(t *testing.T) *client.Entry {
+	t.Helper()
+	entries, err := client.NewFileStore(e.storeDir).List(context.Background(), e.mcp.url)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("stored entries for %s: %v, %v", e.mcp.url, entries, err)
+	}
+	return entries[0]
+}
+
+func TestDCR(t *testing.T)  { testInterop(t, false) }
+func TestCIMD(t *testing.T) { testInterop(t, true) }
+
+// testInterop: the client registers (DCR) or presents its metadata document
+// (CIMD), the user logs in and consents, a tool is called; the access token
+// expires and N concurrent calls cause exactly one refresh, which sends
+// resource and rotates the refresh token; a second client over the same file
+// store (a second process) reuses registration and token without a single
+// request to the provider.
+func testInterop(t *testing.T, useCIMD bool) {
+	e := newEnv(t, useCIMD)
+	var seen int
+	var clk clock
+
+	// 1. First connect: registration, browser login + consent, code exchange.
+	browser := newFormBrowser("alice")
+	s := connect(t, clk.config(e.config(t, browser.Open)))
+	if got := whoami(t, s); !strings.HasPrefix(got, "subject=alice ") {
+		t.Fatalf("whoami = %q, want subject alice", got)
+	}
+	ev := e.eventsSince(t, &seen)
+	c := counts(ev)
+	t.Logf("first connect: provider events %v", c)
+	wantRegistrations := 1
+	if useCIMD {
+		wantRegistrations = 0
+		if c["cimd_fetch"] < 1 {
+			t.Errorf("the provider never fetched the client ID metadata document: %v", c)
+		}
+	}
+	if c["registration"] != wantRegistrations || c["authorization"] != 1 || c["token:authorization_code"] != 1 || c["token_error"] != 0 {
+		t.Errorf("first connect: provider events %v, want %d registration, 1 authorization, 1 code exchange", c, wantRegistrations)
+	}
+	if opened, prompts := browser.submitted(); opened != 1 || strings.Join(prompts, ",") != "login,consent" {
+		t.Errorf("browser: opened %d times, forms %v; want once, login then consent", opened, prompts)
+	}
+	for _, x := range ev {
+		switch x.Event {
+		case "registration":
+			if x.AppType != "native" || x.AuthMethod != "none" {
+				t.Errorf("registration: application_type %q, token_endpoint_auth_method %q; want native, none", x.AppType, x.AuthMethod)
+			}
+		case "authorization_request", "token":
+			if x.Resource == nil || *x.Resource != e.mcp.url {
+				t.Errorf("%s %s: resource %v, want %s", x.Event, x.GrantType, x.Resource, e.mcp.url)
+			}
+			if useCIMD && x.ClientID != cimdURL {
+				t.Errorf("%s: client_id %q, want the metadata document URL", x.Event, x.ClientID)
+			}
+		}
+	}
+	before := e.storedEntry(t)
+	if before.Token == nil || before.Token.RefreshToken == "" {
+		t.Fatalf("no refresh token stored after the first connect")
+	}
+
+	// 2. The access token expires (the client's clock moves past it); eight
+	// concurrent calls must cause one refresh: with rotation and reuse
+	// revocation, a second refresh with the same token would revoke the grant.
+	clk.advance(time.Hour)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+			if err == nil && res.IsError {
+				err = errors.New("tool error")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("call after expiry: %v", err)
+		}
+	}
+	ev = e.eventsSince(t, &seen)
+	c = counts(ev)
+	t.Logf("8 concurrent calls after expiry: provider events %v", c)
+	if c["token:refresh_token"] != 1 || len(ev) != 1 {
+		t.Errorf("after expiry: provider events %v, want exactly one refresh", c)
+	}
+	if len(ev) == 1 && (ev[0].Resource == nil || *ev[0].Resource != e.mcp.url) {
+		t.Errorf("refresh request: resource %v, want %s", ev[0].Resource, e.mcp.url)
+	}
+	after := e.storedEntry(t)
+	if after.Token.RefreshToken == before.Token.RefreshToken || after.Token.AccessToken == before.Token.AccessToken {
+		t.Errorf("refresh did not rotate: the stored refresh or access token is unchanged")
+	}
+	if after.Registration == nil || before.Registration == nil || after.Registration.ClientID != before.Registration.ClientID {
+		t.Errorf("registration changed across refresh")
+	}
+	if n := e.mcp.distinctTokens(); n != 2 {
+		t.Errorf("MCP server saw %d distinct access tokens, want 2 (original and refreshed)", n)
+	}
+	s.Close()
+
+	// 3. A second process: a new client over the same store directory reuses
+	// the stored registration and token: no request reaches the provider.
+	noBrowser := func(context.Context, string) error {
+		t.Error("the second client opened the browser")
+		return errors.New("no browser in the second process")
+	}
+	var clk2 clock
+	clk2.advance(time.Hour) // the same hour later as the refreshed token
+	s2 := connect(t, clk2.config(e.config(t, noBrowser)))
+	if got := whoami(t, s2); !strings.HasPrefix(got, "subject=alice ") {
+		t.Fatalf("second process: whoami = %q", got)
+	}
+	ev = e.eventsSince(t, &seen)
+	t.Logf("second process: provider events %v", counts(ev))
+	if len(ev) != 0 {
+		t.Errorf("second process: provider events %v, want none (no registration, no authorization, no token request)", counts(ev))
+	}
+	if n := e.mcp.distinctTokens(); n != 2 {
+		t.Errorf("second process used a new access token (%d distinct), want the stored one", n)
+	}
+
+	// 4. The rotated-out refresh token is dead at the provider (rotation is
+	// real, not just a new string): replaying it is invalid_grant.
+	if code := replayRefresh(t, e, before); code != "invalid_grant" {
+		t.Errorf("replaying the old refresh token: error %q, want invalid_grant", code)
+	}
+}
+
+// replayRefresh sends a refresh request with the entry's refresh token and
+// returns the error code of the answer ("" on success).
+func replayRefresh(t *testing.T, e *env, entry *client.Entry) string {
+	t.Helper()
+	form := url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {entry.Token.RefreshToken},
+		"client_id":     {entry.Registration.ClientID},
+		"resource":      {e.mcp.url},
+	}
+	resp, err := http.PostForm(e.provider.issuer+"/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Error string `json:"error"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return body.Error
+}
+
+// TestUserDenied: the user cancels at the provider's login page. Connect
+// fails with the typed error after one prompt (go-sdk's handler asks twice),
+// and no token is requested.
+func TestUserDenied(t *testing.T) {
+	e := newEnv(t, false)
+	browser := newFormBrowser("alice")
+	browser.deny = true
+	c, err := client.New(e.config(t, browser.Open))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := c.Connect(ctx, nil)
+	if err == nil {
+		s.Close()
+		t.Fatal("Connect succeeded although the user cancelled")
+	}
+	var denied *client.UserDeniedError
+	if !errors.As(err, &denied) {
+		t.Errorf("Connect error %v (%T), want *client.UserDeniedError", err, err)
+	}
+	if opened, prompts := browser.submitted(); opened != 1 || strings.Join(prompts, ",") != "cancel" {
+		t.Errorf("browser opened %d times (%v), want once", opened, prompts)
+	}
+	var seen int
+	c2 := counts(e.eventsSince(t, &seen))
+	if c2["authorization_request"] != 1 || c2["token:authorization_code"] != 0 {
+		t.Errorf("provider events %v, want 1 authorization request and no token request", c2)
+	}
+}
