@@ -6,8 +6,10 @@ package conformance
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -114,12 +116,52 @@ func (r scenarioResult) problems(name string) []string {
 			out = append(out, msg)
 		}
 	}
+	out = append(out, r.overBudget(name)...)
 	if kind, ok := expectedClientErrors[name]; ok {
 		if !strings.Contains(r.stderr, errorPrefix+kind+" ") {
 			out = append(out, "client did not stop with a "+kind+" error; stderr:\n"+r.stderr)
 		}
 	} else if !strings.Contains(r.stdout, successLine) {
 		out = append(out, "client did not complete the scenario; stderr:\n"+r.stderr)
+	}
+	return out
+}
+
+// maxAuthorizations is how many authorization requests a scenario may cause:
+// one, except where the server asks for more scopes.
+var maxAuthorizations = map[string]int{
+	"auth/scope-step-up":     2, // 401 with the basic scope, then 403 for more
+	"auth/scope-retry-limit": 3, // the specification's limit per operation
+}
+
+// overBudget reports redundant OAuth requests, as counted by the suite's own
+// servers (one check per request): discovery of the authorization server
+// and registration happen at most once per run, each authorization leads to
+// exactly one code exchange, and a client_credentials client asks for one
+// token.
+func (r scenarioResult) overBudget(name string) []string {
+	n := map[string]int{}
+	for _, c := range r.checks {
+		n[c.ID]++
+	}
+	var out []string
+	if k := n["authorization-server-metadata"]; k > 1 {
+		out = append(out, fmt.Sprintf("authorization server metadata fetched %d times, want at most once", k))
+	}
+	if k := n["client-registration"]; k > 1 {
+		out = append(out, fmt.Sprintf("%d client registrations, want at most one", k))
+	}
+	authz, tokens := n["authorization-request"], n["token-request"]
+	limit := cmp.Or(maxAuthorizations[name], 1)
+	switch {
+	case authz > limit:
+		out = append(out, fmt.Sprintf("%d authorization requests, want at most %d", authz, limit))
+	case strings.HasPrefix(name, "auth/client-credentials-"):
+		if tokens != 1 || authz != 0 {
+			out = append(out, fmt.Sprintf("%d token and %d authorization requests, want one client_credentials token request", tokens, authz))
+		}
+	case tokens != authz:
+		out = append(out, fmt.Sprintf("%d authorization requests but %d token requests, want one code exchange each", authz, tokens))
 	}
 	return out
 }
