@@ -159,6 +159,52 @@ type SigningKey struct {
 	PublishUntil time.Time
 }
 
+// DeviceCode is a pending device authorization (RFC 8628 §3.2): the device polls with the
+// device code while the user enters the user code at the verification page and decides.
+type DeviceCode struct {
+	// Hash is the hash of the device code the device polls with.
+	Hash string
+	// UserCodeHash is the hash of the normalised user code the user types.
+	UserCodeHash string
+	ClientID     string
+	Scopes       []string
+	Resources    []string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	// LastPolledAt is when the device last polled (zero before), for slow_down (§3.5).
+	LastPolledAt time.Time
+	// DecidedAt is zero while the user has not decided; then Approved says how, and an
+	// approval names the user (Subject) and the grant it created (GrantID).
+	DecidedAt time.Time
+	Approved  bool
+	Subject   string
+	GrantID   string
+	// UsedAt is zero until the device has received its tokens.
+	UsedAt time.Time
+}
+
+// DeviceStore is implemented by stores that support the device authorization grant (RFC 8628).
+// It is separate from Store so that an implementation can add it later; the server offers the
+// device grant only on a store that implements it.
+type DeviceStore interface {
+	// CreateDeviceCode stores a new pending device authorization; ErrConflict if the device
+	// code or user code hash exists.
+	CreateDeviceCode(ctx context.Context, d *DeviceCode) error
+	// GetDeviceCodeByUserCode returns the undecided, unexpired (at time now) authorization with
+	// that user code, or ErrNotFound.
+	GetDeviceCodeByUserCode(ctx context.Context, userCodeHash string, now time.Time) (*DeviceCode, error)
+	// DecideDeviceCode records the user's decision on the undecided, unexpired authorization
+	// with that user code; an approval stores g, the grant it creates, in the same transaction.
+	// ErrNotFound if there is no such authorization, ErrAlreadyUsed if it was decided already.
+	DecideDeviceCode(ctx context.Context, userCodeHash string, approve bool, subject string, g *Grant, now time.Time) error
+	// PollDeviceCode records a poll at time now and returns the authorization as it was before
+	// the poll (so LastPolledAt is the previous poll). When it is approved and its tokens were
+	// not yet delivered, it is marked used in the same step, so exactly one poll receives the
+	// tokens; later polls get the record with UsedAt set and ErrAlreadyUsed. ErrNotFound if the
+	// device code is unknown.
+	PollDeviceCode(ctx context.Context, hash string, now time.Time) (*DeviceCode, error)
+}
+
 // Store is the persistence of the authorization server. Implementations are safe for
 // concurrent use by many goroutines and by several processes sharing one database.
 type Store interface {
@@ -246,11 +292,11 @@ type Store interface {
 	// ListSigningKeys returns every stored signing key, newest first.
 	ListSigningKeys(ctx context.Context) ([]*SigningKey, error)
 
-	// DeleteExpired removes what has expired at time now: sessions; grants past their ExpiresAt
-	// with all their codes and tokens; unused codes and access token records past their own
-	// ExpiresAt; signing keys past PublishUntil. Refresh tokens, used ones included, live as long
-	// as their grant, so a reused rotated token is detected for the grant's whole life. It
-	// returns how many records it removed.
+	// DeleteExpired removes what has expired at time now: sessions; device codes (in a
+	// DeviceStore); grants past their ExpiresAt with all their codes and tokens; unused codes
+	// and access token records past their own ExpiresAt; signing keys past PublishUntil.
+	// Refresh tokens, used ones included, live as long as their grant, so a reused rotated
+	// token is detected for the grant's whole life. It returns how many records it removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 
 	// Close releases the store's resources.

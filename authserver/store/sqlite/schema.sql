@@ -96,3 +96,19 @@ CREATE TABLE IF NOT EXISTS signing_keys (
 	sign_until    INTEGER NOT NULL,
 	publish_until INTEGER NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS device_codes (
+	hash           TEXT PRIMARY KEY,
+	user_code_hash TEXT NOT NULL UNIQUE,
+	client_id      TEXT NOT NULL,
+	scopes         TEXT NOT NULL,
+	resources      TEXT NOT NULL,
+	created_at     INTEGER NOT NULL,
+	expires_at     INTEGER NOT NULL,
+	last_polled_at INTEGER NOT NULL DEFAULT 0,
+	decided_at     INTEGER NOT NULL DEFAULT 0,
+	approved       INTEGER NOT NULL DEFAULT 0,
+	subject        TEXT NOT NULL DEFAULT '',
+	grant_id       TEXT NOT NULL DEFAULT '',
+	used_at        INTEGER NOT NULL DEFAULT 0
+);

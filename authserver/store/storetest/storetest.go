@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AccessTokens", testAccessTokens},
 		{"SigningKeys", testSigningKeys},
 		{"DeleteExpired", testDeleteExpired},
+		{"DeviceCodes", testDeviceCodes},
+		{"DeviceCodeConcurrentPoll", testDeviceConcurrentPoll},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -505,4 +507,101 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	if len(keys) != 1 || keys[0].ID != "k-new" {
 		t.Fatalf("keys after expiry: %v", keys)
 	}
+}
+
+// device returns the store as a DeviceStore, skipping the test when it is not one.
+func device(t *testing.T, s store.Store) store.DeviceStore {
+	t.Helper()
+	ds, ok := s.(store.DeviceStore)
+	if !ok {
+		t.Skip("this store does not implement store.DeviceStore")
+	}
+	return ds
+}
+
+func newDevice(hash string, t0 time.Time) *store.DeviceCode {
+	return &store.DeviceCode{
+		Hash: hash, UserCodeHash: "user-" + hash, ClientID: "c1", Scopes: []string{"read"},
+		Resources: []string{"https://mcp.example/mcp"}, CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute),
+	}
+}
+
+func testDeviceCodes(t *testing.T, s store.Store) {
+	ds := device(t, s)
+	t0 := now()
+	d := newDevice("d1", t0)
+	must(t, ds.CreateDeviceCode(ctx, d))
+	wantErr(t, "duplicate device code", ds.CreateDeviceCode(ctx, d), store.ErrConflict)
+	dup := newDevice("d2", t0)
+	dup.UserCodeHash = d.UserCodeHash
+	wantErr(t, "duplicate user code", ds.CreateDeviceCode(ctx, dup), store.ErrConflict)
+	must(t, ds.CreateDeviceCode(ctx, newDevice("d3", t0)))
+
+	got, err := ds.GetDeviceCodeByUserCode(ctx, "user-d1", t0.Add(time.Minute))
+	must(t, err)
+	equal(t, "device code", got, d)
+	_, err = ds.GetDeviceCodeByUserCode(ctx, "user-d1", t0.Add(10*time.Minute))
+	wantErr(t, "expired user code", err, store.ErrNotFound)
+
+	// Polls before a decision: pending, each poll recorded.
+	got, err = ds.PollDeviceCode(ctx, "d1", t0.Add(5*time.Second))
+	must(t, err)
+	if !got.LastPolledAt.IsZero() || !got.DecidedAt.IsZero() {
+		t.Fatalf("first poll: %+v", got)
+	}
+	got, err = ds.PollDeviceCode(ctx, "d1", t0.Add(10*time.Second))
+	must(t, err)
+	equal(t, "previous poll", got.LastPolledAt, t0.Add(5*time.Second))
+
+	g := &store.Grant{ID: "g1", ClientID: "c1", Subject: "u1", Scopes: []string{"read"}, Resources: []string{"https://mcp.example/mcp"},
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	must(t, ds.DecideDeviceCode(ctx, "user-d1", true, "u1", g, t0.Add(20*time.Second)))
+	wantErr(t, "second decision", ds.DecideDeviceCode(ctx, "user-d1", false, "u1", nil, t0.Add(21*time.Second)), store.ErrAlreadyUsed)
+	_, err = ds.GetDeviceCodeByUserCode(ctx, "user-d1", t0.Add(time.Minute))
+	wantErr(t, "decided user code", err, store.ErrNotFound)
+	if _, err := s.GetGrant(ctx, "g1"); err != nil {
+		t.Fatalf("the approval did not store its grant: %v", err)
+	}
+
+	got, err = ds.PollDeviceCode(ctx, "d1", t0.Add(30*time.Second))
+	must(t, err)
+	if !got.Approved || got.Subject != "u1" || got.GrantID != "g1" || !got.UsedAt.IsZero() {
+		t.Fatalf("poll after approval: %+v", got)
+	}
+	got, err = ds.PollDeviceCode(ctx, "d1", t0.Add(35*time.Second))
+	wantErr(t, "poll after delivery", err, store.ErrAlreadyUsed)
+	if got == nil || got.UsedAt.IsZero() {
+		t.Fatalf("a delivered device code must come back with UsedAt: %+v", got)
+	}
+
+	must(t, ds.DecideDeviceCode(ctx, "user-d3", false, "u1", nil, t0.Add(time.Second)))
+	got, err = ds.PollDeviceCode(ctx, "d3", t0.Add(2*time.Second))
+	must(t, err)
+	if got.Approved || got.DecidedAt.IsZero() || got.GrantID != "" {
+		t.Fatalf("denied device code: %+v", got)
+	}
+	_, err = ds.PollDeviceCode(ctx, "nope", t0)
+	wantErr(t, "unknown device code", err, store.ErrNotFound)
+	wantErr(t, "decide unknown", ds.DecideDeviceCode(ctx, "nope", true, "u1", g, t0), store.ErrNotFound)
+
+	n, err := s.DeleteExpired(ctx, t0.Add(11*time.Minute))
+	must(t, err)
+	if n < 2 {
+		t.Fatalf("expired device codes not deleted (%d records)", n)
+	}
+	_, err = ds.PollDeviceCode(ctx, "d1", t0.Add(11*time.Minute))
+	wantErr(t, "deleted device code", err, store.ErrNotFound)
+}
+
+func testDeviceConcurrentPoll(t *testing.T, s store.Store) {
+	ds := device(t, s)
+	t0 := now()
+	must(t, ds.CreateDeviceCode(ctx, newDevice("d1", t0)))
+	g := &store.Grant{ID: "g1", ClientID: "c1", Subject: "u1", Scopes: []string{}, Resources: []string{}, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	must(t, ds.DecideDeviceCode(ctx, "user-d1", true, "u1", g, t0))
+	ok := concurrently(t, func(int) error {
+		_, err := ds.PollDeviceCode(ctx, "d1", t0.Add(time.Second))
+		return err
+	})
+	equal(t, "polls that received the tokens", ok, 1)
 }
