@@ -1,0 +1,314 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth/bench/harness"
+	"github.com/mcpauth/mcpauth/internal/testenv"
+)
+
+var (
+	duration = flag.Duration("bench.duration", 5*time.Second, "how long each side of a benchmark is measured")
+	conns    = flag.Int("bench.conns", 32, "concurrent connections (closed-loop workers)")
+)
+
+// serverCPU is the CPU every server under test is pinned to (MCPAUTH_BENCH_CPU, set by run.sh);
+// -1 (the default, and when taskset is missing) leaves them unpinned.
+func serverCPU() int {
+	n, err := strconv.Atoi(os.Getenv("MCPAUTH_BENCH_CPU"))
+	if err != nil {
+		return -1
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return -1
+	}
+	return n
+}
+
+// stores lists the stores ours is measured on: SQLite always, PostgreSQL when the test script's
+// server is there.
+func stores() []string {
+	if os.Getenv("MCPAUTH_TEST_POSTGRES_DSN") != "" {
+		return []string{"sqlite", "postgres"}
+	}
+	return []string{"sqlite"}
+}
+
+// ours is mcpauth serve with a pre-registered client_credentials client.
+type ours struct {
+	*harness.Serve
+	as *harness.AS
+	cc *harness.Client
+}
+
+// startOurs runs mcpauth serve on the store, with dev login (so that authorizations need no
+// browser) and rate limits evaluated on every MCP request but set beyond reach.
+func startOurs(tb testing.TB, storeKind string) *ours {
+	tb.Helper()
+	bin := testenv.BuildBinary(tb, "./cmd/mcpauth")
+	storeArgs := []string{"--data", tb.TempDir()}
+	var env []string
+	if storeKind == "postgres" {
+		storeArgs = append(storeArgs, "--postgres", testenv.PostgresDSN(tb))
+		env = append(env, harness.NewKeyEnv())
+	}
+	cc := harness.AddClient(tb, env, bin, storeArgs...)
+	s := harness.StartServe(tb, harness.Options{PinCPU: serverCPU(), Env: env}, bin, append(storeArgs,
+		"--addr", "127.0.0.1:0", "--dev-login", "bench", "--rate-user", "1000000000", "--rate-client", "1000000000")...)
+	return &ours{Serve: s, as: discover(tb, s.Issuer, s.MCPURL), cc: cc}
+}
+
+func discover(tb testing.TB, issuer, resource string) *harness.AS {
+	tb.Helper()
+	as, err := harness.Discover(context.Background(), harness.NewHTTPClient(*conns), issuer, resource)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return as
+}
+
+// measure runs op alone on conns workers for d and fails on any error.
+func measure(tb testing.TB, what string, d time.Duration, op harness.Op) float64 {
+	tb.Helper()
+	res := harness.Run(context.Background(), *conns, d, map[string]harness.Op{what: op}, harness.Only(what))
+	if _, errs, _ := res.Total(); errs > 0 {
+		tb.Fatalf("%s:\n%s", what, res)
+	}
+	if res.Ops[what].Count == 0 {
+		tb.Fatalf("%s: no operation completed in %v", what, d)
+	}
+	tb.Logf("%s", res)
+	return res.PerSecond(what)
+}
+
+// ccOp issues client_credentials tokens for weather:read.
+func ccOp(as *harness.AS, c *harness.Client) harness.Op {
+	return func(ctx context.Context, _ int) error {
+		_, err := as.ClientCredentials(ctx, c, "weather:read")
+		return err
+	}
+}
+
+// registerOp registers a new public client per call.
+func registerOp(as *harness.AS) harness.Op {
+	return func(ctx context.Context, _ int) error {
+		_, err := as.Register(ctx, "bench client")
+		return err
+	}
+}
+
+// refreshOp gives each worker its own refresh token chain (one authorization each, through
+// authorize) and rotates it on every call: each call spends one refresh token and gets the next.
+func refreshOp(tb testing.TB, as *harness.AS, workers int,
+	authorize func(context.Context, *harness.Client) (code, verifier string, err error)) harness.Op {
+	tb.Helper()
+	ctx := context.Background()
+	c, err := as.Register(ctx, "bench refresh client")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	chains := make([]string, workers)
+	for i := range chains {
+		code, verifier, err := authorize(ctx, c)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		t, err := as.Exchange(ctx, c, code, verifier)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if t.RefreshToken == "" {
+			tb.Fatal("the code exchange returned no refresh token")
+		}
+		chains[i] = t.RefreshToken
+	}
+	return func(ctx context.Context, w int) error {
+		t, err := as.Refresh(ctx, c, chains[w])
+		if err != nil {
+			return err
+		}
+		if t.RefreshToken == "" {
+			return fmt.Errorf("refresh: no new refresh token")
+		}
+		chains[w] = t.RefreshToken
+		return nil
+	}
+}
+
+func devLogin(as *harness.AS) func(context.Context, *harness.Client) (string, string, error) {
+	return func(ctx context.Context, c *harness.Client) (string, string, error) {
+		return as.Authorize(ctx, c, "weather:read")
+	}
+}
+
+func forms(as *harness.AS) func(context.Context, *harness.Client) (string, string, error) {
+	return func(ctx context.Context, c *harness.Client) (string, string, error) {
+		return as.AuthorizeWithForms(ctx, c, "weather:read", "bench")
+	}
+}
+
+// report prints one benchmark's figures: each side, then ours against the peer and the floor.
+func report(b *testing.B, title string, peerName string, peer, floor float64, ourFigures map[string]float64) {
+	fmt.Printf("\n%s at %d connections, servers pinned to CPU %d, %v each:\n", title, *conns, serverCPU(), *duration)
+	fmt.Printf("  %-28s %9.0f /s\n", peerName, peer)
+	if floor > 0 {
+		fmt.Printf("  %-28s %9.0f /s\n", "plain net/http handler", floor)
+	}
+	for _, st := range stores() {
+		v, ok := ourFigures[st]
+		if !ok {
+			continue
+		}
+		line := fmt.Sprintf("  %-28s %9.0f /s   %.2fx %s", "mcpauth ("+st+")", v, v/peer, peerName)
+		if floor > 0 {
+			line += fmt.Sprintf(", %.0f%% of the floor", 100*v/floor)
+		}
+		fmt.Println(line)
+		b.ReportMetric(v, st+"/s")
+		b.ReportMetric(v/peer, st+"/peer")
+	}
+	b.ReportMetric(peer, "peer/s")
+}
+
+// once runs a benchmark body a single time whatever b.N is: each body is a fixed-duration load
+// run, not a loop (use -benchtime=1x).
+func once(b *testing.B, body func()) {
+	b.Helper()
+	if b.N > 1 {
+		b.Skip("run with -benchtime=1x: each benchmark is a fixed-duration load run")
+	}
+	body()
+}
+
+// BenchmarkTokenClientCredentials: client_credentials tokens per second (ES256 at+jwt bound to
+// the MCP server), mcpauth serve vs oidc-provider, and a plain handler as the floor.
+func BenchmarkTokenClientCredentials(b *testing.B) {
+	once(b, func() {
+		figures := map[string]float64{}
+		for _, st := range stores() {
+			o := startOurs(b, st)
+			figures[st] = measure(b, "ours "+st, *duration, ccOp(o.as, o.cc))
+			o.Kill()
+		}
+		p := harness.StartOIDCProvider(b, serverCPU(), "http://127.0.0.1:9/mcp")
+		pas := discover(b, p.Issuer, "http://127.0.0.1:9/mcp")
+		peer := measure(b, "oidc-provider", *duration, ccOp(pas, p.CC))
+		p.Kill()
+		_, plain := harness.StartBenchServer(b, serverCPU(), "plain")
+		floor := measure(b, "plain", *duration, plainOp(plain))
+		report(b, "token endpoint, client_credentials", "oidc-provider", peer, floor, figures)
+	})
+}
+
+// BenchmarkTokenRefresh: refresh token rotations per second.
+func BenchmarkTokenRefresh(b *testing.B) {
+	once(b, func() {
+		figures := map[string]float64{}
+		for _, st := range stores() {
+			o := startOurs(b, st)
+			figures[st] = measure(b, "ours "+st, *duration, refreshOp(b, o.as, *conns, devLogin(o.as)))
+			o.Kill()
+		}
+		p := harness.StartOIDCProvider(b, serverCPU(), "http://127.0.0.1:9/mcp")
+		pas := discover(b, p.Issuer, "http://127.0.0.1:9/mcp")
+		peer := measure(b, "oidc-provider", *duration, refreshOp(b, pas, *conns, forms(pas)))
+		p.Kill()
+		_, plain := harness.StartBenchServer(b, serverCPU(), "plain")
+		floor := measure(b, "plain", *duration, plainOp(plain))
+		report(b, "token endpoint, refresh_token (rotation)", "oidc-provider", peer, floor, figures)
+	})
+}
+
+// BenchmarkRegistration: dynamic client registrations per second; ours commits each client to
+// its store before the 201, oidc-provider keeps them in memory.
+func BenchmarkRegistration(b *testing.B) {
+	once(b, func() {
+		figures := map[string]float64{}
+		for _, st := range stores() {
+			args := []string{"-data", b.TempDir()}
+			if st == "postgres" {
+				args = append(args, "-postgres", testenv.PostgresDSN(b))
+			}
+			p, url := harness.StartBenchServer(b, serverCPU(), "register", args...)
+			figures[st] = measure(b, "ours "+st, *duration, registerOp(discover(b, url, url+"/mcp")))
+			p.Kill()
+		}
+		p := harness.StartOIDCProvider(b, serverCPU(), "http://127.0.0.1:9/mcp")
+		peer := measure(b, "oidc-provider", *duration, registerOp(discover(b, p.Issuer, "http://127.0.0.1:9/mcp")))
+		p.Kill()
+		_, plain := harness.StartBenchServer(b, serverCPU(), "plain")
+		floor := measure(b, "plain", *duration, plainOp(plain))
+		report(b, "dynamic client registration (RFC 7591)", "oidc-provider", peer, floor, figures)
+	})
+}
+
+// BenchmarkToolCall: tools/call per second of the example MCP server protected by mcpauth
+// (ES256 JWT verified on every request, per-user and per-client rate limits counted) vs the same
+// go-sdk server with no authentication.
+func BenchmarkToolCall(b *testing.B) {
+	once(b, func() {
+		p, base := harness.StartBenchServer(b, serverCPU(), "mcp")
+		plain := measure(b, "mcp without auth", *duration, toolCallOp(b, base+"/mcp", ""))
+		p.Kill()
+		o := startOurs(b, "sqlite")
+		t, err := o.as.ClientCredentials(context.Background(), o.cc, "weather:read")
+		if err != nil {
+			b.Fatal(err)
+		}
+		protected := measure(b, "mcp protected", *duration, toolCallOp(b, o.MCPURL, t.AccessToken))
+		fmt.Printf("\ntools/call at %d connections, servers pinned to CPU %d, %v each:\n", *conns, serverCPU(), *duration)
+		fmt.Printf("  %-40s %9.0f /s\n", "go-sdk example server, no auth", plain)
+		fmt.Printf("  %-40s %9.0f /s   cost of protection %.1f%%\n", "same server protected by mcpauth", protected, 100*(1-protected/plain))
+		b.ReportMetric(plain, "noauth/s")
+		b.ReportMetric(protected, "protected/s")
+		b.ReportMetric(100*(1-protected/plain), "cost%")
+	})
+}
+
+// plainOp posts a token-request-sized form to the plain handler.
+func plainOp(base string) harness.Op {
+	hc := harness.NewHTTPClient(*conns)
+	form := "grant_type=client_credentials&scope=weather%3Aread&resource=http%3A%2F%2F127.0.0.1%3A9%2Fmcp"
+	return func(ctx context.Context, _ int) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/token", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return &harness.StatusError{Op: "plain", Status: resp.StatusCode}
+		}
+		return nil
+	}
+}
+
+// toolCallOp opens one MCP session per worker and calls weather_forecast on it.
+func toolCallOp(tb testing.TB, endpoint, token string) harness.Op {
+	tb.Helper()
+	hc := harness.NewHTTPClient(*conns)
+	sessions := make([]*harness.MCPSession, *conns)
+	for i := range sessions {
+		s, err := harness.OpenMCP(context.Background(), hc, endpoint, token)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sessions[i] = s
+	}
+	args := map[string]any{"city": "Oslo", "days": 3}
+	return func(ctx context.Context, w int) error {
+		return sessions[w].CallTool(ctx, "weather_forecast", args)
+	}
+}

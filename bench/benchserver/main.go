@@ -1,0 +1,108 @@
+// Command benchserver runs the servers the benchmarks compare mcpauth serve with, each as its own
+// process so that it can be pinned to one core like the others:
+//
+//	benchserver -mode plain       a plain net/http handler answering a small JSON body: the floor
+//	benchserver -mode mcp         the example MCP server (go-sdk) with no authentication at all
+//	benchserver -mode register    mcpauth's authorization server without the per-address
+//	                              registration rate limit (which refuses a benchmark's flood from
+//	                              one address), on SQLite (-data) or PostgreSQL (-postgres)
+//
+// It prints "listening URL" when ready and stops on SIGTERM.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpauth/mcpauth/authserver"
+	"github.com/mcpauth/mcpauth/authserver/store"
+	"github.com/mcpauth/mcpauth/authserver/store/postgres"
+	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
+	"github.com/mcpauth/mcpauth/examples/publicserver"
+)
+
+func main() {
+	mode := flag.String("mode", "plain", "plain, mcp or register")
+	data := flag.String("data", "", "SQLite data directory (register)")
+	dsn := flag.String("postgres", "", "PostgreSQL DSN instead of SQLite (register)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	var h http.Handler
+	switch *mode {
+	case "plain":
+		body := []byte(`{"access_token":"plain","token_type":"Bearer","expires_in":3600}`)
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(body)
+		})
+	case "mcp":
+		s := publicserver.NewServer("bench")
+		mux := http.NewServeMux()
+		mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+		h = mux
+	case "register":
+		h, err = registerServer(ctx, base, ln.Addr().String(), *data, *dsn)
+		if err != nil {
+			log.Fatal(err)
+		}
+	default:
+		log.Fatalf("unknown -mode %q", *mode)
+	}
+	srv := &http.Server{Handler: h}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	fmt.Println("listening", base)
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
+}
+
+// registerServer is the authorization server as mcpauth serve assembles it, with a registration
+// rate limit no benchmark reaches.
+func registerServer(ctx context.Context, issuer, addr, data, dsn string) (http.Handler, error) {
+	var st store.Store
+	var err error
+	if dsn != "" {
+		st, err = postgres.Open(ctx, dsn)
+	} else {
+		st, err = sqlite.Open(filepath.Join(data, "mcpauth.db"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	kek, err := authserver.LoadKey(filepath.Join(data, "key.b64"))
+	if err != nil {
+		return nil, err
+	}
+	as, err := authserver.New(ctx, authserver.Config{
+		Issuer: issuer, Store: st, KeyEncryptionKey: kek, ListenAddr: addr,
+		Resources:        []authserver.Resource{{URI: issuer + "/mcp", Scopes: publicserver.Scopes()}},
+		RegistrationRate: 1 << 30,
+		Logger:           slog.New(slog.NewTextHandler(os.Stderr, nil)), // as mcpauth serve logs: audit events included
+	})
+	if err != nil {
+		return nil, err
+	}
+	return as.Handler(), nil
+}

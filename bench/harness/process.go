@@ -1,0 +1,145 @@
+// Package harness runs servers under test as real processes (mcpauth serve, the oidc-provider peer,
+// the benchmark servers), drives the OAuth 2.1 and MCP flows against them over HTTP, and measures
+// throughput and latency at a fixed concurrency. It is shared by the benchmarks in bench/ and the
+// load and crash-safety tests in test/load.
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Process is a server started by Start.
+type Process struct {
+	// Match holds the submatches of the ready pattern in the server's output.
+	Match []string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+	out  *tail
+}
+
+// Options for Start.
+type Options struct {
+	// Ready matches the line (stdout or stderr) that says the server listens.
+	Ready *regexp.Regexp
+	// PinCPU, when >= 0, pins the process to that CPU with taskset (Linux).
+	PinCPU int
+	Env    []string
+	Dir    string
+}
+
+// Start runs argv and waits until a line of its output matches opt.Ready. The process is killed
+// when the test ends (if it is still running).
+func Start(t testing.TB, opt Options, argv ...string) *Process {
+	t.Helper()
+	if opt.PinCPU >= 0 {
+		argv = append([]string{"taskset", "-c", fmt.Sprint(opt.PinCPU)}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), opt.Env...)
+	cmd.Dir = opt.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p := &Process{cmd: cmd, done: make(chan struct{}), out: &tail{}}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %v: %v", argv, err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		pw.Close()
+		close(p.done)
+	}()
+	ready := make(chan []string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.out.write(line)
+			if ready != nil {
+				if m := opt.Ready.FindStringSubmatch(line); m != nil {
+					ready <- m
+					ready = nil
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	t.Cleanup(func() { p.Kill() })
+	select {
+	case p.Match = <-ready:
+	case <-p.done:
+		t.Fatalf("%v exited before it was ready (%v):\n%s", argv, p.err, p.Output())
+	case <-time.After(60 * time.Second):
+		p.Kill()
+		t.Fatalf("%v not ready after 60s:\n%s", argv, p.Output())
+	}
+	return p
+}
+
+// Kill sends SIGKILL to the process group (kill -9: no shutdown code runs) and waits for it.
+func (p *Process) Kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// Stop sends SIGTERM and waits up to 15s for a clean exit; it returns the exit error.
+func (p *Process) Stop() error {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(15 * time.Second):
+		p.Kill()
+		return fmt.Errorf("no exit 15s after SIGTERM")
+	}
+}
+
+// Wait waits for the process to exit by itself and returns its exit error.
+func (p *Process) Wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Output returns the last lines the process wrote (for failure messages).
+func (p *Process) Output() string { return p.out.String() }
+
+// tail keeps the last 64 KiB of output.
+type tail struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (t *tail) write(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.WriteString(line)
+	t.buf.WriteByte('\n')
+	if t.buf.Len() > 128<<10 {
+		b := t.buf.Bytes()[t.buf.Len()-64<<10:]
+		t.buf = *bytes.NewBuffer(append([]byte(nil), b...))
+	}
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.String()
+}
