@@ -405,11 +405,12 @@ func (rs *testRS) protect(next http.Handler) http.Handler {
 		required := rs.scopes[method]
 		challengeScope := rs.challengeScope
 		rejectGET := rs.rejectGET
+		as := rs.as
 		forbid := rs.forbidCalls && method == "tools/call"
 		rs.mu.Unlock()
 		prmURL := rs.srv.URL + "/.well-known/oauth-protected-resource/mcp"
 		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		g, ok := rs.as.grant(token)
+		g, ok := as.grant(token)
 		if !ok || g.resource != rs.url || (rejectGET && r.Method == http.MethodGet) {
 			ch := fmt.Sprintf(`Bearer resource_metadata="%s"`, prmURL)
 			if rs.noPRM {
