@@ -48,7 +48,6 @@ type provider struct {
 func startProvider(t *testing.T, resource string, cimd map[string]string) *provider {
 	t.Helper()
 	node := testenv.Node(t)
-	testenv.NodeModules(t)
 	args := []string{"provider.mjs", "--resource", resource}
 	for origin, target := range cimd {
 		args = append(args, "--cimd-origin", origin+"="+target)
