@@ -160,30 +160,34 @@ func (f *CIMDFetcher) Fetch(ctx context.Context, clientID string) (*ClientMetada
 	if !joined {
 		call = &cimdCall{done: make(chan struct{})}
 		f.inflight[clientID] = call
+		// The fetch outlives a caller that gives up: others may be waiting for it, and
+		// safehttp bounds its time.
+		go f.run(context.WithoutCancel(ctx), clientID, call)
 	}
 	f.mu.Unlock()
 
-	if !joined {
-		var ttl time.Duration
-		call.md, ttl, call.err = f.fetch(ctx, clientID)
-		f.mu.Lock()
-		delete(f.inflight, clientID)
-		if call.err == nil && ttl > 0 {
-			f.store(clientID, call.md, ttl)
-		}
-		f.mu.Unlock()
-		close(call.done)
-	} else {
-		select {
-		case <-call.done:
-		case <-ctx.Done():
-			return nil, &CIMDError{ClientID: clientID, Description: "fetch cancelled", Err: ctx.Err()}
-		}
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		return nil, &CIMDError{ClientID: clientID, Description: "fetch cancelled", Err: ctx.Err()}
 	}
 	if call.err != nil {
 		return nil, call.err
 	}
 	return call.md.clone(), nil
+}
+
+// run fetches clientID for every caller waiting on call, caching a success.
+func (f *CIMDFetcher) run(ctx context.Context, clientID string, call *cimdCall) {
+	md, ttl, err := f.fetch(ctx, clientID)
+	f.mu.Lock()
+	call.md, call.err = md, err
+	delete(f.inflight, clientID)
+	if err == nil && ttl > 0 {
+		f.store(clientID, md, ttl)
+	}
+	f.mu.Unlock()
+	close(call.done)
 }
 
 // store caches md for ttl; f.mu is held.

@@ -405,3 +405,39 @@ func FuzzCIMDDocument(f *testing.F) {
 		}
 	})
 }
+
+// TestCIMDCancelledCallerDoesNotFailOthers: the caller that started a fetch gives up; it gets
+// its context's error at once, and a caller waiting for the same document still gets it.
+func TestCIMDCancelledCallerDoesNotFailOthers(t *testing.T) {
+	h := newCIMDHost(t, CIMDOptions{})
+	arrived, release := make(chan struct{}), make(chan struct{})
+	h.serve = func(w http.ResponseWriter, id string) {
+		close(arrived)
+		<-release
+		writeDoc(w, validDoc(id))
+	}
+	id := h.url("/client.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := h.fetcher.Fetch(ctx, id)
+		first <- err
+	}()
+	<-arrived
+	second := make(chan error, 1)
+	go func() {
+		_, err := h.fetcher.Fetch(context.Background(), id)
+		second <- err
+	}()
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: got %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := <-second; err != nil {
+		t.Fatalf("waiting caller: %v", err)
+	}
+	if n := h.hits.Load(); n != 1 {
+		t.Fatalf("hits = %d, want 1", n)
+	}
+}
