@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -181,9 +182,15 @@ func testInterop(t *testing.T, useCIMD bool) {
 			if x.AppType != "native" || x.AuthMethod != "none" {
 				t.Errorf("registration: application_type %q, token_endpoint_auth_method %q; want native, none", x.AppType, x.AuthMethod)
 			}
-		case "authorization_request", "token":
+		case "authorization_request":
+			// Scopes: PRM scopes_supported, plus offline_access, which the provider lists.
+			if x.PKCEMethod == nil || *x.PKCEMethod != "S256" || x.Scope == nil || !sameSet(*x.Scope, mcpScope+" offline_access") {
+				t.Errorf("authorization request: code_challenge_method %q, scope %q; want S256, %q", deref(x.PKCEMethod), deref(x.Scope), mcpScope+" offline_access")
+			}
+		}
+		if x.Event == "authorization_request" || x.Event == "token" {
 			if x.Resource == nil || *x.Resource != e.mcp.url {
-				t.Errorf("%s %s: resource %v, want %s", x.Event, x.GrantType, x.Resource, e.mcp.url)
+				t.Errorf("%s %s: resource %q, want %s", x.Event, x.GrantType, deref(x.Resource), e.mcp.url)
 			}
 			if useCIMD && x.ClientID != cimdURL {
 				t.Errorf("%s: client_id %q, want the metadata document URL", x.Event, x.ClientID)
@@ -228,7 +235,7 @@ func testInterop(t *testing.T, useCIMD bool) {
 		t.Errorf("after expiry: provider events %v, want exactly one refresh", c)
 	}
 	if len(ev) == 1 && (ev[0].Resource == nil || *ev[0].Resource != e.mcp.url) {
-		t.Errorf("refresh request: resource %v, want %s", ev[0].Resource, e.mcp.url)
+		t.Errorf("refresh request: resource %q, want %s", deref(ev[0].Resource), e.mcp.url)
 	}
 	after := e.storedEntry(t)
 	if after.Token.RefreshToken == before.Token.RefreshToken || after.Token.AccessToken == before.Token.AccessToken {
@@ -322,4 +329,19 @@ func TestUserDenied(t *testing.T) {
 	if c2["authorization_request"] != 1 || c2["token:authorization_code"] != 0 {
 		t.Errorf("provider events %v, want 1 authorization request and no token request", c2)
 	}
+}
+
+// sameSet reports whether two space-separated lists hold the same words.
+func sameSet(a, b string) bool {
+	x, y := strings.Fields(a), strings.Fields(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<none>"
+	}
+	return *s
 }

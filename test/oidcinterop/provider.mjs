@@ -147,7 +147,12 @@ provider.use(async (ctx, next) => {
     return;
   }
   if (ctx.path === '/auth' && ctx.method === 'GET') {
-    emit('authorization_request', { client_id: ctx.query.client_id, resource: ctx.query.resource ?? null });
+    emit('authorization_request', {
+      client_id: ctx.query.client_id,
+      resource: ctx.query.resource ?? null,
+      scope: ctx.query.scope ?? null,
+      code_challenge_method: ctx.query.code_challenge_method ?? null,
+    });
   }
   await next();
 });

@@ -24,6 +24,8 @@ type event struct {
 	ClientID   string  `json:"client_id"`
 	GrantType  string  `json:"grant_type"`
 	Resource   *string `json:"resource"`
+	Scope      *string `json:"scope"`
+	PKCEMethod *string `json:"code_challenge_method"`
 	AuthMethod string  `json:"token_endpoint_auth_method"`
 	AppType    string  `json:"application_type"`
 	URL        string  `json:"url"`
