@@ -290,6 +290,9 @@ func validateRedirectURI(raw string) (redirectKind, error) {
 	if strings.Contains(raw, "#") {
 		return 0, redirectError("redirect URI %q must not contain a fragment", truncate(raw))
 	}
+	if strings.IndexFunc(raw, func(r rune) bool { return !isURIChar(r) }) >= 0 {
+		return 0, redirectError("redirect URI %q contains a character a URI cannot hold unencoded (RFC 3986 §2)", truncate(raw))
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" {
 		return 0, redirectError("redirect URI %q is not an absolute URI", truncate(raw))
@@ -306,13 +309,12 @@ func validateRedirectURI(raw string) (redirectKind, error) {
 	}
 	switch scheme {
 	case "https":
-		if u.Host == "" || u.Hostname() == "" {
-			return 0, redirectError("redirect URI %q has no host", truncate(raw))
+		if u.Hostname() == "" || !portOK(u) {
+			return 0, redirectError("redirect URI %q has no host or an invalid port", truncate(raw))
 		}
 		return redirectHTTPS, nil
 	case "http":
-		port := u.Port()
-		if isLoopbackHost(u.Hostname()) && (validPort(port) || port == "" && !strings.HasSuffix(u.Host, ":")) {
+		if isLoopbackHost(u.Hostname()) && portOK(u) {
 			return redirectLoopback, nil
 		}
 		return 0, redirectError("redirect URI %q must use https (http is allowed only for 127.0.0.1, [::1] and localhost)", truncate(raw))
@@ -331,6 +333,21 @@ func validateRedirectURI(raw string) (redirectKind, error) {
 // isLoopbackHost reports whether a URL host name (without brackets) is a loopback redirect host.
 func isLoopbackHost(host string) bool {
 	return host == "127.0.0.1" || host == "::1" || host == "localhost"
+}
+
+// isURIChar reports whether r may appear in a URI: unreserved, reserved or "%" (RFC 3986 §2).
+func isURIChar(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("-._~:/?#[]@!$&'()*+,;=%", r)
+}
+
+// portOK reports whether u has no port, or a valid one (an empty port after ":" is not).
+func portOK(u *url.URL) bool {
+	p := u.Port()
+	return validPort(p) || p == "" && !strings.HasSuffix(u.Host, ":")
 }
 
 // validPort reports whether p is a decimal port 1-65535 written without leading zeros.
