@@ -13,6 +13,9 @@ import (
 // whose form has been parsed. A public client is identified by client_id alone; a confidential
 // one must present its secret in the Authorization header or the form.
 func (s *Server) authenticateClient(r *http.Request) (*client, *oauthError) {
+	if r.PostForm.Has("client_assertion_type") || r.PostForm.Has("client_assertion") {
+		return s.authenticateAssertion(r)
+	}
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		var err1, err2 error
@@ -34,14 +37,12 @@ func (s *Server) authenticateClient(r *http.Request) (*client, *oauthError) {
 	if id == "" {
 		return nil, newError(errInvalidClient, "client authentication is required (client_id missing)")
 	}
-	c, err := s.lookupClient(r.Context(), id)
-	if err != nil {
-		if errors.Is(err, errUnknownClient) {
-			s.audit(r.Context(), "client_auth.failed", "client_id", logID(id), "reason", "unknown client")
-			return nil, newError(errInvalidClient, "unknown client")
-		}
-		s.log.ErrorContext(r.Context(), "authserver: look up client", "err", err)
-		return nil, newError(errServerError, "internal error")
+	c, e := s.authClient(r, id)
+	if e != nil {
+		return nil, e
+	}
+	if c.meta.TokenEndpointAuthMethod == AuthMethodPrivateKeyJWT {
+		return nil, newError(errInvalidClient, "this client authenticates with private_key_jwt")
 	}
 	if c.public() {
 		if secret != "" || basic {
@@ -80,4 +81,48 @@ func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request) *client {
 		return nil
 	}
 	return c
+}
+
+// authClient looks up the client being authenticated.
+func (s *Server) authClient(r *http.Request, id string) (*client, *oauthError) {
+	c, err := s.lookupClient(r.Context(), id)
+	if err != nil {
+		if errors.Is(err, errUnknownClient) {
+			s.audit(r.Context(), "client_auth.failed", "client_id", logID(id), "reason", "unknown client")
+			return nil, newError(errInvalidClient, "unknown client")
+		}
+		s.log.ErrorContext(r.Context(), "authserver: look up client", "err", err)
+		return nil, newError(errServerError, "internal error")
+	}
+	return c, nil
+}
+
+// authenticateAssertion authenticates a client with a JWT assertion (private_key_jwt).
+func (s *Server) authenticateAssertion(r *http.Request) (*client, *oauthError) {
+	if _, _, basic := r.BasicAuth(); basic || r.PostForm.Has("client_secret") {
+		return nil, newError(errInvalidRequest, "use one client authentication method, not two")
+	}
+	if r.PostForm.Get("client_assertion_type") != clientAssertionType {
+		return nil, newError(errInvalidClient, "client_assertion_type must be "+clientAssertionType)
+	}
+	assertion := r.PostForm.Get("client_assertion")
+	id, ok := assertionClientID(assertion)
+	if !ok {
+		return nil, newError(errInvalidClient, "client_assertion is not a JWT with a sub")
+	}
+	if fid := r.PostForm.Get("client_id"); fid != "" && fid != id {
+		return nil, newError(errInvalidClient, "client_id differs from the client assertion's sub")
+	}
+	c, e := s.authClient(r, id)
+	if e != nil {
+		return nil, e
+	}
+	if c.meta.TokenEndpointAuthMethod != AuthMethodPrivateKeyJWT {
+		return nil, newError(errInvalidClient, "this client is not registered for private_key_jwt")
+	}
+	if e := s.verifyClientAssertion(r, c, assertion); e != nil {
+		s.audit(r.Context(), "client_auth.failed", "client_id", c.id, "reason", e.Description)
+		return nil, e
+	}
+	return c, nil
 }

@@ -136,6 +136,9 @@ type StaticClient struct {
 	// Confidential clients get a secret and authenticate with client_secret_basic or
 	// client_secret_post; public clients use PKCE alone.
 	Confidential bool
+	// JWKS, when set, holds the client's public keys (a JSON Web Key Set): the client is
+	// confidential and authenticates with private_key_jwt (RFC 7523) instead of a secret.
+	JWKS json.RawMessage
 	// GrantTypes default to authorization_code and refresh_token; client_credentials needs a
 	// confidential client.
 	GrantTypes []string
@@ -205,10 +208,17 @@ func (a *Admin) AddClient(ctx context.Context, sc StaticClient) (*ClientInfo, st
 	if meta.GrantTypes == nil {
 		meta.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
 	}
-	if sc.Confidential {
+	switch {
+	case sc.JWKS != nil:
+		meta.TokenEndpointAuthMethod, meta.JWKS = AuthMethodPrivateKeyJWT, sc.JWKS
+	case sc.Confidential:
 		meta.TokenEndpointAuthMethod = AuthMethodClientSecretBasic
 	}
-	if err := meta.Validate(ValidateOptions{}); err != nil {
+	err := meta.Validate(ValidateOptions{AuthMethods: append(slices.Clone(DefaultAuthMethods), AuthMethodPrivateKeyJWT)})
+	if err == nil {
+		err = checkClientKeys(meta)
+	}
+	if err != nil {
 		return nil, "", err
 	}
 	for _, scope := range sc.Scopes {
@@ -231,7 +241,7 @@ func (a *Admin) AddClient(ctx context.Context, sc StaticClient) (*ClientInfo, st
 		CreatedAt: a.now().UTC(),
 	}
 	var secret string
-	if sc.Confidential {
+	if meta.TokenEndpointAuthMethod == AuthMethodClientSecretBasic {
 		secret = newSecret("mcs_")
 		stored.SecretHash = a.secrets.hash(kindClientSecret, secret)
 	}

@@ -15,7 +15,7 @@ import (
 // pre-registered clients only: a self-registered client must not obtain tokens without a user.
 var registrationValidation = ValidateOptions{
 	GrantTypes:  []string{GrantAuthorizationCode, GrantRefreshToken},
-	AuthMethods: []string{AuthMethodNone, AuthMethodClientSecretBasic, AuthMethodClientSecretPost},
+	AuthMethods: []string{AuthMethodNone, AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodPrivateKeyJWT},
 }
 
 // registrationResponse is the client information response of RFC 7591 §3.2.1 (and RFC 7592
@@ -56,6 +56,9 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = meta.Validate(registrationValidation)
 	}
+	if err == nil {
+		err = checkClientKeys(meta)
+	}
 	if err != nil {
 		s.registrationError(w, r, err)
 		return
@@ -72,7 +75,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		ClientMetadata: meta, ClientID: id, ClientIDIssuedAt: now.Unix(),
 		RegistrationAccessToken: regToken, RegistrationClientURI: s.endpoint(pathRegister + "/" + id),
 	}
-	if meta.TokenEndpointAuthMethod != AuthMethodNone {
+	if meta.TokenEndpointAuthMethod == AuthMethodClientSecretBasic || meta.TokenEndpointAuthMethod == AuthMethodClientSecretPost {
 		resp.ClientSecret = newSecret("mcs_")
 		sc.SecretHash = s.secrets.hash(kindClientSecret, resp.ClientSecret)
 		never := int64(0) // RFC 7591 §3.2.1: 0 means the secret does not expire

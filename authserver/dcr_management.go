@@ -43,7 +43,7 @@ func (s *Server) clientResponse(c *client) *registrationResponse {
 		ClientMetadata: c.meta, ClientID: c.id, ClientIDIssuedAt: c.stored.CreatedAt.Unix(),
 		RegistrationClientURI: s.endpoint(pathRegister + "/" + c.id),
 	}
-	if !c.public() {
+	if c.stored.SecretHash != "" {
 		exp := int64(0)
 		if !c.stored.SecretExpiresAt.IsZero() {
 			exp = c.stored.SecretExpiresAt.Unix()
@@ -75,12 +75,16 @@ func (s *Server) handleClientUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	meta.ClientID = ""
-	if err := meta.Validate(registrationValidation); err != nil {
+	err = meta.Validate(registrationValidation)
+	if err == nil {
+		err = checkClientKeys(meta)
+	}
+	if err != nil {
 		s.registrationError(w, r, err)
 		return
 	}
-	if (meta.TokenEndpointAuthMethod == AuthMethodNone) != c.public() {
-		s.registrationError(w, r, metadataError("a client cannot switch between public and confidential; register a new client"))
+	if authKind(meta.TokenEndpointAuthMethod) != authKind(c.meta.TokenEndpointAuthMethod) {
+		s.registrationError(w, r, metadataError("a client cannot switch between public, secret and key authentication; register a new client"))
 		return
 	}
 	if c.stored.Metadata, err = json.Marshal(meta); err != nil {
@@ -107,4 +111,13 @@ func (s *Server) handleClientDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r.Context(), "client.deleted", "client_id", c.id)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// authKind groups token endpoint auth methods by the credential they need.
+func authKind(method string) string {
+	switch method {
+	case AuthMethodClientSecretBasic, AuthMethodClientSecretPost:
+		return "secret"
+	}
+	return method
 }

@@ -19,6 +19,7 @@ type Metadata struct {
 	ResponseModesSupported               []string `json:"response_modes_supported"`
 	GrantTypesSupported                  []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported    []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgs         []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	RevocationEndpoint                   string   `json:"revocation_endpoint"`
 	RevocationEndpointAuthMethods        []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpoint                string   `json:"introspection_endpoint"`
@@ -43,11 +44,12 @@ func (s *Server) Metadata() *Metadata {
 		ResponseTypesSupported:            []string{ResponseTypeCode},
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
-		TokenEndpointAuthMethodsSupported: []string{AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodNone},
+		TokenEndpointAuthMethodsSupported: []string{AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodPrivateKeyJWT, AuthMethodNone},
+		TokenEndpointAuthSigningAlgs:      algNames(assertionAlgs),
 		RevocationEndpoint:                s.endpoint(pathRevoke),
-		RevocationEndpointAuthMethods:     []string{AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodNone},
+		RevocationEndpointAuthMethods:     []string{AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodPrivateKeyJWT, AuthMethodNone},
 		IntrospectionEndpoint:             s.endpoint(pathIntrospect),
-		IntrospectionEndpointAuthMethods:  []string{AuthMethodClientSecretBasic, AuthMethodClientSecretPost},
+		IntrospectionEndpointAuthMethods:  []string{AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodPrivateKeyJWT},
 		CodeChallengeMethodsSupported:     []string{pkceS256},
 		AuthorizationResponseISSParameter: true,
 		ClientIDMetadataDocumentSupported: s.cimd != nil,

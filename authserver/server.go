@@ -105,17 +105,19 @@ type MetadataFetcher interface {
 
 // Server is the authorization server. Create it with New; serve Handler.
 type Server struct {
-	cfg       Config
-	issuer    *url.URL
-	store     store.Store
-	log       *slog.Logger
-	keys      *keyring
-	secrets   secretHasher
-	cimd      MetadataFetcher
-	regLimit  *addrLimiter
-	loginLim  *addrLimiter
-	resources map[string]Resource
-	devUser   *store.User
+	cfg      Config
+	issuer   *url.URL
+	store    store.Store
+	log      *slog.Logger
+	keys     *keyring
+	secrets  secretHasher
+	cimd     MetadataFetcher
+	regLimit *addrLimiter
+	loginLim *addrLimiter
+	// assertionJTIs remembers the jti of private_key_jwt client assertions.
+	assertionJTIs jtiCache
+	resources     map[string]Resource
+	devUser       *store.User
 
 	stop     context.CancelFunc
 	stopOnce sync.Once

@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -28,6 +29,7 @@ client's secret has 256 random bits and is printed once; only a keyed hash is st
 	sf.register(cmd.PersistentFlags())
 
 	var sc authserver.StaticClient
+	var jwksFile string
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Pre-register a client; prints its client_id (and secret, once)",
@@ -35,6 +37,13 @@ client's secret has 256 random bits and is printed once; only a keyed hash is st
 		RunE: sf.withAdmin(func(cmd *cobra.Command, _ []string, a *authserver.Admin) error {
 			if !cmd.Flags().Changed("scopes") {
 				sc.Scopes = nil // any scope the server serves
+			}
+			if jwksFile != "" {
+				b, err := os.ReadFile(jwksFile)
+				if err != nil {
+					return withExitCode(exitUsage, err)
+				}
+				sc.JWKS = b
 			}
 			info, secret, err := a.AddClient(cmd.Context(), sc)
 			if err != nil {
@@ -55,6 +64,7 @@ client's secret has 256 random bits and is printed once; only a keyed hash is st
 	f.BoolVar(&sc.Confidential, "confidential", false, "a confidential client with a secret (client_secret_basic or client_secret_post)")
 	f.StringSliceVar(&sc.GrantTypes, "grant-types", nil, "grant `types` (default authorization_code,refresh_token; client_credentials needs --confidential)")
 	f.StringSliceVar(&sc.Scopes, "scopes", nil, "`scopes` the client may obtain, comma-separated (default: any)")
+	f.StringVar(&jwksFile, "jwks", "", "`file` with the client's public keys (JSON Web Key Set): it authenticates with private_key_jwt")
 	f.StringVar(&sc.QuotaTier, "quota-tier", "", "rate-limit `tier` resource servers apply to the client (claim quota_tier)")
 
 	list := &cobra.Command{
