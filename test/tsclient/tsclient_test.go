@@ -4,90 +4,18 @@
 package tsclient
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/testenv"
+	"github.com/mcpauth/mcpauth/test/servetest"
 )
-
-// serve runs `mcpauth serve` on an ephemeral loopback port with the dev login
-// (the authorization endpoint approves as alice at once) and returns the MCP
-// server URL and a function returning its JSON log records so far.
-func serve(t *testing.T) (mcpURL string, logs func() []map[string]any) {
-	t.Helper()
-	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--dev-login", "alice", "--log-json")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var stderr bytes.Buffer
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return stderr.Write(p)
-	})
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if _, u, ok := strings.Cut(sc.Text(), "give this to clients): "); ok {
-				urls <- strings.TrimSpace(u)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case mcpURL = <-urls:
-	case <-time.After(60 * time.Second):
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("mcpauth serve printed no MCP URL in 60s; stderr:\n%s", stderr.String())
-	}
-	logs = func() []map[string]any {
-		mu.Lock()
-		defer mu.Unlock()
-		var recs []map[string]any
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			var rec map[string]any
-			if json.Unmarshal([]byte(line), &rec) == nil {
-				recs = append(recs, rec)
-			}
-		}
-		return recs
-	}
-	return mcpURL, logs
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // step is one JSON line printed by client.mjs.
 type step struct {
@@ -111,8 +39,8 @@ type step struct {
 // server, lists the tools and calls one, against `mcpauth serve`.
 func TestTypeScriptSDKClient(t *testing.T) {
 	node := testenv.Node(t)
-	mcpURL, logs := serve(t)
-	issuer := strings.TrimSuffix(mcpURL, "/mcp")
+	srv := servetest.Start(t, "--dev-login", "alice")
+	mcpURL, issuer := srv.MCPURL, srv.Issuer
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -158,20 +86,16 @@ func TestTypeScriptSDKClient(t *testing.T) {
 
 	// The server's audit log: one registration, and an access token whose
 	// audience is the MCP server (RFC 8707).
-	var registered, issued int
-	for _, rec := range logs() {
-		switch rec["audit"] {
-		case "client.registered":
-			registered++
-		case "token.issued":
-			issued++
-			aud, _ := rec["aud"].([]any)
-			if len(aud) != 1 || aud[0] != mcpURL {
+	srv.Sync(t)
+	audit := srv.Audit()
+	for _, rec := range audit {
+		if rec["audit"] == "token.issued" {
+			if aud, _ := rec["aud"].([]any); len(aud) != 1 || aud[0] != mcpURL {
 				t.Errorf("token issued with aud %v, want [%s]", rec["aud"], mcpURL)
 			}
 		}
 	}
-	if registered != 1 || issued != 1 {
-		t.Errorf("audit: %d registrations and %d tokens issued, want 1 and 1", registered, issued)
+	if n := servetest.AuditCounts(audit); n["client.registered"] != 1 || n["code.issued"] != 1 || n["token.issued"] != 1 {
+		t.Errorf("audit %v: want 1 registration, 1 code, 1 token", n)
 	}
 }
