@@ -54,7 +54,7 @@ type cimdHost struct {
 	serve func(w http.ResponseWriter, clientID string)
 }
 
-func newCIMDHost(t *testing.T, opts CIMDOptions) *cimdHost {
+func newCIMDHost(t testing.TB, opts CIMDOptions) *cimdHost {
 	t.Helper()
 	h := &cimdHost{now: time.Date(2026, 7, 28, 12, 0, 0, 0, time.UTC)}
 	h.serve = func(w http.ResponseWriter, clientID string) { writeDoc(w, validDoc(clientID)) }
@@ -439,5 +439,19 @@ func TestCIMDCancelledCallerDoesNotFailOthers(t *testing.T) {
 	}
 	if n := h.hits.Load(); n != 1 {
 		t.Fatalf("hits = %d, want 1", n)
+	}
+}
+
+// BenchmarkCIMDFetchCached is the cost of resolving a URL client_id whose document is cached.
+func BenchmarkCIMDFetchCached(b *testing.B) {
+	h := newCIMDHost(b, CIMDOptions{})
+	id := h.url("/client.json")
+	if _, err := h.fetcher.Fetch(context.Background(), id); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := h.fetcher.Fetch(context.Background(), id); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

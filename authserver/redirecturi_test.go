@@ -96,3 +96,9 @@ func FuzzRedirectURIMatches(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkRedirectURIMatches(b *testing.B) {
+	for b.Loop() {
+		RedirectURIMatches("http://127.0.0.1/callback", "http://127.0.0.1:51234/callback")
+	}
+}

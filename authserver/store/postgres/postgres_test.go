@@ -2,8 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
 	"github.com/mcpauth/mcpauth/authserver/store/postgres"
@@ -11,7 +14,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
-func open(t *testing.T, dsn string) *postgres.Store {
+func open(t testing.TB, dsn string) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
@@ -54,4 +57,35 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	if u, err := stores[3].GetUser(ctx, "u1"); err != nil || u.Username != "alice" {
 		t.Fatalf("other instance: %v, %v", u, err)
 	}
+}
+
+// BenchmarkRotateRefreshTokenParallel rotates refresh tokens of distinct grants from parallel
+// goroutines (8 per CPU), each rotation a locked read and two writes in one transaction.
+func BenchmarkRotateRefreshTokenParallel(b *testing.B) {
+	s := open(b, testenv.PostgresDSN(b))
+	defer s.Close()
+	ctx := context.Background()
+	var n atomic.Int64
+	now := time.Now()
+	b.SetParallelism(8) // many requests in flight, as on a busy server
+	b.RunParallel(func(pb *testing.PB) {
+		id := fmt.Sprint(n.Add(1))
+		if err := s.CreateGrant(ctx, &store.Grant{ID: id, ClientID: "c", Subject: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			b.Error(err)
+			return
+		}
+		rt := &store.RefreshToken{Hash: id + "-0", GrantID: id, ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := s.CreateRefreshToken(ctx, rt); err != nil {
+			b.Error(err)
+			return
+		}
+		for i := 1; pb.Next(); i++ {
+			next := &store.RefreshToken{Hash: fmt.Sprintf("%s-%d", id, i), ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			if err := s.RotateRefreshToken(ctx, rt.Hash, next, now); err != nil {
+				b.Error(err)
+				return
+			}
+			rt = next
+		}
+	})
 }
