@@ -70,6 +70,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 			return err
 		}
+		if latest := ms[len(ms)-1].version; current > latest {
+			return fmt.Errorf("database schema version %d is newer than this program's %d; upgrade mcpauth", current, latest)
+		}
 		for _, m := range ms {
 			if m.version <= current {
 				continue

@@ -27,7 +27,8 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value string, see
-// pgxpool.ParseConfig) and migrates its schema to the current version.
+// pgxpool.ParseConfig; pool_max_conns sizes the pool) and migrates its schema to the current
+// version. It refuses a database whose schema is newer than this program knows.
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {

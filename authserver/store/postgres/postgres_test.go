@@ -3,10 +3,13 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
 	"github.com/mcpauth/mcpauth/authserver/store/postgres"
@@ -88,4 +91,24 @@ func BenchmarkRotateRefreshTokenParallel(b *testing.B) {
 			rt = next
 		}
 	})
+}
+
+// TestRefusesNewerSchema: a database migrated by a newer mcpauth is not used by an older one.
+func TestRefusesNewerSchema(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	open(t, dsn).Close()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	if _, err := conn.Exec(t.Context(), `INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')`); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := postgres.Open(t.Context(), dsn); err == nil || !strings.Contains(err.Error(), "newer") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("opened a database with a newer schema: %v", err)
+	}
 }
