@@ -98,10 +98,10 @@ func (r *Result) String() string {
 type Mix func(worker, iteration int) string
 
 // Run runs workers concurrent closed loops for d (or until ctx ends): each picks an operation
-// with mix and runs it.
+// with mix and runs it. After d no operation starts, and those under way finish; when ctx ends,
+// those under way are abandoned and not counted.
 func Run(ctx context.Context, workers int, d time.Duration, ops map[string]Op, mix Mix) *Result {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+	deadline := time.Now().Add(d)
 	var mu sync.Mutex
 	res := &Result{Ops: map[string]*Stats{}}
 	for n := range ops {
@@ -112,13 +112,13 @@ func Run(ctx context.Context, workers int, d time.Duration, ops map[string]Op, m
 	for w := range workers {
 		wg.Go(func() {
 			local := map[string]*Stats{}
-			for i := 0; ctx.Err() == nil; i++ {
+			for i := 0; ctx.Err() == nil && time.Now().Before(deadline); i++ {
 				name := mix(w, i)
 				t0 := time.Now()
 				err := ops[name](ctx, w)
 				lat := time.Since(t0)
 				if ctx.Err() != nil && err != nil {
-					break // cut off by the end of the run, not a failure
+					break // abandoned, not a failure
 				}
 				s := local[name]
 				if s == nil {
