@@ -52,6 +52,9 @@ type Config struct {
 	ToolScopes ToolScopes
 	// RateLimits, when set, limits requests per user and per client.
 	RateLimits *RateLimits
+	// AllowedOrigins lists the web origins whose pages may call the MCP
+	// endpoint (CORS), or "*" for any; empty allows none.
+	AllowedOrigins []string
 	// MaxBodyBytes bounds a request body (default 4 MiB); larger gets 413.
 	MaxBodyBytes int64
 	// MaxSessions bounds the session-to-user bindings kept (default 100000).
@@ -177,6 +180,9 @@ func (p *Protector) Handler(next http.Handler) http.Handler {
 }
 
 func (p *Protector) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if p.cors(w, r) {
+		return
+	}
 	m := p.cfg.Metrics
 	token, ok := bearerToken(r)
 	if !ok {

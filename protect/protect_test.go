@@ -316,3 +316,34 @@ func TestCustomVerifierWithoutExpiry(t *testing.T) {
 		t.Errorf("bad opaque token: %d", resp.StatusCode)
 	}
 }
+
+func TestCORSForBrowserClients(t *testing.T) {
+	as := newTestAS(t)
+	m := newTestMCP(t, as, func(c *Config) { c.AllowedOrigins = []string{"https://app.example"} })
+	preflight := func(origin string) *http.Response {
+		req, _ := http.NewRequest(http.MethodOptions, m.resource, nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type, mcp-protocol-version")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := preflight("https://app.example")
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("allowed preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp := preflight("https://evil.example"); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("other origin allowed: %v", resp.Header)
+	}
+	// The 401 is readable by the page, so it can discover the AS.
+	resp = m.post(t, "", callEcho, "Origin", "https://app.example")
+	if resp.StatusCode != 401 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+		t.Errorf("401 for a browser: %d %v", resp.StatusCode, resp.Header)
+	}
+}

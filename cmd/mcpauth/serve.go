@@ -48,6 +48,7 @@ type serveOptions struct {
 	rateWindow                       time.Duration
 	tiers                            []string
 	initialScopes                    []string
+	corsOrigins                      []string
 	redisFailClosed                  bool
 	stateless                        bool
 	accessTokenTTL                   time.Duration
@@ -93,6 +94,7 @@ and Redis answer).`,
 	f.DurationVar(&o.rateWindow, "rate-window", time.Minute, "rate limit window")
 	f.StringSliceVar(&o.tiers, "rate-tier", nil, "per-client quota tier as `name=requests` (repeatable), matched against the client's quota_tier")
 	f.StringSliceVar(&o.initialScopes, "initial-scopes", nil, "scopes the 401 challenge asks for (default: all); clients step up for the rest")
+	f.StringSliceVar(&o.corsOrigins, "cors-origin", []string{"*"}, "web `origins` whose pages may call /mcp (browser-based clients); tokens are never cookies, so * is safe")
 	f.BoolVar(&o.redisFailClosed, "redis-fail-closed", false, "refuse requests (503) when Redis is down, instead of letting them through unlimited")
 	f.BoolVar(&o.stateless, "stateless", false, "serve MCP without sessions, so that any instance can answer any request")
 	f.DurationVar(&o.accessTokenTTL, "access-token-ttl", time.Hour, "lifetime of access tokens")
@@ -233,6 +235,7 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 		ResourceName:         "mcpauth example: weather, stocks and flights",
 		ScopesSupported:      publicserver.Scopes(),
 		ChallengeScopes:      o.initialScopes,
+		AllowedOrigins:       o.corsOrigins,
 		ToolScopes:           publicserver.ToolScopes(),
 		RateLimits:           limits,
 		Metrics:              protect.NewMetrics(reg),

@@ -159,7 +159,7 @@ func TestServeGoSDKClientStepsUpOnInsufficientScope(t *testing.T) {
 }
 
 func TestServeOperationalEndpoints(t *testing.T) {
-	svc := startServe(t, serveOptions{}, nil)
+	svc := startServe(t, serveOptions{corsOrigins: []string{"*"}}, nil)
 	get := func(path string) (int, string) {
 		resp, err := http.Get(svc.issuer + path)
 		if err != nil {
@@ -181,6 +181,12 @@ func TestServeOperationalEndpoints(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `resource_metadata="`+svc.issuer+`/.well-known/oauth-protected-resource/mcp"`) {
 		t.Errorf("unauthenticated MCP request: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	req, _ := http.NewRequest(http.MethodOptions, svc.mcpURL, nil)
+	req.Header.Set("Origin", "http://inspector.localhost:6274")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("CORS preflight on /mcp: %v %v", err, resp)
 	}
 	if _, body := get("/metrics"); !strings.Contains(body, `mcpauth_protect_auth_failures_total{reason="missing"} 1`) {
 		t.Errorf("metrics lack the refused request:\n%s", body)
