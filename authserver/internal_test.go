@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,6 +50,75 @@ func TestUnusedClientsExpire(t *testing.T) {
 			t.Errorf("client %s: exists=%v, want %v", id, err == nil, want)
 		}
 	}
+}
+
+// FuzzAuthorizationRequest feeds arbitrary query strings to the authorization request parser
+// of a server with one registered client: it must never panic, and whatever it accepts must be
+// within what the server and the client allow.
+func FuzzAuthorizationRequest(f *testing.F) {
+	st, err := sqlite.Open(filepath.Join(f.TempDir(), "as.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	s, err := New(f.Context(), Config{
+		Issuer: "https://as.example.com", Store: st, KeyEncryptionKey: make([]byte, keySize), DisableCIMD: true,
+		Resources: []Resource{{URI: "https://mcp.example.com/mcp", Scopes: []string{"a", "b"}}},
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	meta, _ := json.Marshal(&ClientMetadata{RedirectURIs: []string{"http://127.0.0.1/cb", "https://app.example/cb"},
+		GrantTypes: []string{GrantAuthorizationCode}, ResponseTypes: []string{ResponseTypeCode}, TokenEndpointAuthMethod: AuthMethodNone})
+	if err := st.CreateClient(f.Context(), &store.Client{ID: "c1", Kind: store.ClientStatic, Metadata: meta, Scopes: []string{"a"}}); err != nil {
+		f.Fatal(err)
+	}
+	ch := "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	for _, seed := range []string{
+		"response_type=code&client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A5000%2Fcb&code_challenge=" + ch + "&code_challenge_method=S256&state=x",
+		"response_type=code&client_id=c1&code_challenge=" + ch + "&code_challenge_method=plain&scope=a+b&resource=https%3A%2F%2Fmcp.example.com%2Fmcp",
+		"response_type=token&client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&prompt=none&resource=x&resource=y",
+		"client_id=c1&client_id=c2&redirect_uri=%00",
+		"client_id=https%3A%2F%2Fcimd.example%2Fc.json",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		req, pe, oe := s.parseAuthRequest(t.Context(), q)
+		switch {
+		case pe != nil:
+			if req != nil || oe != nil || pe.title == "" {
+				t.Fatalf("page error with more: %v %v %v", req, pe, oe)
+			}
+		case oe != nil:
+			if req == nil || req.redirectURI == "" || oe.Code == "" {
+				t.Fatalf("redirected error without a redirect URI: %+v %v", req, oe)
+			}
+		default:
+			if req.client.id != "c1" || req.challenge == "" || q.Get("code_challenge_method") != "S256" || q.Get("response_type") != "code" {
+				t.Fatalf("accepted %q", raw)
+			}
+			if !slices.ContainsFunc(req.client.meta.RedirectURIs, func(r string) bool { return RedirectURIMatches(r, req.redirectURI) }) {
+				t.Fatalf("accepted redirect URI %q", req.redirectURI)
+			}
+			for _, r := range req.resources {
+				if r != "https://mcp.example.com/mcp" {
+					t.Fatalf("accepted resource %q", r)
+				}
+			}
+			for _, sc := range req.scopes {
+				if sc != "a" {
+					t.Fatalf("accepted scope %q beyond the client's", sc)
+				}
+			}
+		}
+	})
 }
 
 func FuzzParseTokenRequest(f *testing.F) {

@@ -39,6 +39,7 @@ func newError(code, description string) *oauthError {
 // writeJSON writes v as a JSON response that no cache may store (RFC 6749 §5.1).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if w.Header().Get("Cache-Control") == "" {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Pragma", "no-cache")
