@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -345,5 +346,34 @@ func TestCORSForBrowserClients(t *testing.T) {
 	if resp.StatusCode != 401 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
 		!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
 		t.Errorf("401 for a browser: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+func TestLogsAndErrorsNeverHoldTheToken(t *testing.T) {
+	as := newTestAS(t)
+	var logs strings.Builder
+	m := newTestMCP(t, as, func(c *Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.RateLimits = &RateLimits{PerUser: Limit{Requests: 1, Window: time.Hour}}
+	})
+	good := as.mint(t, as.claims(m.resource, "echo:use"))
+	expired := as.claims(m.resource, "echo:use")
+	expired["exp"] = time.Now().Add(-time.Hour).Unix()
+	bad := as.mint(t, expired)
+	var bodies strings.Builder
+	for _, tc := range []struct{ token, body string }{{bad, callEcho}, {good, callAdmin}, {good, callEcho}, {good, callEcho}, {good, "{"}} {
+		resp := m.post(t, tc.token, tc.body)
+		b, _ := io.ReadAll(resp.Body)
+		bodies.Write(b)
+		bodies.WriteString(strings.Join(resp.Header.Values("WWW-Authenticate"), " "))
+	}
+	if !strings.Contains(logs.String(), "rate limited") || !strings.Contains(logs.String(), "insufficient_scope") {
+		t.Errorf("expected log records missing:\n%s", logs.String())
+	}
+	for _, tok := range []string{good, bad} {
+		sig := tok[strings.LastIndex(tok, ".")+1:]
+		if strings.Contains(logs.String(), sig) || strings.Contains(bodies.String(), sig) {
+			t.Errorf("a token appears in logs or responses")
+		}
 	}
 }
