@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,19 +15,21 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
 // chromium starts headless Debian Chromium with a new, empty profile and JavaScript disabled,
 // so every page must work as plain HTML forms. The browser stops when the test ends.
-func chromium(t *testing.T) context.Context {
+func chromium(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := testenv.Chromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Headless,
 		chromedp.NoSandbox,
@@ -37,7 +40,7 @@ func chromium(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
-	)
+	}, extra...)...)
 	t.Cleanup(cancelAlloc)
 	bctx, cancelTab := chromedp.NewContext(actx)
 	t.Cleanup(cancelTab)
@@ -200,5 +203,60 @@ func TestBrowserLoginConsentToken(t *testing.T) {
 	}
 	if q := cb.last(t); q.Get("error") != "access_denied" || q.Get("state") != "st-456" || q.Get("iss") != as.URL || q.Get("code") != "" {
 		t.Fatalf("denied authorization response %v", q)
+	}
+}
+
+// TestBrowserHTTPSIssuer: on an https issuer, the real browser keeps the session and CSRF
+// cookies under the __Host- prefix, Secure, HttpOnly and SameSite=Lax — a browser silently drops
+// a __Host- cookie with the wrong attributes, which Go's cookie jar does not check — and a
+// pre-registered client's user gets through login and consent to a code.
+func TestBrowserHTTPSIssuer(t *testing.T) {
+	// The test server's certificate is self-signed; only this test browser ignores that.
+	ctx := chromium(t, chromedp.Flag("ignore-certificate-errors", true))
+	front := httptest.NewUnstartedServer(nil)
+	as := newTestAS(t, func(c *authserver.Config) { c.Issuer = "https://" + front.Listener.Addr().String() })
+	front.Config.Handler = as.Handler()
+	front.StartTLS()
+	t.Cleanup(front.Close)
+	addUser(t, as, "dora", "password-of-dora", "weather:read")
+	cb := newCallback(t)
+	client, _, err := as.Admin().AddClient(t.Context(), authserver.StaticClient{Name: "HTTPS Test Client", RedirectURIs: []string{cb.URL + "/callback"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, challenge := pkce()
+	params := codeParams(client.ID, challenge)
+	params.Set("redirect_uri", cb.URL+"/callback")
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(authorizeURL(as, params))); err != nil {
+		t.Fatal(err)
+	}
+	signIn(t, ctx, "dora", "password-of-dora")
+	if h := text(t, ctx, "scopes"); !strings.Contains(h, "weather:read") {
+		t.Fatalf("consent page scopes: %q", h)
+	}
+	cookies, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) ([]*network.Cookie, error) {
+		res, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{as.URL + "/"}})
+		if err != nil {
+			return nil, err
+		}
+		return res.Cookies, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range cookies {
+		names = append(names, c.Name)
+		if !strings.HasPrefix(c.Name, "__Host-") || !c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || c.Path != "/" {
+			t.Errorf("cookie %s: secure=%v httpOnly=%v sameSite=%s path=%s", c.Name, c.Secure, c.HTTPOnly, c.SameSite, c.Path)
+		}
+	}
+	if !slices.Contains(names, "__Host-mcpauth_session") {
+		t.Fatalf("the browser holds no __Host- session cookie: %v", names)
+	}
+	submit(t, ctx, "approve")
+	if q := cb.last(t); q.Get("code") == "" || q.Get("iss") != as.URL {
+		t.Fatalf("authorization response %v", q)
 	}
 }
