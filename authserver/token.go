@@ -260,14 +260,23 @@ func (s *Server) refresh(ctx context.Context, c *client, tr *tokenRequest) (*tok
 	if !ok {
 		return nil, newError(errInvalidScope, "scope is outside the original grant")
 	}
-	// The user may have lost scopes (or the account) since the grant.
+	// Since the grant, a resource may no longer be served, and the user or the client may have
+	// lost scopes (or the user the account): a refresh never outlives that.
+	for _, r := range audience {
+		if _, ok := s.resources[r]; !ok {
+			return nil, newError(errInvalidTarget, "resource "+truncate(r)+" is no longer served")
+		}
+	}
 	u, err := s.store.GetUser(ctx, g.Subject)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, newError(errInvalidGrant, "the user no longer exists")
 	} else if err != nil {
 		return nil, internalError(err)
 	}
-	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !slices.Contains(u.Scopes, sc) })
+	limit := c.allowedScopes()
+	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool {
+		return !slices.Contains(u.Scopes, sc) || limit != nil && !slices.Contains(limit, sc)
+	})
 
 	next := newSecret("mrf_")
 	err = s.store.RotateRefreshToken(ctx, oldHash, &store.RefreshToken{

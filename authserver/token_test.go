@@ -302,3 +302,23 @@ func TestExpiredCodeRefused(t *testing.T) {
 	status, body := tokenRequest(t, as, codeForm(id, code, verifier))
 	wantOAuthError(t, "expired code", status, body, 400, "invalid_grant")
 }
+
+// TestRefreshFollowsCurrentPermissions: a refresh grants no more than the user may grant now.
+func TestRefreshFollowsCurrentPermissions(t *testing.T) {
+	as := devAS(t, nil)
+	id := publicClient(t, as)
+	verifier, challenge := pkce()
+	p := codeParams(id, challenge)
+	p.Set("scope", "weather:read stocks:read")
+	status, tok := tokenRequest(t, as, codeForm(id, devCode(t, as, p), verifier))
+	if status != 200 || tok["scope"] != "weather:read stocks:read" {
+		t.Fatalf("token: %d %v", status, tok)
+	}
+	if err := as.Admin().SetUserScopes(t.Context(), "dev", []string{"weather:read"}); err != nil {
+		t.Fatal(err)
+	}
+	status, next := tokenRequest(t, as, refreshForm(id, tok["refresh_token"].(string)))
+	if status != 200 || next["scope"] != "weather:read" {
+		t.Fatalf("refresh after the user lost stocks:read: %d %v", status, next)
+	}
+}
