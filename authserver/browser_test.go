@@ -132,7 +132,7 @@ func signIn(t *testing.T, ctx context.Context, username, password string) {
 // and sees why, signs in, sees the consent page, approves; the browser lands on the client's
 // redirect URI with a code, which the client exchanges for a token. A second authorization for
 // a scope not yet consented to is denied on the consent page, and the browser lands on the
-// redirect URI with access_denied.
+// redirect URI with access_denied. A wrong redirect URI is never followed.
 func TestBrowserLoginConsentToken(t *testing.T) {
 	ctx := chromium(t)
 	as := newTestAS(t, nil)
@@ -203,6 +203,20 @@ func TestBrowserLoginConsentToken(t *testing.T) {
 	}
 	if q := cb.last(t); q.Get("error") != "access_denied" || q.Get("state") != "st-456" || q.Get("iss") != as.URL || q.Get("code") != "" {
 		t.Fatalf("denied authorization response %v", q)
+	}
+
+	// No open redirect: a redirect URI one character off is not followed, even for a signed-in
+	// user; the browser stays on the server's error page.
+	params.Set("redirect_uri", redirectURI+"x")
+	if err := chromedp.Do(ctx, chromedp.Navigate(authorizeURL(as, params))); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil || !strings.HasPrefix(loc, as.URL+"/authorize") {
+		t.Fatalf("browser left the server for %s (%v)", loc, err)
+	}
+	if msg := text(t, ctx, "error"); !strings.Contains(msg, "not registered") {
+		t.Fatalf("error page message: %q", msg)
 	}
 }
 
