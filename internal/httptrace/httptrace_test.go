@@ -2,6 +2,7 @@ package httptrace
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -76,4 +77,23 @@ func TestSecretsNeverPrintedAndBodiesIntact(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", s, printed)
 		}
 	}
+}
+
+// FuzzRedactBody: whatever a server answers, printing it never panics and
+// never shows a JWT, nor the access_token member of a JSON object.
+func FuzzRedactBody(f *testing.F) {
+	f.Add("application/json", []byte(`{"access_token":"abc","nested":[{"refresh_token":"x"}],"code":-32600}`))
+	f.Add("application/x-www-form-urlencoded", []byte("code=abc&code_verifier=def&grant_type=authorization_code"))
+	f.Add("text/html", []byte("<html>"))
+	f.Add("", []byte(secretToken))
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		out := RedactBody(contentType, body)
+		if jwtLike.MatchString(out) {
+			t.Fatalf("JWT shown: %q", out)
+		}
+		var doc map[string]any
+		if json.Unmarshal(body, &doc) == nil && doc["access_token"] != nil && !strings.Contains(out, `"access_token":"`+Redacted+`"`) {
+			t.Fatalf("access_token shown: %q", out)
+		}
+	})
 }
