@@ -16,7 +16,8 @@ import (
 // consentPage shows the consent form for req.
 func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, req *authRequest, u *store.User, granted, refused []string) {
 	d := &pageData{
-		Title: "Authorize " + req.client.name(), Action: s.issuer.Path + pathConsent, CSRF: s.csrfToken(w, r),
+		Title: "Authorize " + req.client.name(), Action: s.issuer.Path + pathConsent, LogoutAction: s.issuer.Path + pathLogout,
+		CSRF:    s.csrfToken(w, r),
 		Request: req.query.Encode(), ClientName: req.client.name(), Username: u.Username,
 		Scopes: granted, Refused: refused, Resources: req.resources, RedirectHost: redirectHost(req.redirectURI),
 		LocalhostOnly: localhostOnly(req.client.meta.RedirectURIs),

@@ -125,6 +125,32 @@ func TestLoginAndConsent(t *testing.T) {
 	}
 }
 
+// TestSwitchUser: "Not you?" on the consent page ends the session and shows the login page for
+// the same request.
+func TestSwitchUser(t *testing.T) {
+	as := newTestAS(t, nil)
+	addUser(t, as, "frank", "password-of-frank", "weather:read")
+	id := publicClient(t, as)
+	b := newBrowser(t)
+	_, challenge := pkce()
+	_, page := b.get(authorizeURL(as, codeParams(id, challenge)))
+	form := hidden(t, page)
+	form.Set("username", "frank")
+	form.Set("password", "password-of-frank")
+	_, page = b.post(as.URL+"/login", form)
+	if !strings.Contains(page, "switch-user") {
+		t.Fatalf("no switch-user form on the consent page:\n%s", page)
+	}
+	resp, page := b.post(as.URL+"/logout", hidden(t, page))
+	if resp.StatusCode != 200 || !strings.Contains(page, "Sign in") {
+		t.Fatalf("logout: %d %s", resp.StatusCode, page)
+	}
+	// The session is gone: the authorization request shows the login page again.
+	if _, page := b.get(authorizeURL(as, codeParams(id, challenge))); !strings.Contains(page, `id="signin"`) {
+		t.Fatalf("after logout:\n%s", page)
+	}
+}
+
 func TestConsentDenied(t *testing.T) {
 	as := newTestAS(t, nil)
 	addUser(t, as, "bob", "password-of-bob", "weather:read", "stocks:read")

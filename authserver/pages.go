@@ -20,8 +20,10 @@ type pageData struct {
 	Title   string
 	Message string
 	Action  string
-	CSRF    string
-	Request string
+	// LogoutAction is where the consent page's "Not you?" form goes.
+	LogoutAction string
+	CSRF         string
+	Request      string
 
 	ClientName    string
 	ClientURL     string

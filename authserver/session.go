@@ -107,14 +107,16 @@ func (s *Server) checkCSRF(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrfFor(c.Value))) == 1
 }
 
+// handleLogout is POST /logout. From the consent page ("Not you?") it carries the
+// authorization request, and the login page for it follows.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil || !s.checkCSRF(r) {
-		s.errorPage(w, r, http.StatusForbidden, "Request refused", "The form has expired or did not come from this site. Go back and try again.")
+	req := s.formRequest(w, r)
+	if req == nil {
 		return
 	}
 	if err := s.endSession(w, r); err != nil {
 		s.serverError(w, r, "end session", err)
 		return
 	}
-	s.renderPage(w, r, http.StatusOK, "message.html", &pageData{Title: "Signed out", Message: "You have been signed out."})
+	s.loginPage(w, r, req, "", "")
 }
