@@ -225,35 +225,33 @@ func (m *ClientMetadata) validateTypes(opts ValidateOptions) error {
 
 // validateRedirectURIs checks redirect_uris and application_type together.
 func (m *ClientMetadata) validateRedirectURIs() error {
-	if len(m.RedirectURIs) == 0 {
-		if slices.Contains(m.GrantTypes, GrantAuthorizationCode) {
-			return redirectError("redirect_uris is required for the authorization_code grant")
-		}
+	if len(m.RedirectURIs) == 0 && slices.Contains(m.GrantTypes, GrantAuthorizationCode) {
+		return redirectError("redirect_uris is required for the authorization_code grant")
 	}
 	if len(m.RedirectURIs) > maxRedirectURIs {
 		return redirectError("at most %d redirect URIs are allowed", maxRedirectURIs)
 	}
 	m.RedirectURIs = dedupe(m.RedirectURIs)
-	nativeOnly := ""
+	nativeURI := "" // the first redirect URI only a native app may use
 	for _, raw := range m.RedirectURIs {
 		kind, err := validateRedirectURI(raw)
 		if err != nil {
 			return err
 		}
-		if kind != redirectHTTPS && nativeOnly == "" {
-			nativeOnly = raw
+		if kind != redirectHTTPS && nativeURI == "" {
+			nativeURI = raw
 		}
 	}
 	switch m.ApplicationType {
 	case "":
 		m.ApplicationType = ApplicationTypeWeb
-		if nativeOnly != "" {
+		if nativeURI != "" {
 			m.ApplicationType = ApplicationTypeNative
 		}
 	case ApplicationTypeNative:
 	case ApplicationTypeWeb:
-		if nativeOnly != "" {
-			return redirectError("redirect URI %q is for native applications, but application_type is \"web\"", truncate(nativeOnly))
+		if nativeURI != "" {
+			return redirectError("redirect URI %q is for native applications, but application_type is \"web\"", truncate(nativeURI))
 		}
 	default:
 		return metadataError("application_type must be \"web\" or \"native\"")
