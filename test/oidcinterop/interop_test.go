@@ -46,7 +46,7 @@ type env struct {
 	metaURL  string // Client ID Metadata Document URL, "" for DCR
 }
 
-func newEnv(t *testing.T, useCIMD bool) *env {
+func newEnv(t *testing.T, useCIMD bool, clients ...map[string]any) *env {
 	t.Helper()
 	e := &env{mcp: listenMCP(t), storeDir: t.TempDir()}
 	var routes map[string]string
@@ -71,7 +71,7 @@ func newEnv(t *testing.T, useCIMD bool) *env {
 		t.Cleanup(doc.Close)
 		routes = map[string]string{cimdOrigin: doc.URL}
 	}
-	e.provider = startProvider(t, e.mcp.url, routes)
+	e.provider = startProvider(t, e.mcp.url, routes, clients...)
 	e.mcp.serve(t, e.provider.issuer)
 	return e
 }

@@ -2,7 +2,10 @@
 // up the way a real MCP deployment would use it, for mcpauth's interop test.
 //
 //   node provider.mjs --resource <MCP server URL> [--cimd-origin https://host=http://127.0.0.1:port ...]
+//                     [--client '<client metadata JSON>' ...]
 //
+// --client pre-registers a client (e.g. a client_credentials backend with
+// client_secret_basic or private_key_jwt and its public JWKS).
 // It listens on an ephemeral port of 127.0.0.1 and writes one JSON line per
 // event on stdout, the first being {"event":"ready","issuer":...}. The other
 // events let the test count what the client asked for: "registration",
@@ -20,6 +23,7 @@ const { values: args } = parseArgs({
   options: {
     resource: { type: 'string' },
     'cimd-origin': { type: 'string', multiple: true, default: [] },
+    client: { type: 'string', multiple: true, default: [] },
     'access-token-ttl': { type: 'string', default: '300' },
   },
 });
@@ -69,6 +73,7 @@ await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {
+  clients: args.client.map((json) => JSON.parse(json)),
   jwks: { keys },
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
   scopes: ['openid', 'offline_access'],
@@ -76,6 +81,7 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: true }, // login + consent forms the test submits over HTTP
     registration: { enabled: true }, // RFC 7591, open registration
     revocation: { enabled: true },
+    clientCredentials: { enabled: true },
     clientIdMetadataDocument: {
       enabled: true,
       ack: 'draft-02',

@@ -46,13 +46,20 @@ type provider struct {
 
 // startProvider starts provider.mjs for the MCP server at resource. cimd maps
 // https origins of Client ID Metadata Documents to the loopback servers that
-// serve them.
-func startProvider(t *testing.T, resource string, cimd map[string]string) *provider {
+// serve them; clients are pre-registered clients' metadata.
+func startProvider(t *testing.T, resource string, cimd map[string]string, clients ...map[string]any) *provider {
 	t.Helper()
 	node := testenv.Node(t)
 	args := []string{"provider.mjs", "--resource", resource}
 	for origin, target := range cimd {
 		args = append(args, "--cimd-origin", origin+"="+target)
+	}
+	for _, c := range clients {
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--client", string(b))
 	}
 	cmd := exec.Command(node, args...)
 	cmd.Dir = "." // provider.mjs imports oidc-provider from test/node_modules
