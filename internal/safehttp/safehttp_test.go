@@ -1,6 +1,8 @@
 package safehttp
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"net/http"
@@ -203,5 +205,23 @@ func TestTimeLimit(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("timeout took %v", d)
+	}
+}
+
+// TestCompressedBodyBounded: the limit applies to the decompressed body, so a small gzip bomb
+// cannot make the client hold more than MaxBodyBytes.
+func TestCompressedBodyBounded(t *testing.T) {
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	zw.Write(make([]byte, 8<<20)) // 8 MiB of zeros, about 8 KiB compressed
+	zw.Close()
+	srv, opts := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(bomb.Bytes())
+	}))
+	opts.TestOnlyAllowHost = hostOf(t, srv.URL)
+	opts.MaxBodyBytes = 1 << 20
+	if _, err := New(opts).Get(context.Background(), srv.URL, ""); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("got %v, want ErrTooLarge", err)
 	}
 }
