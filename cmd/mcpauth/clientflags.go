@@ -1,0 +1,103 @@
+// Flags shared by the client commands (login, tools, call) and the client configuration
+// they build.
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/spf13/cobra"
+
+	"github.com/mcpauth/mcpauth/client"
+)
+
+// clientFlags are the flags of the commands that connect to an MCP server.
+type clientFlags struct {
+	clientID, clientSecret string
+	clientName             string
+	clientMetadataURL      string
+	scopes                 []string
+	noBrowser              bool
+	configDir              string
+	output                 string
+}
+
+func (f *clientFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.clientID, "client-id", "", "pre-registered OAuth client `ID` (skips registration)")
+	fs.StringVar(&f.clientSecret, "client-secret", "", "secret of the pre-registered client (or MCPAUTH_CLIENT_SECRET)")
+	fs.StringVar(&f.clientName, "client-name", "mcpauth", "client `name` shown on the consent screen and sent when registering")
+	fs.StringVar(&f.clientMetadataURL, "client-metadata-url", "", "https `URL` of this client's Client ID Metadata Document, used as client_id when the server supports it")
+	fs.StringSliceVar(&f.scopes, "scope", nil, "`scopes` to request instead of those the server asks for (comma-separated or repeated)")
+	fs.BoolVar(&f.noBrowser, "no-browser", false, "print the authorization URL instead of opening a browser")
+	fs.StringVar(&f.configDir, "config-dir", "", "`directory` of stored registrations and tokens (default $"+client.ConfigDirEnv+", else the user config directory/mcpauth)")
+	fs.StringVarP(&f.output, "output", "o", "text", "output `format`: text or json")
+}
+
+// config builds the client configuration for serverURL.
+func (f *clientFlags) config(serverURL string, stderr io.Writer) (client.Config, error) {
+	if f.output != "text" && f.output != "json" {
+		return client.Config{}, withExitCode(exitUsage, fmt.Errorf("--output %q: want text or json", f.output))
+	}
+	dir := f.configDir
+	if dir == "" {
+		d, err := client.DefaultConfigDir()
+		if err != nil {
+			return client.Config{}, err
+		}
+		dir = d
+	}
+	secret := f.clientSecret
+	if secret == "" {
+		secret = os.Getenv("MCPAUTH_CLIENT_SECRET")
+	}
+	if secret != "" && f.clientID == "" {
+		return client.Config{}, withExitCode(exitUsage, fmt.Errorf("--client-secret needs --client-id"))
+	}
+	var scopes []string
+	for _, s := range f.scopes {
+		scopes = append(scopes, strings.Fields(s)...)
+	}
+	return client.Config{
+		ServerURL:         serverURL,
+		ClientName:        f.clientName,
+		ClientVersion:     version,
+		ClientID:          f.clientID,
+		ClientSecret:      secret,
+		ClientMetadataURL: f.clientMetadataURL,
+		Scopes:            scopes,
+		Store:             client.NewFileStore(dir),
+		NoBrowser:         f.noBrowser,
+		Stderr:            stderr,
+	}, nil
+}
+
+// connect builds the client and connects to serverURL.
+func (f *clientFlags) connect(ctx context.Context, serverURL string, stderr io.Writer) (*client.Client, *mcp.ClientSession, error) {
+	cfg, err := f.config(serverURL, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		return nil, nil, withExitCode(exitUsage, err)
+	}
+	s, err := c.Connect(ctx, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to %s: %w", c.ServerResource(), err)
+	}
+	return c, s, nil
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
