@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -50,6 +51,8 @@ type Config struct {
 	ChallengeScopes []string
 	// ToolScopes gives the scopes each tool needs.
 	ToolScopes ToolScopes
+	// ScopeHierarchy says which granted scopes imply others.
+	ScopeHierarchy ScopeHierarchy
 	// RateLimits, when set, limits requests per user and per client.
 	RateLimits *RateLimits
 	// AllowedOrigins lists the web origins whose pages may call the MCP
@@ -85,6 +88,11 @@ func New(cfg Config) (*Protector, error) {
 	}
 	if cfg.Verifier == nil {
 		return nil, errors.New("protect: Config.Verifier is nil")
+	}
+	// MCP authorization, "Refresh Tokens": refresh tokens are not a
+	// resource requirement, so offline_access is never advertised.
+	if slices.Contains(cfg.ScopesSupported, "offline_access") || slices.Contains(cfg.ChallengeScopes, "offline_access") {
+		return nil, errors.New("protect: offline_access must not be in ScopesSupported or ChallengeScopes")
 	}
 	if cfg.ChallengeScopes == nil {
 		cfg.ChallengeScopes = cfg.ScopesSupported
@@ -211,7 +219,7 @@ func (p *Protector) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			http.Error(w, err.Error(), status)
 			return
 		}
-		if missing := ti.MissingScopes(need); len(missing) > 0 {
+		if missing := p.missingScopes(ti, need); len(missing) > 0 {
 			p.refuse(w, r, http.StatusForbidden, ErrorInsufficientScope, Challenge{ResourceMetadata: p.metadataURL, Scope: need,
 				Error: ErrorInsufficientScope, Description: "this call needs scope " + strings.Join(need, " ")}, "sub", ti.Subject, "client_id", ti.ClientID)
 			return

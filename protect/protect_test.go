@@ -377,3 +377,24 @@ func TestLogsAndErrorsNeverHoldTheToken(t *testing.T) {
 		}
 	}
 }
+
+func TestScopeHierarchy(t *testing.T) {
+	as := newTestAS(t)
+	m := newTestMCP(t, as, func(c *Config) { c.ScopeHierarchy = ScopeHierarchy{"admin:use": {"echo:use"}} })
+	cs := m.connect(t, ptr(as.mint(t, as.claims(m.resource, "admin:use"))))
+	ctx := context.Background()
+	lt, err := cs.ListTools(ctx, nil)
+	if err != nil || len(lt.Tools) != 2 {
+		t.Fatalf("tools/list with admin:use: %v %v", err, lt)
+	}
+	for _, name := range []string{"echo", "admin"} {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: map[string]any{"text": "x"}})
+		if err != nil || res.IsError {
+			t.Errorf("%s with admin:use (implies echo:use): %v %+v", name, err, res)
+		}
+	}
+	if _, err := New(Config{Resource: m.resource, AuthorizationServers: []string{as.issuer}, Verifier: m.p.cfg.Verifier,
+		ScopesSupported: []string{"echo:use", "offline_access"}}); err == nil {
+		t.Error("offline_access accepted in ScopesSupported")
+	}
+}

@@ -20,6 +20,43 @@ import (
 // ToolScopes maps a tool name to every scope a tools/call of that tool needs.
 type ToolScopes map[string][]string
 
+// ScopeHierarchy maps a broader scope to the narrower scopes it implies
+// (e.g. "notes:write" → "notes:read"); implications are transitive. The MCP
+// authorization spec requires servers to honour such hierarchies when
+// deciding whether a token suffices.
+type ScopeHierarchy map[string][]string
+
+// expand returns granted plus every scope it implies.
+func (h ScopeHierarchy) expand(granted []string) map[string]bool {
+	have := map[string]bool{}
+	stack := slices.Clone(granted)
+	for len(stack) > 0 {
+		s := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if !have[s] {
+			have[s] = true
+			stack = append(stack, h[s]...)
+		}
+	}
+	return have
+}
+
+// missingScopes returns the scopes of need that ti neither holds nor
+// implies through the configured hierarchy.
+func (p *Protector) missingScopes(ti *TokenInfo, need []string) []string {
+	if len(need) == 0 {
+		return nil
+	}
+	have := p.cfg.ScopeHierarchy.expand(ti.Scopes)
+	var missing []string
+	for _, s := range need {
+		if !have[s] {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}
+
 // rpcMessage is the part of a JSON-RPC 2.0 message the middleware reads.
 type rpcMessage struct {
 	Method string         `json:"method"`
@@ -96,14 +133,14 @@ func (p *Protector) ServerMiddleware(hideForbidden bool) mcp.Middleware {
 			}
 			switch r := req.(type) {
 			case *mcp.CallToolRequest:
-				if missing := ti.MissingScopes(p.cfg.ToolScopes[r.Params.Name]); len(missing) > 0 {
+				if missing := p.missingScopes(ti, p.cfg.ToolScopes[r.Params.Name]); len(missing) > 0 {
 					return nil, fmt.Errorf("tool %q needs scope %s", r.Params.Name, strings.Join(missing, " "))
 				}
 			case *mcp.ListToolsRequest:
 				res, err := next(ctx, method, req)
 				if lt, ok := res.(*mcp.ListToolsResult); ok && err == nil && hideForbidden {
 					lt.Tools = slices.DeleteFunc(slices.Clone(lt.Tools), func(t *mcp.Tool) bool {
-						return !ti.HasScopes(p.cfg.ToolScopes[t.Name]...)
+						return len(p.missingScopes(ti, p.cfg.ToolScopes[t.Name])) > 0
 					})
 				}
 				return res, err

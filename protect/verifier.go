@@ -28,7 +28,8 @@ type TokenInfo struct {
 	Claims map[string]any
 }
 
-// HasScopes reports whether every scope in want was granted.
+// HasScopes reports whether every scope in want was granted literally (the
+// middleware also applies Config.ScopeHierarchy).
 func (ti *TokenInfo) HasScopes(want ...string) bool {
 	for _, s := range want {
 		if !slices.Contains(ti.Scopes, s) {
@@ -36,17 +37,6 @@ func (ti *TokenInfo) HasScopes(want ...string) bool {
 		}
 	}
 	return true
-}
-
-// MissingScopes returns the scopes of want that were not granted, in order.
-func (ti *TokenInfo) MissingScopes(want []string) []string {
-	var missing []string
-	for _, s := range want {
-		if !slices.Contains(ti.Scopes, s) {
-			missing = append(missing, s)
-		}
-	}
-	return missing
 }
 
 // A Verifier checks an access token and describes it. A token that is not
