@@ -101,7 +101,13 @@ type Mix func(worker, iteration int) string
 // with mix and runs it. After d no operation starts, and those under way finish; when ctx ends,
 // those under way are abandoned and not counted.
 func Run(ctx context.Context, workers int, d time.Duration, ops map[string]Op, mix Mix) *Result {
-	deadline := time.Now().Add(d)
+	stop, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return RunUntil(ctx, stop, workers, ops, mix)
+}
+
+// RunUntil is Run until stop ends.
+func RunUntil(ctx, stop context.Context, workers int, ops map[string]Op, mix Mix) *Result {
 	var mu sync.Mutex
 	res := &Result{Ops: map[string]*Stats{}}
 	for n := range ops {
@@ -112,7 +118,7 @@ func Run(ctx context.Context, workers int, d time.Duration, ops map[string]Op, m
 	for w := range workers {
 		wg.Go(func() {
 			local := map[string]*Stats{}
-			for i := 0; ctx.Err() == nil && time.Now().Before(deadline); i++ {
+			for i := 0; ctx.Err() == nil && stop.Err() == nil; i++ {
 				name := mix(w, i)
 				t0 := time.Now()
 				err := ops[name](ctx, w)

@@ -96,6 +96,7 @@ type fleet struct {
 	spentRTs   []spent           // refresh tokens whose rotation was acknowledged (200)
 	inFlight   map[int]bool      // workers whose last operation got no answer
 
+	progress     chan struct{} // a send per acknowledged write, when someone listens
 	firstReg     chan struct{} // closed at the first acknowledged registration
 	firstRegOnce sync.Once
 }
@@ -108,7 +109,7 @@ type spent struct {
 }
 
 func newFleet(as *harness.AS, n int) *fleet {
-	f := &fleet{as: as, inFlight: map[int]bool{}, firstReg: make(chan struct{})}
+	f := &fleet{as: as, inFlight: map[int]bool{}, firstReg: make(chan struct{}), progress: make(chan struct{})}
 	for range n {
 		f.workers = append(f.workers, &worker{})
 	}
@@ -175,6 +176,7 @@ func (f *fleet) ops() map[string]harness.Op {
 			code := wk.code
 			t, err := track(f, w, func() (*harness.Tokens, error) { return f.as.Exchange(ctx, wk.client, code, wk.verifier) })
 			if err != nil {
+				wk.startOverAfter(err)
 				return err
 			}
 			f.mu.Lock()
@@ -188,6 +190,7 @@ func (f *fleet) ops() map[string]harness.Op {
 			old := wk.tokens.RefreshToken
 			t, err := track(f, w, func() (*harness.Tokens, error) { return f.as.Refresh(ctx, wk.client, old) })
 			if err != nil {
+				wk.startOverAfter(err)
 				return err
 			}
 			f.mu.Lock()
@@ -218,6 +221,15 @@ func (f *fleet) ops() map[string]harness.Op {
 	}
 }
 
+// startOverAfter makes the worker authorize again after a server error on a code exchange or
+// refresh, as a real client would: the code or refresh token may have been spent.
+func (wk *worker) startOverAfter(err error) {
+	var se *harness.StatusError
+	if errors.As(err, &se) && se.Status >= 500 {
+		wk.code, wk.tokens, wk.mcp = "", nil, nil
+	}
+}
+
 // track runs a write and marks the worker in flight until it is answered (so a kill during the
 // write leaves its outcome unknown, and the checks skip it).
 func track[T any](f *fleet, w int, write func() (T, error)) (T, error) {
@@ -226,12 +238,32 @@ func track[T any](f *fleet, w int, write func() (T, error)) (T, error) {
 	f.mu.Unlock()
 	v, err := write()
 	var se *harness.StatusError
-	if err == nil || errors.As(err, &se) { // answered, either way
+	// A 4xx answer says the write did not happen; a 5xx (or no answer) leaves it unknown.
+	if err == nil || errors.As(err, &se) && se.Status < 500 {
 		f.mu.Lock()
 		delete(f.inFlight, w)
 		f.mu.Unlock()
 	}
+	if err == nil {
+		select {
+		case f.progress <- struct{}{}:
+		default:
+		}
+	}
 	return v, err
+}
+
+// waitProgress waits until n more writes have been acknowledged.
+func (f *fleet) waitProgress(t *testing.T, n int) {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for range n {
+		select {
+		case <-f.progress:
+		case <-timeout:
+			t.Fatalf("fewer than %d writes acknowledged in a minute", n)
+		}
+	}
 }
 
 // verify checks, after a run (and after a crash and restart), that no acknowledged write was
