@@ -148,4 +148,3 @@ func TestPostgresConnectionLoss(t *testing.T) {
 	checkReady(t, s)
 	f.verify(t)
 }
-
