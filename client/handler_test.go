@@ -1,0 +1,65 @@
+package client
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// TestOAuthHandlerWithGoSDKTransport drives our auth.OAuthHandler from go-sdk's own
+// transport: it authorizes once, and TokenSource hands out one shared, cached source (go-sdk
+// gap: a new source per request).
+func TestOAuthHandlerWithGoSDKTransport(t *testing.T) {
+	as := newTestAS(t)
+	rs := newTestRS(t, as)
+	b := &headlessBrowser{}
+	ctx := testContext(t)
+	c, _ := New(testConfig(rs, b))
+	h := c.OAuthHandler()
+	if ts, err := h.TokenSource(ctx); ts != nil || err != nil {
+		t.Fatalf("TokenSource before authorization = %v, %v; want nil, nil", ts, err)
+	}
+	mc := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	s, err := mc.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: rs.url, OAuthHandler: h, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	defer s.Close()
+	callEcho(t, ctx, s, "handler")
+	ts1, _ := h.TokenSource(ctx)
+	ts2, _ := h.TokenSource(ctx)
+	if ts1 == nil || ts1 != ts2 {
+		t.Fatalf("TokenSource returned %v then %v; want one shared source", ts1, ts2)
+	}
+	tok, err := ts1.Token()
+	if err != nil || tok.AccessToken == "" {
+		t.Fatalf("Token: %v", err)
+	}
+	if b.count() != 1 || as.count("token") != 1 {
+		t.Fatalf("authorizations %d, token requests %d; want 1 each", b.count(), as.count("token"))
+	}
+}
+
+// TestOAuthHandlerDeniedOnce: through go-sdk's transport too, a refusal is asked once,
+// although Connect sends two requests (server/discover, then initialize).
+func TestOAuthHandlerDeniedOnce(t *testing.T) {
+	as := newTestAS(t)
+	as.authError = "access_denied"
+	rs := newTestRS(t, as)
+	b := &headlessBrowser{}
+	ctx := testContext(t)
+	c, _ := New(testConfig(rs, b))
+	mc := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	_, err := mc.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: rs.url, OAuthHandler: c.OAuthHandler()}, nil)
+	var denied *UserDeniedError
+	if !errors.As(err, &denied) {
+		t.Fatalf("Connect error = %v, want UserDeniedError", err)
+	}
+	if b.count() != 1 {
+		t.Fatalf("the user was asked %d times, want 1", b.count())
+	}
+	if _, err := c.TokenSource().Token(); !errors.Is(err, ErrNoToken) {
+		t.Fatalf("TokenSource().Token() = %v, want ErrNoToken", err)
+	}
+}
