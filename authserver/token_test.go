@@ -189,6 +189,11 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 	if !strings.Contains(strings.Join(as.Audit.events(), ","), "refresh.reuse") {
 		t.Fatalf("no refresh.reuse audit event in %v", as.Audit.events())
 	}
+	for _, secret := range []string{rt1, rt2, first["access_token"].(string), second["access_token"].(string)} {
+		if strings.Contains(as.Audit.text(), secret) {
+			t.Fatal("a token reached the log")
+		}
+	}
 }
 
 // TestRefreshStaysWithinGrant: a refresh may narrow scope and resource, never widen them.
