@@ -76,6 +76,10 @@ type CIMDOptions struct {
 	MaxEntries int
 	// Validate is passed to ClientMetadata.Validate.
 	Validate ValidateOptions
+	// TrustedHosts, when not empty, is a domain trust policy (draft §8.5, MCP security
+	// considerations "Trust Policies"): only client IDs whose host is one of these names or a
+	// subdomain of one are fetched; others are refused without a request.
+	TrustedHosts []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -145,6 +149,9 @@ func (f *CIMDFetcher) Fetch(ctx context.Context, clientID string) (*ClientMetada
 	if !IsURLClientID(clientID) {
 		return nil, &CIMDError{ClientID: truncate(clientID), Description: "client_id is not an https URL with a path"}
 	}
+	if !f.trusted(clientID) {
+		return nil, &CIMDError{ClientID: clientID, Description: "client_id host is not trusted by this server"}
+	}
 	f.mu.Lock()
 	if el, ok := f.entries[clientID]; ok {
 		e := el.Value.(*cimdEntry)
@@ -188,6 +195,19 @@ func (f *CIMDFetcher) run(ctx context.Context, clientID string, call *cimdCall) 
 	}
 	f.mu.Unlock()
 	close(call.done)
+}
+
+// trusted reports whether the trust policy admits clientID (a valid URL client ID).
+func (f *CIMDFetcher) trusted(clientID string) bool {
+	if len(f.opts.TrustedHosts) == 0 {
+		return true
+	}
+	u, _ := url.Parse(clientID)
+	host := strings.ToLower(u.Hostname())
+	return slices.ContainsFunc(f.opts.TrustedHosts, func(t string) bool {
+		t = strings.ToLower(t)
+		return host == t || strings.HasSuffix(host, "."+t)
+	})
 }
 
 // store caches md for ttl; f.mu is held.

@@ -455,3 +455,29 @@ func BenchmarkCIMDFetchCached(b *testing.B) {
 		}
 	}
 }
+
+func TestCIMDTrustedHosts(t *testing.T) {
+	h := newCIMDHost(t, CIMDOptions{TrustedHosts: []string{"Example.COM", "127.0.0.1"}})
+	if _, err := h.fetcher.Fetch(context.Background(), h.url("/client.json")); err != nil {
+		t.Fatalf("trusted host: %v", err)
+	}
+	for _, id := range []string{
+		"https://evil.example/client.json",
+		"https://example.com.evil.example/client.json",
+		"https://notexample.com/client.json",
+		"https://127.0.0.2/client.json",
+	} {
+		_, err := h.fetcher.Fetch(context.Background(), id)
+		var ce *CIMDError
+		if !errors.As(err, &ce) || !strings.Contains(ce.Description, "not trusted") {
+			t.Errorf("Fetch(%s): got %v, want refusal by the trust policy", id, err)
+		}
+	}
+	f := NewCIMDFetcher(CIMDOptions{TrustedHosts: []string{"example.com"}})
+	if !f.trusted("https://apps.example.com/c.json") || !f.trusted("https://EXAMPLE.com/c.json") {
+		t.Fatal("subdomain or upper-case host of a trusted domain refused")
+	}
+	if n := h.hits.Load(); n != 1 {
+		t.Fatalf("hits = %d, want 1 (refusals send no request)", n)
+	}
+}
