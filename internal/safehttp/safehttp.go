@@ -148,6 +148,12 @@ func (c *Client) Get(ctx context.Context, rawURL, accept string) (*Response, err
 	if u.Hostname() == "" || u.User != nil {
 		return nil, ErrInvalidURL
 	}
+	// An IP literal is refused before any socket is made; names are checked at dial time.
+	if u.Host != c.allowHost {
+		if reason := NonPublicReason(u.Hostname()); reason != "" && reason != "unparsable" {
+			return nil, &BlockedAddressError{Address: u.Host, Reason: reason}
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, ErrInvalidURL

@@ -78,6 +78,10 @@ func TestRefusedDestinations(t *testing.T) {
 		var be *BlockedAddressError
 		if !errors.Is(err, ErrBlocked) || !errors.As(err, &be) {
 			t.Errorf("GET %s: got %v, want ErrBlocked", target, err)
+			continue
+		}
+		if strings.Contains(target, "localhost") && strings.Contains(be.Address, "localhost") {
+			t.Errorf("GET %s: refused as %s, want the dialled address (dial-time check)", target, be.Address)
 		}
 	}
 	if n := hits.Load(); n != 0 {
