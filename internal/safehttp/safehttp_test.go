@@ -64,8 +64,8 @@ func TestRefusedDestinations(t *testing.T) {
 	port := strings.TrimPrefix(hostOf(t, srv.URL), "127.0.0.1:")
 	c := New(opts)
 	for _, target := range []string{
-		srv.URL + "/doc",                          // loopback IP literal
-		"https://localhost:" + port + "/doc",      // a name resolving to loopback: refused at dial time
+		srv.URL + "/doc",                           // loopback IP literal
+		"https://localhost:" + port + "/doc",       // a name resolving to loopback: refused at dial time
 		"https://[::ffff:127.0.0.1]:" + port + "/", // IPv4-mapped loopback
 		"https://[::1]:" + port + "/",
 		"https://10.1.2.3/doc",
