@@ -1,0 +1,116 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mcpauth/mcpauth/bench/harness"
+	"github.com/mcpauth/mcpauth/internal/testenv"
+)
+
+// startRedis runs a redis-server of this test's own (the shared one must not be stopped) on addr,
+// or on a free port when addr is empty; it returns the process and its address.
+func startRedis(t *testing.T, addr string) (*harness.Process, string) {
+	t.Helper()
+	testenv.RedisAddr(t) // Redis is part of the test environment: skip or fail as it says
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
+	if addr == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = ln.Addr().String()
+		ln.Close()
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	p := harness.Start(t, harness.Options{PinCPU: -1, Ready: regexp.MustCompile(`Ready to accept connections`)},
+		bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	return p, addr
+}
+
+// callUntilLimited calls a tool until the server answers 429, and fails if it never does.
+func callUntilLimited(t *testing.T, s *harness.MCPSession, max int) {
+	t.Helper()
+	for range max {
+		err := s.CallTool(context.Background(), "weather_forecast", map[string]any{"city": "Oslo", "days": 1})
+		var se *harness.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusTooManyRequests {
+			return
+		}
+		if err != nil {
+			t.Fatalf("tool call: %v", err)
+		}
+	}
+	t.Fatalf("no 429 in %d calls over a limit of 6 per user", max)
+}
+
+// testRedisLoss runs mcpauth serve with limits in Redis (6 requests per user per minute), stops
+// Redis, and checks the documented degraded behaviour: fail open (requests pass, authentication
+// and scopes still enforced) or, with --redis-fail-closed, 503. When Redis returns, the limits
+// apply again.
+func testRedisLoss(t *testing.T, failClosed bool) {
+	redisProc, addr := startRedis(t, "")
+	extra := []string{"--redis", "redis://" + addr + "/0", "--rate-user", "6"}
+	if failClosed {
+		extra = append(extra, "--redis-fail-closed")
+	}
+	s := startServer(t, "sqlite", extra...)
+	ctx := context.Background()
+	as := s.as(t, 2)
+	c, err := as.Register(ctx, "redis loss client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, verifier, err := as.Authorize(ctx, c, "weather:read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := as.Exchange(ctx, c, code, verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := harness.OpenMCP(ctx, as.HTTP, s.MCPURL, tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	callUntilLimited(t, sess, 10) // the limit is counted in Redis
+
+	redisProc.Kill()
+	for range 3 {
+		err := sess.CallTool(ctx, "weather_forecast", map[string]any{"city": "Oslo", "days": 1})
+		var se *harness.StatusError
+		switch {
+		case failClosed && (!errors.As(err, &se) || se.Status != http.StatusServiceUnavailable):
+			t.Fatalf("Redis down, fail closed: got %v, want 503", err)
+		case !failClosed && err != nil:
+			t.Fatalf("Redis down, fail open: got %v, want the call to pass", err)
+		}
+	}
+	// Authentication is still enforced without Redis.
+	resp, err := http.Post(s.MCPURL, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("Redis down, request without a token: %s, want 401", resp.Status)
+	}
+	if !strings.Contains(s.Output(), "rate limiter failed") {
+		t.Errorf("the limiter failure was not logged")
+	}
+
+	startRedis(t, addr) // an empty Redis on the same address: counts start again
+	callUntilLimited(t, sess, 10)
+}
+
+func TestRedisLossFailsOpen(t *testing.T)   { testRedisLoss(t, false) }
+func TestRedisLossFailsClosed(t *testing.T) { testRedisLoss(t, true) }
