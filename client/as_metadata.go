@@ -40,8 +40,9 @@ func authServerMetadataURLs(issuer string) ([]string, error) {
 }
 
 // fetchAuthServerMetadata returns the first metadata document of issuer found, or an error
-// wrapping errNoDocument when there is none.
-func (c *Client) fetchAuthServerMetadata(ctx context.Context, issuer string) (*oauthex.AuthServerMeta, error) {
+// wrapping errNoDocument when there is none. legacy is the 2025-03-26 fallback, where issuer
+// is only the MCP server's origin: the document's issuer must then be on that origin.
+func (c *Client) fetchAuthServerMetadata(ctx context.Context, issuer string, legacy bool) (*oauthex.AuthServerMeta, error) {
 	urls, err := authServerMetadataURLs(issuer)
 	if err != nil {
 		return nil, &MetadataError{URL: issuer, Reason: err.Error()}
@@ -56,16 +57,20 @@ func (c *Client) fetchAuthServerMetadata(ctx context.Context, issuer string) (*o
 		if err != nil {
 			return nil, err
 		}
-		return decodeAuthServerMetadata(body, issuer, u)
+		return decodeAuthServerMetadata(body, issuer, u, legacy)
 	}
 	return nil, lastErr
 }
 
-// decodeAuthServerMetadata parses and validates a metadata document fetched for issuer.
-func decodeAuthServerMetadata(body []byte, issuer, from string) (*oauthex.AuthServerMeta, error) {
+// decodeAuthServerMetadata parses and validates a metadata document fetched for issuer (for
+// legacy, an origin: see fetchAuthServerMetadata).
+func decodeAuthServerMetadata(body []byte, issuer, from string, legacy bool) (*oauthex.AuthServerMeta, error) {
 	var as oauthex.AuthServerMeta
 	if err := json.Unmarshal(body, &as); err != nil {
 		return nil, &MetadataError{URL: from, Reason: fmt.Sprintf("invalid authorization server metadata: %v", err)}
+	}
+	if legacy && sameOrigin(as.Issuer, issuer) {
+		issuer = as.Issuer
 	}
 	if as.Issuer != issuer {
 		return nil, &IssuerMismatchError{Expected: issuer, Got: sanitize(as.Issuer), Where: "metadata " + from}
@@ -90,4 +95,13 @@ func decodeAuthServerMetadata(body []byte, issuer, from string) (*oauthex.AuthSe
 		}
 	}
 	return &as, nil
+}
+
+// sameOrigin reports whether the URL a is on the origin o (scheme://host[:port]).
+func sameOrigin(a, o string) bool {
+	u, err := url.Parse(a)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Scheme+"://"+u.Host, o)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
@@ -30,12 +31,38 @@ type discovery struct {
 // errNoDocument is a metadata URL answering 4xx: try the next candidate.
 var errNoDocument = errors.New("no document")
 
+// failureMemory is how long a failed discovery is remembered: the requests of one Connect
+// (server/discover, then initialize) must not repeat it.
+const failureMemory = 30 * time.Second
+
+// discoveryFailure is a remembered failed discovery.
+type discoveryFailure struct {
+	metadataURL string
+	err         error
+	at          time.Time
+}
+
 // discoverLocked runs discovery once per Client, or again when a challenge names another
-// metadata URL.
+// metadata URL. A failure is remembered for failureMemory.
 func (c *Client) discoverLocked(ctx context.Context, metadataURL string) (*discovery, error) {
 	if d := c.state.disc; d != nil && (metadataURL == "" || metadataURL == d.prmURL) {
 		return d, nil
 	}
+	if f := c.state.discFailure; f != nil && f.metadataURL == metadataURL && c.now().Sub(f.at) < failureMemory {
+		return nil, f.err
+	}
+	d, err := c.discover(ctx, metadataURL)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.state.discFailure = &discoveryFailure{metadataURL: metadataURL, err: err, at: c.now()}
+		}
+		return nil, err
+	}
+	c.state.disc, c.state.discFailure = d, nil
+	return d, nil
+}
+
+func (c *Client) discover(ctx context.Context, metadataURL string) (*discovery, error) {
 	d := &discovery{resource: c.server.String()}
 	prm, prmURL, err := c.fetchResourceMetadata(ctx, metadataURL)
 	switch {
@@ -43,7 +70,7 @@ func (c *Client) discoverLocked(ctx context.Context, metadataURL string) (*disco
 		d.prm, d.prmURL = prm, prmURL
 		d.resource = prm.Resource
 		issuer := prm.AuthorizationServers[0]
-		as, err := c.fetchAuthServerMetadata(ctx, issuer)
+		as, err := c.fetchAuthServerMetadata(ctx, issuer, false)
 		if errors.Is(err, errNoDocument) {
 			return nil, &MetadataError{URL: issuer, Reason: "no authorization server metadata found (RFC 8414 or OpenID Connect Discovery)"}
 		}
@@ -54,7 +81,7 @@ func (c *Client) discoverLocked(ctx context.Context, metadataURL string) (*disco
 	case errors.Is(err, errNoDocument):
 		// 2025-03-26: the MCP server's origin is the authorization server.
 		c.log.Debug("mcpauth: no protected resource metadata; using the server origin as authorization server")
-		as, err := c.fetchAuthServerMetadata(ctx, c.server.origin())
+		as, err := c.fetchAuthServerMetadata(ctx, c.server.origin(), true)
 		if errors.Is(err, errNoDocument) {
 			as = defaultEndpoints(c.server.origin())
 		} else if err != nil {
@@ -68,7 +95,6 @@ func (c *Client) discoverLocked(ctx context.Context, metadataURL string) (*disco
 		return nil, &PKCEUnsupportedError{Issuer: d.as.Issuer, Methods: d.as.CodeChallengeMethodsSupported}
 	}
 	c.log.Debug("mcpauth: discovered", "resource", d.resource, "issuer", d.as.Issuer)
-	c.state.disc = d
 	return d, nil
 }
 

@@ -140,6 +140,9 @@ func TestIssuerMismatchInMetadata(t *testing.T) {
 	if !errors.As(err, &im) || im.Got != "https://other.example" || b.count() != 0 {
 		t.Fatalf("Connect error = %v, want an IssuerMismatchError before authorization", err)
 	}
+	if n := as.count("metadata"); n != 1 {
+		t.Fatalf("metadata fetched %d times in one Connect; a failed discovery must not be repeated", n)
+	}
 }
 
 // TestIssInAuthorizationResponse: RFC 9207 iss is required when advertised and must match.
@@ -192,6 +195,34 @@ func TestLegacyServerWithMetadata(t *testing.T) {
 	s.Close()
 	if as.count("metadata") != 1 || as.count("register") != 1 {
 		t.Fatalf("metadata %d, registrations %d", as.count("metadata"), as.count("register"))
+	}
+}
+
+// TestLegacyIssuerOnServerOrigin: in the 2025-03-26 fallback the metadata at the server
+// origin may name an issuer with a path on that origin; one on another origin is refused.
+func TestLegacyIssuerOnServerOrigin(t *testing.T) {
+	as, rs := newLegacyServer(t)
+	as.meta["issuer"] = as.issuer + "/oauth"
+	as.meta["authorization_response_iss_parameter_supported"] = nil
+	as.omitIss = true
+	ctx := testContext(t)
+	cfg := testConfig(rs, &headlessBrowser{})
+	s, err := Connect(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	s.Close()
+	entries, _ := cfg.Store.List(ctx, rs.url)
+	if len(entries) != 1 || entries[0].Issuer != as.issuer+"/oauth" {
+		t.Fatalf("credentials not bound to the metadata's issuer: %+v", entries)
+	}
+
+	as2, rs2 := newLegacyServer(t)
+	as2.meta["issuer"] = "https://other.example"
+	_, err = Connect(ctx, testConfig(rs2, &headlessBrowser{}))
+	var im *IssuerMismatchError
+	if !errors.As(err, &im) {
+		t.Fatalf("Connect error = %v, want IssuerMismatchError", err)
 	}
 }
 

@@ -22,8 +22,9 @@ type state struct {
 	loaded       bool
 	entry        *Entry     // credentials in use; Key.Issuer is their issuer
 	disc         *discovery // nil until discovery ran
-	denied       error      // a refused authorization: not asked again
-	reregistered bool       // a dynamic registration was replaced after invalid_client
+	discFailure  *discoveryFailure
+	denied       error // a refused authorization: not asked again
+	reregistered bool  // a dynamic registration was replaced after invalid_client
 }
 
 // refusal is what a 401 or 403 response says.

@@ -82,7 +82,7 @@ func TestAuthServerMetadataBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			base := serveDoc(t, 200, tc.contentType, tc.body)
 			c, _ := New(Config{ServerURL: base + "/mcp", Store: NewMemoryStore()})
-			_, err := c.fetchAuthServerMetadata(context.Background(), base)
+			_, err := c.fetchAuthServerMetadata(context.Background(), base, false)
 			if err == nil || !errors.As(err, tc.want) {
 				t.Fatalf("error = %v, want %T", err, tc.want)
 			}
@@ -90,7 +90,7 @@ func TestAuthServerMetadataBadInput(t *testing.T) {
 	}
 	base := serveDoc(t, 200, "application/json; charset=utf-8", `{"issuer":"ISSUER",`+good+`}`)
 	c, _ := New(Config{ServerURL: base + "/mcp", Store: NewMemoryStore()})
-	if _, err := c.fetchAuthServerMetadata(context.Background(), base); err != nil {
+	if _, err := c.fetchAuthServerMetadata(context.Background(), base, false); err != nil {
 		t.Fatalf("valid metadata refused: %v", err)
 	}
 }
@@ -140,7 +140,7 @@ func FuzzDecodeAuthServerMetadata(f *testing.F) {
 	f.Add([]byte(`{"issuer":"https://as.example","token_endpoint":"javascript:x"}`))
 	f.Add([]byte(`{"issuer":7}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		as, err := decodeAuthServerMetadata(b, "https://as.example", "https://as.example/.well-known/oauth-authorization-server")
+		as, err := decodeAuthServerMetadata(b, "https://as.example", "https://as.example/.well-known/oauth-authorization-server", false)
 		if err == nil && (as.Issuer != "https://as.example" || as.TokenEndpoint == "") {
 			t.Fatalf("accepted invalid metadata %+v", as)
 		}
