@@ -131,7 +131,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, e)
 		return
 	}
-	if c.stored != nil {
+	// Last use matters at the scale of ClientIdleExpiry: record it at most hourly.
+	if c.stored != nil && s.now().Sub(c.stored.LastUsedAt) > time.Hour {
 		if err := s.store.TouchClient(r.Context(), c.id, s.now()); err != nil {
 			s.log.ErrorContext(r.Context(), "authserver: touch client", "err", err)
 		}
