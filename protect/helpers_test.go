@@ -130,7 +130,7 @@ func newTestMCP(t *testing.T, as *testAS, configure func(*Config)) *testMCP {
 		ResourceName: "Test MCP", ScopesSupported: []string{"echo:use", "admin:use"},
 		ChallengeScopes: []string{"echo:use"},
 		ToolScopes:      ToolScopes{"echo": {"echo:use"}, "admin": {"admin:use", "echo:use"}},
-		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:          discardLogger(),
 	}
 	if configure != nil {
 		configure(&cfg)
@@ -208,3 +208,5 @@ func (m *testMCP) post(t *testing.T, token, body string, header ...string) *http
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -23,8 +23,9 @@ type Limit struct {
 
 func (l Limit) unlimited() bool { return l.Requests <= 0 || l.Window <= 0 }
 
-// interval is the GCRA emission interval: the time one request "costs".
-func (l Limit) interval() time.Duration { return l.Window / time.Duration(l.Requests) }
+// interval is the GCRA emission interval: the time one request "costs"
+// (at least 1ns, so that absurdly high rates cannot divide by zero).
+func (l Limit) interval() time.Duration { return max(l.Window/time.Duration(l.Requests), 1) }
 
 // Decision is the outcome of taking one request from a limit.
 type Decision struct {

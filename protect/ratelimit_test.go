@@ -35,6 +35,14 @@ func TestGCRA(t *testing.T) {
 	}
 }
 
+func TestGCRAHugeRateDoesNotDivideByZero(t *testing.T) {
+	l := Limit{Requests: 1 << 40, Window: time.Second}
+	d, _ := gcra(time.Unix(1000, 0), time.Time{}, l)
+	if !d.Allowed {
+		t.Fatalf("%+v", d)
+	}
+}
+
 func TestUserOverLimitGets429WithRetryAfter(t *testing.T) {
 	as := newTestAS(t)
 	m := newTestMCP(t, as, func(c *Config) {
