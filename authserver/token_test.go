@@ -246,6 +246,9 @@ func TestClientCredentials(t *testing.T) {
 	if status != 200 || tok["scope"] != "stocks:read" || tok["refresh_token"] != nil {
 		t.Fatalf("client_credentials: %d %v", status, tok)
 	}
+	if info, err := as.Admin().GetClient(t.Context(), svc.ID); err != nil || info.LastUsedAt.IsZero() {
+		t.Fatalf("last use not recorded: %+v %v", info, err)
+	}
 	claims, _ := verifyJWT(t, as, tok["access_token"].(string))
 	if claims["sub"] != svc.ID || claims["aud"] != resourceA || claims["quota_tier"] != "gold" {
 		t.Fatalf("claims %v", claims)
