@@ -9,10 +9,7 @@ func TestConnectRegistersAuthorizesAndCalls(t *testing.T) {
 	rs := newTestRS(t, as)
 	b := &headlessBrowser{}
 	ctx := testContext(t)
-	s, err := Connect(ctx, testConfig(rs, b))
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, testConfig(rs, b))
 	defer s.Close()
 	if got := callEcho(t, ctx, s, "hi"); got != "echo: hi" {
 		t.Fatalf("echo = %q", got)

@@ -187,10 +187,7 @@ func TestIssInAuthorizationResponse(t *testing.T) {
 func TestLegacyServerWithMetadata(t *testing.T) {
 	as, rs := newLegacyServer(t)
 	ctx := testContext(t)
-	s, err := Connect(ctx, testConfig(rs, &headlessBrowser{}))
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, testConfig(rs, &headlessBrowser{}))
 	callEcho(t, ctx, s, "legacy")
 	s.Close()
 	if as.count("metadata") != 1 || as.count("register") != 1 {
@@ -207,10 +204,7 @@ func TestLegacyIssuerOnServerOrigin(t *testing.T) {
 	as.omitIss = true
 	ctx := testContext(t)
 	cfg := testConfig(rs, &headlessBrowser{})
-	s, err := Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, cfg)
 	s.Close()
 	entries, _ := cfg.Store.List(ctx, rs.url)
 	if len(entries) != 1 || entries[0].Issuer != as.issuer+"/oauth" {
@@ -219,7 +213,7 @@ func TestLegacyIssuerOnServerOrigin(t *testing.T) {
 
 	as2, rs2 := newLegacyServer(t)
 	as2.meta["issuer"] = "https://other.example"
-	_, err = Connect(ctx, testConfig(rs2, &headlessBrowser{}))
+	_, err := Connect(ctx, testConfig(rs2, &headlessBrowser{}))
 	var im *IssuerMismatchError
 	if !errors.As(err, &im) {
 		t.Fatalf("Connect error = %v, want IssuerMismatchError", err)
@@ -245,10 +239,7 @@ func TestLegacyDefaultEndpoints(t *testing.T) {
 	as.srv, rs.srv, as.issuer, rs.url = srv, srv, srv.URL, srv.URL+"/mcp"
 	as.omitIss = true
 	ctx := testContext(t)
-	s, err := Connect(ctx, testConfig(rs, &headlessBrowser{}))
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, testConfig(rs, &headlessBrowser{}))
 	callEcho(t, ctx, s, "defaults")
 	s.Close()
 	if as.count("register") != 1 || as.count("authorize") != 1 || as.count("token") != 1 {

@@ -28,10 +28,7 @@ func TestFirstConnectRequestCounts(t *testing.T) {
 	rs := newTestRS(t, as)
 	b := &headlessBrowser{}
 	ctx := testContext(t)
-	s, err := Connect(ctx, testConfig(rs, b))
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, testConfig(rs, b))
 	callEcho(t, ctx, s, "x")
 	s.Close()
 	for name, got := range map[string]int{
@@ -57,14 +54,11 @@ func TestStoredTokenMakesNoOAuthRequest(t *testing.T) {
 	b := &headlessBrowser{}
 	ctx := testContext(t)
 	cfg := testConfig(rs, b)
-	s, err := Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, cfg)
 	s.Close()
 	before := map[string]int{"prm": rs.count("prm"), "metadata": as.count("metadata"), "register": as.count("register"), "authorize": as.count("authorize"), "token": as.count("token"), "401": rs.count("401")}
 
-	s, err = Connect(ctx, cfg) // a new Client, as a second process would make
+	s, err := Connect(ctx, cfg) // a new Client, as a second process would make
 	if err != nil {
 		t.Fatalf("second Connect: %v", err)
 	}
@@ -81,10 +75,7 @@ func TestStoredTokenMakesNoOAuthRequest(t *testing.T) {
 	entries, _ := cfg.Store.List(ctx, rs.url)
 	entries[0].Token = nil
 	cfg.Store.Put(ctx, entries[0])
-	s, err = Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("third Connect: %v", err)
-	}
+	s = mustConnect(t, ctx, cfg)
 	s.Close()
 	if n := as.count("register"); n != 1 {
 		t.Errorf("registrations = %d, want 1 (reused)", n)
@@ -298,10 +289,7 @@ func TestStepUpUnionOfScopes(t *testing.T) {
 	rs.scopes["tools/call"] = []string{"mcp:read", "mcp:write"}
 	b := &headlessBrowser{}
 	ctx := testContext(t)
-	s, err := Connect(ctx, testConfig(rs, b))
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, testConfig(rs, b))
 	defer s.Close()
 	callEcho(t, ctx, s, "write")
 	if b.count() != 2 {
@@ -324,13 +312,10 @@ func TestStepUpLimit(t *testing.T) {
 	rs.scopes["tools/call"] = []string{"mcp:admin"}
 	b := &headlessBrowser{}
 	ctx := testContext(t)
-	s, err := Connect(ctx, testConfig(rs, b))
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, testConfig(rs, b))
 	defer s.Close()
 	before := b.count()
-	_, err = s.CallTool(ctx, &mcpCallEcho)
+	_, err := s.CallTool(ctx, &mcpCallEcho)
 	var ise *InsufficientScopeError
 	if !errors.As(err, &ise) {
 		t.Fatalf("CallTool error = %v, want an InsufficientScopeError", err)
@@ -349,16 +334,13 @@ func TestStepUpNotRepeatedForGrantedScopes(t *testing.T) {
 	rs.challengeScope = "mcp:admin"
 	ctx := testContext(t)
 	b := &headlessBrowser{}
-	s, err := Connect(ctx, testConfig(rs, b))
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, testConfig(rs, b))
 	defer s.Close()
 	rs.mu.Lock()
 	rs.forbidCalls = true
 	rs.mu.Unlock()
 	for range 3 {
-		_, err = s.CallTool(ctx, &mcpCallEcho)
+		_, err := s.CallTool(ctx, &mcpCallEcho)
 		var ise *InsufficientScopeError
 		if !errors.As(err, &ise) {
 			t.Fatalf("error = %v, want InsufficientScopeError", err)
@@ -383,13 +365,10 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Now = clk.now
 	ctx := testContext(t)
-	s, err := Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, cfg)
 	defer s.Close()
 	clk.advance(2 * time.Hour)
-	_, err = s.CallTool(ctx, &mcpCallEcho)
+	_, err := s.CallTool(ctx, &mcpCallEcho)
 	if err == nil {
 		t.Fatal("CallTool succeeded; want an insufficient scope error")
 	}

@@ -534,3 +534,13 @@ func waitForFile(t *testing.T, path string) string {
 		time.Sleep(10 * time.Millisecond) // polling a file another process writes
 	}
 }
+
+// mustConnect connects with cfg or fails the test.
+func mustConnect(t *testing.T, ctx context.Context, cfg Config) *mcp.ClientSession {
+	t.Helper()
+	s, err := Connect(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	return s
+}

@@ -22,10 +22,7 @@ import (
 func TestDynamicRegistrationRequest(t *testing.T) {
 	as := newTestAS(t)
 	rs := newTestRS(t, as)
-	s, err := Connect(testContext(t), testConfig(rs, &headlessBrowser{}))
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, testContext(t), testConfig(rs, &headlessBrowser{}))
 	s.Close()
 	if len(as.regs) != 1 {
 		t.Fatalf("registrations = %d", len(as.regs))
@@ -139,10 +136,7 @@ func TestClientIDMetadataDocument(t *testing.T) {
 		rs := newTestRS(t, as)
 		cfg := testConfig(rs, &headlessBrowser{})
 		cfg.ClientMetadataURL = cimd
-		s, err := Connect(testContext(t), cfg)
-		if err != nil {
-			t.Fatalf("supported=%v: Connect: %v", supported, err)
-		}
+		s := mustConnect(t, testContext(t), cfg)
 		s.Close()
 		clientID := as.authReqs[0].Get("client_id")
 		if supported && (clientID != cimd || as.count("register") != 0) {
@@ -165,10 +159,7 @@ func TestPreRegisteredClientPreferred(t *testing.T) {
 	cfg := testConfig(rs, &headlessBrowser{})
 	cfg.ClientID, cfg.ClientSecret = "pre-1", "s3cret"
 	cfg.ClientMetadataURL = "https://client.example/mcpauth.json"
-	s, err := Connect(testContext(t), cfg)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, testContext(t), cfg)
 	s.Close()
 	if as.count("register") != 0 || as.authReqs[0].Get("client_id") != "pre-1" {
 		t.Fatalf("pre-registered client not used")
@@ -183,19 +174,13 @@ func TestReregisterOnInvalidClient(t *testing.T) {
 	b := &headlessBrowser{}
 	ctx := testContext(t)
 	cfg := testConfig(rs, b)
-	s, err := Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, cfg)
 	s.Close()
 	as.mu.Lock()
 	clear(as.clients)
 	clear(as.tokens)
 	as.mu.Unlock()
-	s, err = Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Connect after the AS forgot the client: %v", err)
-	}
+	s = mustConnect(t, ctx, cfg)
 	callEcho(t, ctx, s, "x")
 	s.Close()
 	if as.count("register") != 2 {
@@ -219,19 +204,13 @@ func TestReregisterOnExpiredSecret(t *testing.T) {
 	ctx := testContext(t)
 	cfg := testConfig(rs, &headlessBrowser{})
 	cfg.Now = clk.now
-	s, err := Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, cfg)
 	s.Close()
 	clk.advance(2 * time.Hour)
 	as.mu.Lock()
 	clear(as.tokens)
 	as.mu.Unlock()
-	s, err = Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Connect with an expired secret: %v", err)
-	}
+	s = mustConnect(t, ctx, cfg)
 	s.Close()
 	if as.count("register") != 2 {
 		t.Fatalf("registrations = %d, want 2", as.count("register"))
@@ -257,10 +236,7 @@ func TestTokenEndpointAuthentication(t *testing.T) {
 				cfg.ClientSecret = secret
 			}
 			cfg.TokenEndpointAuthMethod = method
-			s, err := Connect(testContext(t), cfg)
-			if err != nil {
-				t.Fatalf("Connect: %v", err)
-			}
+			s := mustConnect(t, testContext(t), cfg)
 			s.Close()
 			f, h := as.forms[0], as.headers[0]
 			switch method {
@@ -310,10 +286,7 @@ func TestClientCredentials(t *testing.T) {
 	cfg.GrantType = ClientCredentials
 	cfg.ClientID, cfg.ClientSecret = "pre-svc", "svc-secret"
 	ctx := testContext(t)
-	s, err := Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, cfg)
 	callEcho(t, ctx, s, "machine")
 	s.Close()
 	forms := as.tokenForms("client_credentials")
@@ -343,10 +316,7 @@ func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
 	cfg.PrivateKey = signer
 	cfg.PrivateKeyAlg = "ES256"
 	ctx := testContext(t)
-	s, err := Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	s := mustConnect(t, ctx, cfg)
 	s.Close()
 	f := as.tokenForms("client_credentials")[0]
 	if f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {

@@ -170,10 +170,7 @@ func TestCredentialsBoundToIssuer(t *testing.T) {
 	rs.mu.Lock()
 	rs.as = as2 // the server now trusts only as2
 	rs.mu.Unlock()
-	s, err = Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Connect after the move: %v", err)
-	}
+	s = mustConnect(t, ctx, cfg)
 	s.Close()
 	for _, f := range as2.forms {
 		if f.Get("refresh_token") != "" {
