@@ -98,3 +98,21 @@ func TestCIMDConsentShowsURL(t *testing.T) {
 		t.Fatalf("consent page:\n%s", page)
 	}
 }
+
+// TestCIMDRefusalHidesNetworkDetails: a document URL on a private address is refused on a page
+// that does not reveal the address it resolved to.
+func TestCIMDRefusalHidesNetworkDetails(t *testing.T) {
+	as := devAS(t, func(c *authserver.Config) { c.DisableCIMD = false; c.CIMD = authserver.NewCIMDFetcher(authserver.CIMDOptions{}) })
+	_, challenge := pkce()
+	id := "https://localhost:1/client.json" // resolves to loopback: refused by the SSRF guard
+	req, _ := http.NewRequest(http.MethodGet, authorizeURL(as, codeParams(id, challenge)), nil)
+	resp, body := do(t, noRedirect, req)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "Unknown application") {
+		t.Fatalf("private CIMD host: %d %s", resp.StatusCode, body)
+	}
+	for _, leak := range []string{"127.0.0.1", "::1", "dial"} {
+		if strings.Contains(string(body), leak) {
+			t.Fatalf("the error page reveals %q:\n%s", leak, body)
+		}
+	}
+}

@@ -104,7 +104,15 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*client, error) {
 		}
 		meta, err := s.cimd.Fetch(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("%w: client metadata document: %v", errUnknownClient, err)
+			// Only the description is shown: the cause may name internal addresses, which
+			// would help probe the network behind this server.
+			s.log.WarnContext(ctx, "authserver: client metadata document refused", "client_id", logID(id), "err", err)
+			desc := "it could not be used"
+			var ce *CIMDError
+			if errors.As(err, &ce) {
+				desc = ce.Description
+			}
+			return nil, fmt.Errorf("%w: client metadata document: %s", errUnknownClient, desc)
 		}
 		return &client{id: id, kind: ClientKindCIMD, meta: meta}, nil
 	}
