@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/authserver/store"
@@ -57,6 +59,7 @@ type serveOptions struct {
 
 func newServeCmd() *cobra.Command {
 	o := serveOptions{}
+	var configFile string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the authorization server and the protected example MCP server on one origin",
@@ -72,10 +75,14 @@ Operational endpoints: /metrics (Prometheus), /healthz (the process is up), /rea
 and Redis answer).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfigFile(cmd.Flags(), configFile); err != nil {
+				return withExitCode(exitUsage, err)
+			}
 			return runServe(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "JSON `file` of flag values, e.g. {\"addr\": \"127.0.0.1:9000\", \"rate-tier\": [\"gold=6000\"]}; flags on the command line win")
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address `host:port`")
 	f.StringVar(&o.data, "data", "mcpauth-data", "`directory` for the SQLite database and the key file")
 	f.StringVar(&o.devLogin, "dev-login", "", "log this `user` in and consent automatically (loopback only; for demos and tests)")
@@ -100,6 +107,53 @@ and Redis answer).`,
 	f.DurationVar(&o.accessTokenTTL, "access-token-ttl", time.Hour, "lifetime of access tokens")
 	f.BoolVar(&o.logJSON, "log-json", false, "write logs as JSON")
 	return cmd
+}
+
+// applyConfigFile sets every flag named in the JSON object of path that was
+// not given on the command line. Values are strings, numbers, booleans, or
+// arrays of them for repeatable flags.
+func applyConfigFile(flags *pflag.FlagSet, path string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var values map[string]any
+	if err := json.Unmarshal(data, &values); err != nil {
+		return fmt.Errorf("config file %s: not a JSON object: %w", path, err)
+	}
+	for name, v := range values {
+		fl := flags.Lookup(name)
+		if fl == nil || name == "config" {
+			return fmt.Errorf("config file %s: unknown setting %q", path, name)
+		}
+		if fl.Changed {
+			continue
+		}
+		items, isList := v.([]any)
+		if !isList {
+			items = []any{v}
+		} else if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			_ = sv.Replace(nil) // the file's list replaces the default
+		}
+		for _, item := range items {
+			var text string
+			switch x := item.(type) {
+			case string:
+				text = x
+			case float64, bool:
+				text = fmt.Sprint(x)
+			default:
+				return fmt.Errorf("config file %s: %q must be a string, number, boolean or a list of them", path, name)
+			}
+			if err := flags.Set(name, text); err != nil {
+				return fmt.Errorf("config file %s: %s: %w", path, name, err)
+			}
+		}
+	}
+	return nil
 }
 
 func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -388,5 +389,29 @@ func TestServeCommandPrintsURLAndShutsDownGracefully(t *testing.T) {
 	}
 	if _, err := http.Get(strings.TrimSuffix(mcpURL, "/mcp") + "/healthz"); err == nil {
 		t.Error("still serving after shutdown")
+	}
+}
+
+func TestServeConfigFile(t *testing.T) {
+	cmd := newServeCmd()
+	path := t.TempDir() + "/serve.json"
+	if err := os.WriteFile(path, []byte(`{"addr": "127.0.0.1:9999", "rate-user": 7, "rate-tier": ["gold=50", "silver=20"], "stateless": true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Flags().Parse([]string{"--config", path, "--addr", "127.0.0.1:7777"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyConfigFile(cmd.Flags(), path); err != nil {
+		t.Fatal(err)
+	}
+	get := func(name string) string { return cmd.Flags().Lookup(name).Value.String() }
+	if get("addr") != "127.0.0.1:7777" || get("rate-user") != "7" || get("rate-tier") != "[gold=50,silver=20]" || get("stateless") != "true" {
+		t.Errorf("addr %s rate-user %s rate-tier %s stateless %s", get("addr"), get("rate-user"), get("rate-tier"), get("stateless"))
+	}
+	for _, bad := range []string{`{"no-such-flag": 1}`, `{"rate-user": "many"}`, `[1]`, `{"rate-tier": [{"a": 1}]}`} {
+		os.WriteFile(path, []byte(bad), 0o600)
+		if err := applyConfigFile(newServeCmd().Flags(), path); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
 	}
 }
