@@ -400,3 +400,52 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 		t.Errorf("logs lack the registration line:\n%s", logs.String())
 	}
 }
+
+// countingTransport counts the requests sent through it, by host.
+type countingTransport struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (ct *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ct.mu.Lock()
+	ct.n[r.URL.Host]++
+	ct.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestEveryRequestThroughConfigHTTPClient: discovery, registration, token and MCP requests
+// all go through Config.HTTPClient (mcpauth demo prints every exchange this way).
+func TestEveryRequestThroughConfigHTTPClient(t *testing.T) {
+	as := newTestAS(t)
+	rs := newTestRS(t, as)
+	ct := &countingTransport{n: map[string]int{}}
+	cfg := testConfig(rs, &headlessBrowser{}) // the browser itself does not use the client
+	cfg.HTTPClient = &http.Client{Transport: ct}
+	ctx := testContext(t)
+	s := mustConnect(t, ctx, cfg)
+	callEcho(t, ctx, s, "counted")
+	s.Close()
+	asHost := strings.TrimPrefix(as.srv.URL, "http://")
+	rsHost := strings.TrimPrefix(rs.srv.URL, "http://")
+	if want := as.count("metadata") + as.count("register") + as.count("token"); ct.n[asHost] != want {
+		t.Errorf("requests to the AS through Config.HTTPClient = %d, want %d", ct.n[asHost], want)
+	}
+	if want := rs.count("prm") + rs.count("mcp"); ct.n[rsHost] != want {
+		t.Errorf("requests to the MCP server through Config.HTTPClient = %d, want %d", ct.n[rsHost], want)
+	}
+}
+
+// TestForbiddenWithoutScopeChallengePassesThrough: a 403 that is not insufficient_scope is
+// the server's answer (its body may carry a JSON-RPC error), not a reason to authorize.
+func TestForbiddenWithoutScopeChallengePassesThrough(t *testing.T) {
+	b := &headlessBrowser{}
+	forbidden := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"no"}}`, http.StatusForbidden)
+	}))
+	c, _ := New(Config{ServerURL: forbidden + "/mcp", Store: NewMemoryStore(), OpenBrowser: b.open, Stderr: io.Discard})
+	status, err := postInitialize(testContext(t), c.HTTPClient(), forbidden+"/mcp")
+	if err != nil || status != http.StatusForbidden || b.count() != 0 {
+		t.Fatalf("status %d, err %v, %d authorizations; want the 403 itself", status, err, b.count())
+	}
+}

@@ -505,7 +505,12 @@ var mcpCallEcho = mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"te
 
 // newCapture starts a server that calls f for each request and answers 200.
 func newCapture(t *testing.T, f func(*http.Request)) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(r) }))
+	return httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(r) }))
+}
+
+// httptestServer serves h until the test ends and returns its URL.
+func httptestServer(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

@@ -9,15 +9,11 @@ import (
 	"testing"
 )
 
-// serveDoc serves body with contentType at every path.
+// serveDoc serves body, with ISSUER replaced by the server's origin, at every path.
 func serveDoc(t *testing.T, status int, contentType, body string) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", contentType)
-		w.WriteHeader(status)
-		w.Write([]byte(strings.ReplaceAll(body, "ISSUER", "http://"+r.Host)))
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return serveDocFunc(t, status, contentType, func(host string) string {
+		return strings.ReplaceAll(body, "ISSUER", "http://"+host)
+	})
 }
 
 func TestProtectedResourceMetadataBadInput(t *testing.T) {
@@ -39,8 +35,7 @@ func TestProtectedResourceMetadataBadInput(t *testing.T) {
 		{"server error", "application/json", `{}`, 500, new(*MetadataError)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var base string
-			base = serveDocFunc(t, tc.status, tc.contentType, func(host string) string {
+			base := serveDocFunc(t, tc.status, tc.contentType, func(host string) string {
 				return strings.ReplaceAll(tc.body, "RES", "http://"+host+"/mcp")
 			})
 			c, _ := New(Config{ServerURL: base + "/mcp", Store: NewMemoryStore()})
@@ -52,6 +47,7 @@ func TestProtectedResourceMetadataBadInput(t *testing.T) {
 	}
 }
 
+// serveDocFunc serves the body made for the request's host at every path.
 func serveDocFunc(t *testing.T, status int, contentType string, body func(host string) string) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", contentType)

@@ -49,8 +49,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			closeBody(req)
 			return nil, err
 		}
-		if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
-			return resp, nil
+		if resp.StatusCode != http.StatusUnauthorized && !isInsufficientScope(resp) {
+			return resp, nil // a 403 for another reason is the server's answer, not a token problem
 		}
 		if attempt == maxAuthorizations || (req.Body != nil && req.GetBody == nil) {
 			return t.final(resp, op)
@@ -63,6 +63,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+func isInsufficientScope(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusForbidden && parseRefusal(resp).errCode == "insufficient_scope"
 }
 
 // final turns the last refusal of an operation into a typed error.
