@@ -89,11 +89,7 @@ func TestCIMDConsentShowsURL(t *testing.T) {
 	addUser(t, as, "erin", "password-of-erin", "weather:read")
 	b := newBrowser(t)
 	_, challenge := pkce()
-	_, page := b.get(authorizeURL(as, codeParams(id, challenge)))
-	form := hidden(t, page)
-	form.Set("username", "erin")
-	form.Set("password", "password-of-erin")
-	_, page = b.post(as.URL+"/login", form)
+	page := formSignIn(t, b, as, authorizeURL(as, codeParams(id, challenge)), "erin")
 	if !strings.Contains(page, "CIMD App") || !strings.Contains(page, id) || !strings.Contains(page, "localhost-warning") {
 		t.Fatalf("consent page:\n%s", page)
 	}
@@ -102,7 +98,10 @@ func TestCIMDConsentShowsURL(t *testing.T) {
 // TestCIMDRefusalHidesNetworkDetails: a document URL on a private address is refused on a page
 // that does not reveal the address it resolved to.
 func TestCIMDRefusalHidesNetworkDetails(t *testing.T) {
-	as := devAS(t, func(c *authserver.Config) { c.DisableCIMD = false; c.CIMD = authserver.NewCIMDFetcher(authserver.CIMDOptions{}) })
+	as := devAS(t, func(c *authserver.Config) {
+		c.DisableCIMD = false
+		c.CIMD = authserver.NewCIMDFetcher(authserver.CIMDOptions{})
+	})
 	_, challenge := pkce()
 	id := "https://localhost:1/client.json" // resolves to loopback: refused by the SSRF guard
 	req, _ := http.NewRequest(http.MethodGet, authorizeURL(as, codeParams(id, challenge)), nil)

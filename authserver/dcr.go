@@ -54,10 +54,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	meta, err := DecodeRegistrationRequest(http.MaxBytesReader(w, r.Body, MaxRegistrationRequestBytes+1), r.Header.Get("Content-Type"))
 	if err == nil {
-		err = meta.Validate(registrationValidation)
-	}
-	if err == nil {
-		err = checkClientKeys(meta)
+		err = validateRegistration(meta)
 	}
 	if err != nil {
 		s.registrationError(w, r, err)
@@ -93,6 +90,14 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		"auth_method", meta.TokenEndpointAuthMethod, "redirect_uris", meta.RedirectURIs, "remote", r.RemoteAddr)
 	w.Header().Set("Location", resp.RegistrationClientURI)
 	writeJSON(w, http.StatusCreated, resp)
+}
+
+// validateRegistration checks the metadata of a registration or update request.
+func validateRegistration(meta *ClientMetadata) error {
+	if err := meta.Validate(registrationValidation); err != nil {
+		return err
+	}
+	return checkClientKeys(meta)
 }
 
 // registrationError answers a refused registration with its RFC 7591 §3.2.2 error.

@@ -75,11 +75,7 @@ func (s *Server) handleClientUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	meta.ClientID = ""
-	err = meta.Validate(registrationValidation)
-	if err == nil {
-		err = checkClientKeys(meta)
-	}
-	if err != nil {
+	if err := validateRegistration(meta); err != nil {
 		s.registrationError(w, r, err)
 		return
 	}

@@ -51,6 +51,18 @@ func hidden(t *testing.T, page string) url.Values {
 	return v
 }
 
+// formSignIn opens the authorization URL in b, submits the login form as user (password
+// "password-of-USER") and returns the page that follows (the consent page).
+func formSignIn(t *testing.T, b *browser, as *testAS, authz, user string) string {
+	t.Helper()
+	_, page := b.get(authz)
+	form := hidden(t, page)
+	form.Set("username", user)
+	form.Set("password", "password-of-"+user)
+	_, page = b.post(as.URL+"/login", form)
+	return page
+}
+
 func addUser(t *testing.T, as *testAS, name, password string, scopes ...string) {
 	t.Helper()
 	if _, err := as.Admin().AddUser(t.Context(), name, password, scopes); err != nil {
@@ -133,11 +145,7 @@ func TestSwitchUser(t *testing.T) {
 	id := publicClient(t, as)
 	b := newBrowser(t)
 	_, challenge := pkce()
-	_, page := b.get(authorizeURL(as, codeParams(id, challenge)))
-	form := hidden(t, page)
-	form.Set("username", "frank")
-	form.Set("password", "password-of-frank")
-	_, page = b.post(as.URL+"/login", form)
+	page := formSignIn(t, b, as, authorizeURL(as, codeParams(id, challenge)), "frank")
 	if !strings.Contains(page, "switch-user") {
 		t.Fatalf("no switch-user form on the consent page:\n%s", page)
 	}
@@ -157,12 +165,8 @@ func TestConsentDenied(t *testing.T) {
 	id := publicClient(t, as)
 	b := newBrowser(t)
 	_, challenge := pkce()
-	_, page := b.get(authorizeURL(as, codeParams(id, challenge)))
+	page := formSignIn(t, b, as, authorizeURL(as, codeParams(id, challenge)), "bob")
 	form := hidden(t, page)
-	form.Set("username", "bob")
-	form.Set("password", "password-of-bob")
-	_, page = b.post(as.URL+"/login", form)
-	form = hidden(t, page)
 	form.Set("action", "deny")
 	resp, _ := b.post(as.URL+"/consent", form)
 	loc, _ := url.Parse(resp.Header.Get("Location"))
