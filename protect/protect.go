@@ -51,6 +51,10 @@ type Config struct {
 	ChallengeScopes []string
 	// ToolScopes gives the scopes each tool needs.
 	ToolScopes ToolScopes
+	// CallScopes, when set, adds scopes a call needs because of its
+	// arguments (e.g. writing to a shared folder), on top of ToolScopes.
+	// It must be cheap and must not trust the arguments beyond reading them.
+	CallScopes func(ToolCall) []string
 	// ScopeHierarchy says which granted scopes imply others.
 	ScopeHierarchy ScopeHierarchy
 	// RateLimits, when set, limits requests per user and per client.
@@ -282,11 +286,11 @@ func (p *Protector) scopesForBody(r *http.Request) ([]string, int, error) {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", p.cfg.MaxBodyBytes)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	tools, err := peekToolCalls(body)
+	calls, err := peekToolCalls(body)
 	if err != nil {
 		return nil, http.StatusBadRequest, err
 	}
-	return p.cfg.ToolScopes.requiredScopes(tools), 0, nil
+	return p.requiredScopes(calls), 0, nil
 }
 
 // bearerToken extracts the token of an "Authorization: Bearer" header

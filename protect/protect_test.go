@@ -398,3 +398,32 @@ func TestScopeHierarchy(t *testing.T) {
 		t.Error("offline_access accepted in ScopesSupported")
 	}
 }
+
+func TestCallScopesFromArguments(t *testing.T) {
+	as := newTestAS(t)
+	// Echoing the word "secret" needs a further scope, decided per call.
+	m := newTestMCP(t, as, func(c *Config) {
+		c.CallScopes = func(call ToolCall) []string {
+			var args struct {
+				Text string `json:"text"`
+			}
+			if call.Name == "echo" && json.Unmarshal(call.Arguments, &args) == nil && args.Text == "secret" {
+				return []string{"secret:read"}
+			}
+			return nil
+		}
+	})
+	token := as.mint(t, as.claims(m.resource, "echo:use"))
+	resp := m.post(t, token, strings.Replace(callEcho, `"hi"`, `"secret"`, 1))
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `scope="echo:use secret:read"`) {
+		t.Errorf("secret echo: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	// The same check runs inside the MCP server (defence in depth).
+	cs := m.connect(t, ptr(token))
+	if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}}); err != nil {
+		t.Errorf("plain echo: %v", err)
+	}
+	if m.calls.Load() != 1 {
+		t.Errorf("tool ran %d times, want 1", m.calls.Load())
+	}
+}

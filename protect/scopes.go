@@ -63,8 +63,11 @@ type rpcMessage struct {
 	Params jsontext.Value `json:"params"`
 }
 
-type toolCallParams struct {
-	Name string `json:"name"`
+// ToolCall is one tools/call read from a request: the tool's name and its
+// raw JSON arguments (nil when absent).
+type ToolCall struct {
+	Name      string         `json:"name"`
+	Arguments jsontext.Value `json:"arguments"`
 }
 
 // ErrBadJSONRPC reports a request body that is not JSON-RPC the middleware
@@ -72,11 +75,11 @@ type toolCallParams struct {
 // members); it is refused so that no other parser sees a different request.
 var ErrBadJSONRPC = errors.New("protect: request body is not a valid JSON-RPC message")
 
-// peekToolCalls returns the names of the tools called by body, a JSON-RPC
+// peekToolCalls returns the tool calls of body, a JSON-RPC
 // message or batch. Names are matched case-sensitively and duplicate object
 // members are refused, exactly as strict as the MCP server's own decoder, so
 // the tool checked here is the tool that runs.
-func peekToolCalls(body []byte) ([]string, error) {
+func peekToolCalls(body []byte) ([]ToolCall, error) {
 	body = bytes.TrimLeft(body, " \t\r\n")
 	var msgs []rpcMessage
 	if len(body) > 0 && body[0] == '[' {
@@ -90,27 +93,32 @@ func peekToolCalls(body []byte) ([]string, error) {
 		}
 		msgs = []rpcMessage{m}
 	}
-	var tools []string
+	var calls []ToolCall
 	for _, m := range msgs {
 		if m.Method != "tools/call" {
 			continue
 		}
-		var p toolCallParams
-		if err := json.Unmarshal(m.Params, &p); err != nil {
+		var c ToolCall
+		if err := json.Unmarshal(m.Params, &c); err != nil {
 			return nil, fmt.Errorf("%w: tools/call params: %v", ErrBadJSONRPC, err)
 		}
-		tools = append(tools, p.Name)
+		calls = append(calls, c)
 	}
-	return tools, nil
+	return calls, nil
 }
 
-// requiredScopes returns the union, in a stable order, of the scopes needed
-// by the called tools. Unknown tools need nothing here: the server answers
-// them with its own "unknown tool" error.
-func (ts ToolScopes) requiredScopes(tools []string) []string {
+// requiredScopes returns the union, in a stable order, of the scopes the
+// calls need: the tool's ToolScopes plus, when configured, the CallScopes of
+// its arguments. Unknown tools need nothing here: the server answers them
+// with its own "unknown tool" error.
+func (p *Protector) requiredScopes(calls []ToolCall) []string {
 	var need []string
-	for _, t := range tools {
-		for _, s := range ts[t] {
+	for _, c := range calls {
+		scopes := p.cfg.ToolScopes[c.Name]
+		if p.cfg.CallScopes != nil {
+			scopes = append(slices.Clone(scopes), p.cfg.CallScopes(c)...)
+		}
+		for _, s := range scopes {
 			if !slices.Contains(need, s) {
 				need = append(need, s)
 			}
@@ -133,7 +141,8 @@ func (p *Protector) ServerMiddleware(hideForbidden bool) mcp.Middleware {
 			}
 			switch r := req.(type) {
 			case *mcp.CallToolRequest:
-				if missing := p.missingScopes(ti, p.cfg.ToolScopes[r.Params.Name]); len(missing) > 0 {
+				need := p.requiredScopes([]ToolCall{{Name: r.Params.Name, Arguments: jsontext.Value(r.Params.Arguments)}})
+				if missing := p.missingScopes(ti, need); len(missing) > 0 {
 					return nil, fmt.Errorf("tool %q needs scope %s", r.Params.Name, strings.Join(missing, " "))
 				}
 			case *mcp.ListToolsRequest:

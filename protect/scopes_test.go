@@ -16,7 +16,8 @@ func TestPeekToolCalls(t *testing.T) {
 		{`{"jsonrpc":"2.0","id":1,"result":{}}`, nil},
 		{`{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"admin"}}`, nil}, // the server ignores "Method" too
 	} {
-		got, err := peekToolCalls([]byte(tc.body))
+		calls, err := peekToolCalls([]byte(tc.body))
+		got := names(calls)
 		if err != nil || !slices.Equal(got, tc.tools) {
 			t.Errorf("%s: %v %v, want %v", tc.body, got, err, tc.tools)
 		}
@@ -31,14 +32,23 @@ func FuzzPeekToolCalls(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		tools, err := peekToolCalls(body)
+		calls, err := peekToolCalls(body)
 		again, err2 := peekToolCalls(body)
-		if (err == nil) != (err2 == nil) || !slices.Equal(tools, again) {
-			t.Fatalf("peek is not deterministic: %v %v / %v %v", tools, err, again, err2)
+		if (err == nil) != (err2 == nil) || !slices.Equal(names(calls), names(again)) {
+			t.Fatalf("peek is not deterministic: %v %v / %v %v", calls, err, again, err2)
 		}
-		need := ToolScopes{"echo": {"a"}, "admin": {"a", "b"}}.requiredScopes(tools)
+		p := &Protector{cfg: Config{ToolScopes: ToolScopes{"echo": {"a"}, "admin": {"a", "b"}}}}
+		need := p.requiredScopes(calls)
 		if len(need) > 2 {
 			t.Fatalf("scopes %v", need)
 		}
 	})
+}
+
+func names(calls []ToolCall) []string {
+	var out []string
+	for _, c := range calls {
+		out = append(out, c.Name)
+	}
+	return out
 }
