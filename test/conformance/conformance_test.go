@@ -64,19 +64,6 @@ var expectedClientErrors = map[string]string{
 	"auth/scope-retry-limit": "insufficient_scope",
 }
 
-// knownBugs are required scenarios that fail because of a bug reported to the
-// owner of package client, with the report. They are logged, not failed, so
-// that the rest of the suite guards against regressions meanwhile; an entry
-// whose scenario passes fails the test, so that it is removed at once. The
-// issue's acceptance is met only when this map is empty.
-var knownBugs = map[string]string{
-	"auth/2025-03-26-oauth-metadata-backcompat": "client: in the 2025-03-26 fallback (no PRM) the metadata " +
-		"fetched from <origin>/.well-known/oauth-authorization-server names issuer <origin>/oauth; " +
-		"decodeAuthServerMetadata demands issuer == origin and Connect fails with IssuerMismatchError. " +
-		"The 2025-03-26 flow starts from the server origin, not from an issuer identifier: accept an " +
-		"issuer of the same origin there (and bind credentials and RFC 9207 iss to it).",
-}
-
 // Markers printed by cmd/conformance-client (see its main.go).
 const (
 	successLine = "conformance-client: ok"
@@ -99,16 +86,6 @@ type check struct {
 	Details      map[string]any `json:"details"`
 }
 
-// timingNoise reports a check that only measured the machine's load: the
-// sse-retry scenario warns when the client reconnects more than 200 ms after
-// the server's retry delay, which the suite itself calls "acceptable but may
-// indicate network delays". On a shared two-core CI machine running every
-// scenario at once that is scheduling, not the client. Reconnecting early, or
-// more than twice the delay late, still fails.
-func timingNoise(c check) bool {
-	return c.ID == "client-sse-retry-timing" && c.Status == "WARNING" && c.Details["slightlyLate"] == true
-}
-
 type scenarioResult struct {
 	checks         []check
 	stdout, stderr string
@@ -119,9 +96,6 @@ type scenarioResult struct {
 func (r scenarioResult) problems(name string) []string {
 	var out []string
 	for _, c := range r.checks {
-		if timingNoise(c) {
-			continue
-		}
 		if c.Status == "FAILURE" || c.Status == "WARNING" {
 			msg := c.Status + " " + c.ID + ": " + c.Description
 			if c.ErrorMessage != "" {
@@ -180,21 +154,19 @@ func (r scenarioResult) overBudget(name string) []string {
 	return out
 }
 
-func TestConformanceSuite(t *testing.T) {
+// conformance runs the suite's client mode against bin with the selection
+// args (--suite all, or --scenario NAME) and returns the results read from
+// its output directory.
+func conformance(ctx context.Context, t *testing.T, bin string, args ...string) map[string]scenarioResult {
+	t.Helper()
 	node := testenv.Node(t)
 	suite := filepath.Join(testenv.NodeModules(t), "@modelcontextprotocol", "conformance", "dist", "index.js")
-	// Build first: the suite starts every scenario at once.
-	bin := testenv.BuildBinary(t, "./cmd/conformance-client")
-	baseline := readBaseline(t, "baseline.yml")
 	outDir := t.TempDir()
-
-	ctx, cancel := context.WithTimeout(context.Background(), suiteDeadline)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, suite, "client",
+	args = append([]string{suite, "client",
 		"--command", bin,
-		"--suite", "all",
 		"--timeout", strconv.FormatInt(clientTimeout.Milliseconds(), 10),
-		"-o", outDir)
+		"-o", outDir}, args...)
+	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = outDir
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(node)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	// The suite spawns a shell per scenario: on timeout, end the whole group.
@@ -205,13 +177,49 @@ func TestConformanceSuite(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &log, &log
 	start := time.Now()
 	runErr := cmd.Run()
-	elapsed := time.Since(start)
 	if ctx.Err() != nil {
 		t.Fatalf("conformance suite did not finish within %v:\n%s", suiteDeadline, log.String())
 	}
-	t.Logf("conformance suite ran in %v (exit: %v)\n%s", elapsed.Round(time.Millisecond), runErr, summary(log.String()))
+	t.Logf("conformance %v ran in %v (exit: %v)\n%s", args[len(args)-2:], time.Since(start).Round(time.Millisecond), runErr, summary(log.String()))
+	return readResults(t, outDir)
+}
 
-	results := readResults(t, outDir)
+// onlyLate reports whether the scenario's only problem is a late
+// reconnection in sse-retry (never an early one), which a loaded machine can
+// cause by itself.
+func (r scenarioResult) onlyLate() bool {
+	late := false
+	for _, c := range r.checks {
+		switch {
+		case c.ID == "client-sse-retry-timing" && c.Status != "SUCCESS":
+			if c.Details["tooEarly"] != false {
+				return false
+			}
+			late = true
+		case c.Status == "FAILURE" || c.Status == "WARNING":
+			return false
+		}
+	}
+	return late && strings.Contains(r.stdout, successLine)
+}
+
+func TestConformanceSuite(t *testing.T) {
+	// Build first: the suite starts every scenario at once.
+	bin := testenv.BuildBinary(t, "./cmd/conformance-client")
+	baseline := readBaseline(t, "baseline.yml")
+	ctx, cancel := context.WithTimeout(context.Background(), suiteDeadline)
+	defer cancel()
+	results := conformance(ctx, t, bin, "--suite", "all")
+	// sse-retry measures the delay of a reconnection against a 200 ms
+	// tolerance while 25 other scenarios run on the same cores: when late is
+	// its only fault, it runs again alone (twice at most).
+	for range 2 {
+		if r, ok := results["sse-retry"]; !ok || !r.onlyLate() {
+			break
+		}
+		t.Logf("sse-retry reconnected late under load; running it alone")
+		results["sse-retry"] = conformance(ctx, t, bin, "--scenario", "sse-retry")["sse-retry"]
+	}
 	for _, name := range requiredScenarios {
 		if _, ok := results[name]; !ok {
 			t.Errorf("required scenario %s did not run", name)
@@ -226,14 +234,6 @@ func TestConformanceSuite(t *testing.T) {
 		if _, expectedFailure := baseline[name]; expectedFailure {
 			if len(probs) == 0 {
 				t.Errorf("scenario %s passes: remove it from baseline.yml", name)
-			}
-			continue
-		}
-		if bug, known := knownBugs[name]; known {
-			if len(probs) == 0 {
-				t.Errorf("scenario %s passes: remove it from knownBugs", name)
-			} else {
-				t.Logf("KNOWN BUG, scenario %s fails: %s\n  %s", name, bug, strings.Join(probs, "\n  "))
 			}
 			continue
 		}
