@@ -449,3 +449,21 @@ func TestForbiddenWithoutScopeChallengePassesThrough(t *testing.T) {
 		t.Fatalf("status %d, err %v, %d authorizations; want the 403 itself", status, err, b.count())
 	}
 }
+
+// TestRefusedFreshTokenIsTypedError: a server that refuses even a token just obtained gets
+// one authorization for the operation, then an AuthorizationRequiredError with its challenge.
+func TestRefusedFreshTokenIsTypedError(t *testing.T) {
+	as := newTestAS(t)
+	rs := newTestRS(t, as)
+	rs.prmResource = rs.srv.URL // tokens for the origin, which this server does not accept
+	b := &headlessBrowser{}
+	c, _ := New(testConfig(rs, b))
+	status, err := postInitialize(testContext(t), c.HTTPClient(), rs.url)
+	var are *AuthorizationRequiredError
+	if !errors.As(err, &are) || are.StatusCode != http.StatusUnauthorized || len(are.Challenges) != 1 || are.Challenges[0].Params["error"] != "invalid_token" {
+		t.Fatalf("status %d, error %v; want an AuthorizationRequiredError with the challenge", status, err)
+	}
+	if b.count() != 1 {
+		t.Fatalf("authorizations = %d, want 1", b.count())
+	}
+}
