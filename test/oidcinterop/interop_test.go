@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpauth/mcpauth/client"
+	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
 // The Client ID Metadata Document is published at an https URL of a test
@@ -268,6 +270,25 @@ func testInterop(t *testing.T, useCIMD bool) {
 	}
 	if n := e.mcp.distinctTokens(); n != 2 {
 		t.Errorf("second process used a new access token (%d distinct), want the stored one", n)
+	}
+
+	// 3b. A real second process: the mcpauth binary with the same config
+	// directory calls the tool on the stored registration and token.
+	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := []string{"call", e.mcp.url, "whoami", "--config-dir", e.storeDir, "--no-browser"}
+	if useCIMD {
+		args = append(args, "--client-metadata-url", cimdURL) // the same application
+	}
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "subject=alice ") {
+		t.Errorf("mcpauth call whoami: %v\n%s", err, out)
+	}
+	ev = e.eventsSince(t, &seen)
+	t.Logf("mcpauth call (second process): provider events %v", counts(ev))
+	if len(ev) != 0 {
+		t.Errorf("mcpauth call: provider events %v, want none", counts(ev))
 	}
 
 	// 4. The rotated-out refresh token is dead at the provider (rotation is
