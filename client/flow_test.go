@@ -467,3 +467,29 @@ func TestRefusedFreshTokenIsTypedError(t *testing.T) {
 		t.Fatalf("authorizations = %d, want 1", b.count())
 	}
 }
+
+// TestSharedStoreRefreshedOnce: two processes share a store; after one refreshed (rotating
+// the refresh token), the other takes the stored token instead of spending the old refresh
+// token, which the authorization server would refuse.
+func TestSharedStoreRefreshedOnce(t *testing.T) {
+	as := newTestAS(t)
+	rs := newTestRS(t, as)
+	b := &headlessBrowser{}
+	ctx := testContext(t)
+	var clk clock
+	cfg := testConfig(rs, b)
+	cfg.Now = clk.now
+	first := mustConnect(t, ctx, cfg)
+	defer first.Close()
+	second := mustConnect(t, ctx, cfg)
+	defer second.Close()
+	clk.advance(2 * time.Hour)
+	callEcho(t, ctx, first, "1")
+	callEcho(t, ctx, second, "2")
+	if n := len(as.tokenForms("refresh_token")); n != 1 {
+		t.Errorf("refreshes = %d, want 1", n)
+	}
+	if b.count() != 1 {
+		t.Errorf("authorizations = %d, want 1", b.count())
+	}
+}

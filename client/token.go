@@ -63,6 +63,9 @@ func (c *Client) tokenRequestLocked(ctx context.Context, form url.Values, reques
 // refreshLocked refreshes the current token. On invalid_grant the token is dropped; on
 // invalid_client a dynamic registration is dropped too, to be replaced once.
 func (c *Client) refreshLocked(ctx context.Context) error {
+	if c.adoptStoredLocked(ctx) {
+		return nil
+	}
 	e := c.state.entry
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {e.Token.RefreshToken}}
 	err := c.tokenRequestLocked(ctx, form, e.Scopes)
@@ -81,6 +84,22 @@ func (c *Client) refreshLocked(ctx context.Context) error {
 		c.saveLocked(ctx)
 	}
 	return err
+}
+
+// adoptStoredLocked takes a newer entry another process sharing the store wrote, and
+// reports whether its token can be used as is. With refresh token rotation the refresh token
+// this Client holds may already be spent by that process.
+func (c *Client) adoptStoredLocked(ctx context.Context) bool {
+	e := c.state.entry
+	stored, err := c.store.Get(ctx, e.Key)
+	if err != nil || stored.Token == nil || stored.Registration == nil || !stored.Updated.After(e.Updated) {
+		return false
+	}
+	c.state.entry = stored
+	if stored.TokenEndpoint == "" {
+		stored.TokenEndpoint = e.TokenEndpoint
+	}
+	return c.fresh(stored.Token)
 }
 
 // postToken sends one token request with the resource parameter and client authentication.
