@@ -1,8 +1,10 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -61,5 +63,35 @@ func TestOAuthHandlerDeniedOnce(t *testing.T) {
 	}
 	if _, err := c.TokenSource().Token(); !errors.Is(err, ErrNoToken) {
 		t.Fatalf("TokenSource().Token() = %v, want ErrNoToken", err)
+	}
+}
+
+// TestTokenSourceOutlivesAuthorizeContext: the client credentials token source keeps working
+// after the context of the call that first authorized ends (go-sdk gap: extauth's dies with
+// it), and renews the token with the resource parameter.
+func TestTokenSourceOutlivesAuthorizeContext(t *testing.T) {
+	as := newTestAS(t)
+	as.clients["pre-svc"] = testASClient{secret: "svc-secret"}
+	rs := newTestRS(t, as)
+	var clk clock
+	cfg := testConfig(rs, &headlessBrowser{})
+	cfg.GrantType = ClientCredentials
+	cfg.ClientID, cfg.ClientSecret = "pre-svc", "svc-secret"
+	cfg.Now = clk.now
+	c, _ := New(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	first, err := c.Token(ctx)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(2 * time.Hour)
+	second, err := c.TokenSource().Token()
+	if err != nil || second.AccessToken == first.AccessToken {
+		t.Fatalf("Token after the first context ended: %v (same token: %v)", err, second != nil && second.AccessToken == first.AccessToken)
+	}
+	forms := as.tokenForms("client_credentials")
+	if len(forms) != 2 || forms[1].Get("resource") != rs.url {
+		t.Fatalf("client credentials requests: %v", forms)
 	}
 }
