@@ -142,8 +142,12 @@ func (e *env) storedEntry(t *testing.T) *client.Entry {
 	return entries[0]
 }
 
-func TestDCR(t *testing.T)  { testInterop(t, false) }
-func TestCIMD(t *testing.T) { testInterop(t, true) }
+func TestInterop(t *testing.T) {
+	// The mcpauth binary is the second process of both subtests.
+	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
+	t.Run("DCR", func(t *testing.T) { testInterop(t, bin, false) })
+	t.Run("CIMD", func(t *testing.T) { testInterop(t, bin, true) })
+}
 
 // testInterop: the client registers (DCR) or presents its metadata document
 // (CIMD), the user logs in and consents, a tool is called; the access token
@@ -151,7 +155,7 @@ func TestCIMD(t *testing.T) { testInterop(t, true) }
 // resource and rotates the refresh token; a second client over the same file
 // store (a second process) reuses registration and token without a single
 // request to the provider.
-func testInterop(t *testing.T, useCIMD bool) {
+func testInterop(t *testing.T, bin string, useCIMD bool) {
 	e := newEnv(t, useCIMD)
 	var seen int
 	var clk clock
@@ -274,7 +278,6 @@ func testInterop(t *testing.T, useCIMD bool) {
 
 	// 3b. A real second process: the mcpauth binary with the same config
 	// directory calls the tool on the stored registration and token.
-	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	args := []string{"call", e.mcp.url, "whoami", "--config-dir", e.storeDir, "--no-browser"}
