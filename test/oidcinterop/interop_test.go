@@ -153,8 +153,9 @@ func TestInterop(t *testing.T) {
 // (CIMD), the user logs in and consents, a tool is called; the access token
 // expires and N concurrent calls cause exactly one refresh, which sends
 // resource and rotates the refresh token; a second client over the same file
-// store (a second process) reuses registration and token without a single
-// request to the provider.
+// store, then the mcpauth binary bin (a second process), reuse registration
+// and token without a single request to the provider; the rotated-out refresh
+// token is refused.
 func testInterop(t *testing.T, bin string, useCIMD bool) {
 	e := newEnv(t, useCIMD)
 	var seen int
