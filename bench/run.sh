@@ -35,5 +35,5 @@ fi
 export MCPAUTH_BENCH_CPU=${MCPAUTH_BENCH_CPU:-0}
 go test -c -o "$WORK/bench.test" ./bench/
 cd bench
-taskset -c 1 "$WORK/bench.test" -test.run '^$' -test.bench "${BENCH:-.}" -test.benchtime=1x -test.timeout 60m \
+taskset -c 1 "$WORK/bench.test" -test.run '^$' -test.bench "${BENCH:-^Benchmark(Token|Registration|ToolCall)}" -test.benchtime=1x -test.timeout 60m \
   -bench.duration "${DURATION:-10s}" -bench.conns 32
