@@ -72,11 +72,16 @@ func split(s string) []string {
 	return strings.Split(s, " ")
 }
 
+// ErrInvalidText: a value to store is not valid UTF-8 or holds a NUL byte, which PostgreSQL
+// text cannot hold (SQLite can).
+var ErrInvalidText = errors.New("postgres: text must be valid UTF-8 without NUL bytes")
+
 // PostgreSQL error codes (Appendix A of its manual).
 const (
-	uniqueViolation      = "23505"
-	serializationFailure = "40001"
-	deadlockDetected     = "40P01"
+	uniqueViolation          = "23505"
+	characterNotInRepertoire = "22021" // invalid UTF-8 or NUL in text
+	serializationFailure     = "40001"
+	deadlockDetected         = "40P01"
 )
 
 func pgCode(err error) string {
@@ -87,26 +92,33 @@ func pgCode(err error) string {
 	return ""
 }
 
-// conflict maps a uniqueness violation to store.ErrConflict.
+// conflict maps the errors of an insert: a uniqueness violation to store.ErrConflict, text
+// PostgreSQL cannot hold to ErrInvalidText.
 func conflict(err error) error {
-	if pgCode(err) == uniqueViolation {
+	switch pgCode(err) {
+	case uniqueViolation:
 		return store.ErrConflict
+	case characterNotInRepertoire:
+		return ErrInvalidText
 	}
 	return err
 }
 
-// notFound maps pgx.ErrNoRows to store.ErrNotFound.
+// notFound maps the errors of a lookup to store.ErrNotFound: no row, or a key PostgreSQL cannot
+// even hold (invalid UTF-8 or NUL, e.g. a client_id from a hostile request), which no stored
+// record has. SQLite answers the same for such keys.
 func notFound(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, pgx.ErrNoRows) || pgCode(err) == characterNotInRepertoire {
 		return store.ErrNotFound
 	}
 	return err
 }
 
-// affected returns store.ErrNotFound when the command changed no row.
+// affected returns store.ErrNotFound when the command changed no row (or, as notFound, its key
+// cannot exist).
 func affected(tag pgconn.CommandTag, err error) error {
 	if err != nil {
-		return err
+		return notFound(err)
 	}
 	if tag.RowsAffected() == 0 {
 		return store.ErrNotFound

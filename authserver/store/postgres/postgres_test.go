@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -110,5 +111,34 @@ func TestRefusesNewerSchema(t *testing.T) {
 			s.Close()
 		}
 		t.Fatalf("opened a database with a newer schema: %v", err)
+	}
+}
+
+// TestTextPostgreSQLCannotHold: keys from hostile requests that are not valid UTF-8 or hold a
+// NUL byte are simply not found, as in SQLite, instead of failing with a database error; such
+// values to store fail with ErrInvalidText.
+func TestTextPostgreSQLCannotHold(t *testing.T) {
+	s := open(t, testenv.PostgresDSN(t))
+	defer s.Close()
+	ctx := t.Context()
+	for _, key := range []string{"\xff", "a\x00b", "\xc3("} {
+		if _, err := s.GetClient(ctx, key); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetClient(%q): %v", key, err)
+		}
+		if _, err := s.GetUserByName(ctx, key); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetUserByName(%q): %v", key, err)
+		}
+		if _, err := s.RedeemAuthCode(ctx, key, time.Now()); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("RedeemAuthCode(%q): %v", key, err)
+		}
+		if err := s.RotateRefreshToken(ctx, key, &store.RefreshToken{Hash: "n"}, time.Now()); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("RotateRefreshToken(%q): %v", key, err)
+		}
+		if err := s.DeleteClient(ctx, key); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("DeleteClient(%q): %v", key, err)
+		}
+		if err := s.CreateUser(ctx, &store.User{ID: "u", Username: key, PasswordHash: "x"}); !errors.Is(err, postgres.ErrInvalidText) {
+			t.Errorf("CreateUser(%q): %v", key, err)
+		}
 	}
 }
