@@ -59,6 +59,10 @@ type Config struct {
 	ClientID string
 	// ClientSecret is the pre-registered client's secret (confidential clients).
 	ClientSecret string
+	// Issuer, when set, is the only authorization server the client will use: discovery that
+	// leads elsewhere fails with an IssuerMismatchError before any credential is sent. Set it with
+	// pre-registered credentials, so that a server cannot direct them to another issuer.
+	Issuer string
 	// TokenEndpointAuthMethod forces the token endpoint authentication method of a
 	// pre-registered client (AuthNone, AuthClientSecretBasic, AuthClientSecretPost or
 	// AuthPrivateKeyJWT). Empty means: private_key_jwt when PrivateKey is set, otherwise the

@@ -70,6 +70,12 @@ func (c *Client) discover(ctx context.Context, metadataURL string) (*discovery, 
 		d.prm, d.prmURL = prm, prmURL
 		d.resource = prm.Resource
 		issuer := prm.AuthorizationServers[0]
+		if c.cfg.Issuer != "" {
+			if !slices.Contains(prm.AuthorizationServers, c.cfg.Issuer) {
+				return nil, &IssuerMismatchError{Expected: c.cfg.Issuer, Got: sanitize(issuer), Where: "protected resource metadata (the configured issuer)"}
+			}
+			issuer = c.cfg.Issuer
+		}
 		as, err := c.fetchAuthServerMetadata(ctx, issuer, false)
 		if errors.Is(err, errNoDocument) {
 			return nil, &MetadataError{URL: issuer, Reason: "no authorization server metadata found (RFC 8414 or OpenID Connect Discovery)"}
@@ -90,6 +96,9 @@ func (c *Client) discover(ctx context.Context, metadataURL string) (*discovery, 
 		d.as = as
 	default:
 		return nil, err
+	}
+	if c.cfg.Issuer != "" && d.as.Issuer != c.cfg.Issuer {
+		return nil, &IssuerMismatchError{Expected: c.cfg.Issuer, Got: sanitize(d.as.Issuer), Where: "discovery (the configured issuer)"}
 	}
 	if c.cfg.GrantType == AuthorizationCode && !slices.Contains(d.as.CodeChallengeMethodsSupported, "S256") {
 		return nil, &PKCEUnsupportedError{Issuer: d.as.Issuer, Methods: d.as.CodeChallengeMethodsSupported}

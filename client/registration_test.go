@@ -356,3 +356,26 @@ func TestBearerOnlyToServerOrigin(t *testing.T) {
 		t.Fatalf("Authorization %q sent to another origin", got)
 	}
 }
+
+// TestConfiguredIssuerPinsCredentials: with Config.Issuer, a server naming another
+// authorization server never gets the pre-registered secret.
+func TestConfiguredIssuerPinsCredentials(t *testing.T) {
+	as := newTestAS(t)
+	as.clients["pre-1"] = testASClient{secret: "s3cret"}
+	rs := newTestRS(t, as)
+	b := &headlessBrowser{}
+	cfg := testConfig(rs, b)
+	cfg.ClientID, cfg.ClientSecret = "pre-1", "s3cret"
+	cfg.Issuer = "https://the-real-as.example"
+	_, err := Connect(testContext(t), cfg)
+	var im *IssuerMismatchError
+	if !errors.As(err, &im) || im.Expected != cfg.Issuer {
+		t.Fatalf("Connect error = %v, want IssuerMismatchError", err)
+	}
+	if as.count("token") != 0 || as.count("metadata") != 0 || b.count() != 0 {
+		t.Fatal("credentials were used with an issuer other than the configured one")
+	}
+	cfg.Issuer = as.issuer
+	s := mustConnect(t, testContext(t), cfg)
+	s.Close()
+}

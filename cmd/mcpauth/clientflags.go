@@ -22,6 +22,7 @@ type clientFlags struct {
 	clientID, clientSecret string
 	clientName             string
 	clientMetadataURL      string
+	issuer                 string
 	scopes                 []string
 	noBrowser              bool
 	configDir              string
@@ -34,6 +35,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.clientSecret, "client-secret", "", "secret of the pre-registered client (or MCPAUTH_CLIENT_SECRET)")
 	fs.StringVar(&f.clientName, "client-name", "mcpauth", "client `name` shown on the consent screen and sent when registering")
 	fs.StringVar(&f.clientMetadataURL, "client-metadata-url", "", "https `URL` of this client's Client ID Metadata Document, used as client_id when the server supports it")
+	fs.StringVar(&f.issuer, "issuer", "", "only use the authorization server with this issuer `URL` (pin it with --client-secret)")
 	fs.StringSliceVar(&f.scopes, "scope", nil, "`scopes` to request instead of those the server asks for (comma-separated or repeated)")
 	fs.BoolVar(&f.noBrowser, "no-browser", false, "print the authorization URL instead of opening a browser")
 	fs.StringVar(&f.configDir, "config-dir", "", "`directory` of stored registrations and tokens (default $"+client.ConfigDirEnv+", else the user config directory/mcpauth)")
@@ -71,6 +73,7 @@ func (f *clientFlags) config(serverURL string, stderr io.Writer) (client.Config,
 		ClientID:          f.clientID,
 		ClientSecret:      secret,
 		ClientMetadataURL: f.clientMetadataURL,
+		Issuer:            f.issuer,
 		Scopes:            scopes,
 		Store:             client.NewFileStore(dir),
 		NoBrowser:         f.noBrowser,

@@ -123,6 +123,7 @@ func TestClientCommandErrors(t *testing.T) {
 		{"bad json", []string{"call", svc.mcpURL, "weather_forecast", "--json", "[1]", "--config-dir", cfgDir}, exitUsage, "JSON object"},
 		{"bad output", []string{"tools", svc.mcpURL, "-o", "yaml", "--config-dir", cfgDir}, exitUsage, "--output"},
 		{"insecure server", []string{"tools", "http://example.com/mcp", "--config-dir", cfgDir}, exitUsage, "https"},
+		{"other issuer", []string{"tools", svc.mcpURL, "--issuer", "https://as.example", "--config-dir", cfgDir}, exitError, "issuer mismatch"},
 		{"secret without id", []string{"login", svc.mcpURL, "--client-secret", "x", "--config-dir", cfgDir}, exitUsage, "--client-id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
