@@ -17,7 +17,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 )
@@ -26,28 +28,33 @@ import (
 const deadline = 45 * time.Second
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Getenv("MCP_CONFORMANCE_SCENARIO"), os.Getenv("MCP_CONFORMANCE_CONTEXT")))
+	os.Exit(run(os.Args[1:], os.Getenv("MCP_CONFORMANCE_SCENARIO"), os.Getenv("MCP_CONFORMANCE_CONTEXT"), os.Stdout, os.Stderr))
 }
 
-func run(args []string, scenario, contextJSON string) int {
+// run runs the scenario against the server URL, the last of args, and
+// returns the exit code: 0 success, 1 the scenario failed, 2 bad usage.
+func run(args []string, scenario, contextJSON string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || scenario == "" {
-		fmt.Fprintln(os.Stderr, "usage: MCP_CONFORMANCE_SCENARIO=<scenario> [MCP_CONFORMANCE_CONTEXT=<json>] conformance-client <server-url>")
+		fmt.Fprintln(stderr, "usage: MCP_CONFORMANCE_SCENARIO=<scenario> [MCP_CONFORMANCE_CONTEXT=<json>] conformance-client <server-url>")
 		return 2
 	}
 	serverURL := args[len(args)-1]
 	var sc scenarioContext
 	if contextJSON != "" {
 		if err := json.Unmarshal([]byte(contextJSON), &sc); err != nil {
-			fmt.Fprintf(os.Stderr, "conformance-client: error kind=usage MCP_CONFORMANCE_CONTEXT is not a JSON object: %v\n", err)
+			fmt.Fprintf(stderr, "conformance-client: error kind=usage MCP_CONFORMANCE_CONTEXT is not a JSON object: %v\n", err)
 			return 2
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	if err := runScenario(ctx, scenario, serverURL, sc); err != nil {
-		fmt.Fprintf(os.Stderr, "conformance-client: error kind=%s %v\n", errorKind(err), err)
+	if err := runScenario(ctx, scenario, serverURL, sc, stderr); err != nil {
+		fmt.Fprintf(stderr, "conformance-client: error kind=%s %v\n", errorKind(err), err)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
 		return 1
 	}
-	fmt.Println("conformance-client: ok")
+	fmt.Fprintln(stdout, "conformance-client: ok")
 	return 0
 }

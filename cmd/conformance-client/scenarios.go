@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -48,12 +48,12 @@ func operationFor(scenario string) (operation, bool) {
 	return nil, false
 }
 
-func runScenario(ctx context.Context, scenario, serverURL string, sc scenarioContext) error {
+func runScenario(ctx context.Context, scenario, serverURL string, sc scenarioContext, stderr io.Writer) error {
 	op, ok := operationFor(scenario)
 	if !ok {
 		return fmt.Errorf("%w: unknown scenario %q", errUsage, scenario)
 	}
-	cfg, err := config(scenario, serverURL, sc)
+	cfg, err := config(scenario, serverURL, sc, stderr)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func runScenario(ctx context.Context, scenario, serverURL string, sc scenarioCon
 
 // config is the client configuration an application would use in the
 // scenario's situation.
-func config(scenario, serverURL string, sc scenarioContext) (client.Config, error) {
+func config(scenario, serverURL string, sc scenarioContext, stderr io.Writer) (client.Config, error) {
 	cfg := client.Config{
 		ServerURL:         serverURL,
 		ClientName:        "mcpauth conformance client",
@@ -80,7 +80,7 @@ func config(scenario, serverURL string, sc scenarioContext) (client.Config, erro
 		ClientSecret:      sc.ClientSecret,
 		Store:             client.NewMemoryStore(),
 		OpenBrowser:       approveAtOnce,
-		Stderr:            os.Stderr,
+		Stderr:            stderr,
 	}
 	// A backend acting on its own behalf, not a user's: client_credentials.
 	if strings.HasPrefix(scenario, "auth/client-credentials-") {
