@@ -184,3 +184,18 @@ func jwks(t *testing.T, as *testAS) []string {
 	slices.Sort(ids)
 	return ids
 }
+
+// TestPostgresHostileClientID: a client_id PostgreSQL cannot even hold (invalid UTF-8, NUL) is
+// an unknown client, answered like any other, not a server error.
+func TestPostgresHostileClientID(t *testing.T) {
+	a, _ := twoInstances(t, testenv.PostgresDSN(t), nil)
+	for _, id := range []string{"\xff", "a\x00b"} {
+		_, challenge := pkce()
+		req, _ := http.NewRequest(http.MethodGet, authorizeURL(a, codeParams(id, challenge)), nil)
+		if resp, body := do(t, noRedirect, req); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("authorize with client_id %q: %d %s", id, resp.StatusCode, body)
+		}
+		status, body := tokenRequest(t, a, codeForm(id, "code", "verifier"))
+		wantOAuthError(t, "token with a hostile client_id", status, body, http.StatusUnauthorized, "invalid_client")
+	}
+}
