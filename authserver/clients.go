@@ -255,7 +255,7 @@ func (a *Admin) AddClient(ctx context.Context, sc StaticClient) (*ClientInfo, st
 	}
 	if err := a.store.CreateClient(ctx, stored); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, "", fmt.Errorf("a client with ID %q exists", id)
+			return nil, "", fmt.Errorf("a client with ID %q exists: %w", id, err)
 		}
 		return nil, "", err
 	}

@@ -109,7 +109,7 @@ func (a *Admin) AddUser(ctx context.Context, username, password string, scopes [
 	u := &store.User{ID: "u_" + randomToken(12), Username: username, PasswordHash: hashPassword(password), Scopes: scopes, CreatedAt: a.now().UTC()}
 	if err := a.store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, fmt.Errorf("user %q exists", username)
+			return nil, fmt.Errorf("user %q exists: %w", username, err)
 		}
 		return nil, err
 	}
