@@ -70,7 +70,7 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 	// From here on errors are redirected to the client.
 	for p, v := range q {
 		if len(v) > 1 && p != "resource" {
-			return req, nil, newError(errInvalidRequest, "parameter "+p+" appears more than once")
+			return req, nil, newError(errInvalidRequest, "parameter "+truncate(p)+" appears more than once")
 		}
 	}
 	if q.Get("response_type") != ResponseTypeCode {
