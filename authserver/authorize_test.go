@@ -168,3 +168,18 @@ func TestAuthorizeWithoutRedirectURIUsesTheOnlyOne(t *testing.T) {
 		t.Fatalf("token: %d %v", status, body)
 	}
 }
+
+// TestHostileClientIDIsUnknown: a client_id with NUL or invalid UTF-8 is an unknown client
+// (an error page, invalid_client at the token endpoint), never a server error.
+func TestHostileClientIDIsUnknown(t *testing.T) {
+	as := devAS(t, nil)
+	_, challenge := pkce()
+	for _, id := range []string{"a\x00b", "\xff\xfe", strings.Repeat("x", 5000)} {
+		req, _ := http.NewRequest(http.MethodGet, authorizeURL(as, codeParams(id, challenge)), nil)
+		if resp, body := do(t, noRedirect, req); resp.StatusCode != 400 {
+			t.Errorf("authorize with client_id %q: %d %s", id, resp.StatusCode, body)
+		}
+		status, body := tokenRequest(t, as, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {id}})
+		wantOAuthError(t, "token with a hostile client_id", status, body, 401, "invalid_client")
+	}
+}
