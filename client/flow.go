@@ -84,6 +84,9 @@ func (c *Client) loadLocked(ctx context.Context) {
 		return
 	}
 	for _, e := range entries {
+		if c.cfg.Issuer != "" && e.Issuer != c.cfg.Issuer {
+			continue
+		}
 		if c.cfg.ClientID != "" && (e.Registration == nil || e.Registration.ClientID != c.cfg.ClientID) {
 			continue
 		}

@@ -378,4 +378,9 @@ func TestConfiguredIssuerPinsCredentials(t *testing.T) {
 	cfg.Issuer = as.issuer
 	s := mustConnect(t, testContext(t), cfg)
 	s.Close()
+	// Stored credentials of another issuer are not used either.
+	cfg.Issuer = "https://the-real-as.example"
+	if _, err := Connect(testContext(t), cfg); !errors.As(err, &im) {
+		t.Fatalf("Connect with stored credentials of another issuer: %v, want IssuerMismatchError", err)
+	}
 }
