@@ -1,8 +1,12 @@
 package sqlite_test
 
 import (
+	"errors"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
 	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
@@ -38,5 +42,47 @@ func TestReopen(t *testing.T) {
 	defer s.Close()
 	if u, err := s.GetUserByName(t.Context(), "alice"); err != nil || u.ID != "u1" {
 		t.Fatalf("after reopen: %v, %v", u, err)
+	}
+}
+
+// TestTwoHandlesOneFile: two stores on one file (two processes, say mcpauth serve and the
+// mcpauth users command) see each other's writes, and a code is still redeemed exactly once.
+func TestTwoHandlesOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcpauth.db")
+	a, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := t.Context()
+	now := time.Now()
+	g := &store.Grant{ID: "g1", ClientID: "c1", Subject: "u1", Scopes: []string{}, Resources: []string{}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	c := &store.AuthCode{Hash: "h1", GrantID: "g1", ClientID: "c1", Subject: "u1", Scopes: []string{}, Resources: []string{}, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	if err := a.CreateAuthCode(ctx, g, c); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	for i := range 16 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			if _, err := s.RedeemAuthCode(ctx, "h1", now); err == nil {
+				ok.Add(1)
+			} else if !errors.Is(err, store.ErrAlreadyUsed) {
+				t.Errorf("redeem: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 {
+		t.Fatalf("%d redemptions across two handles, want 1", ok.Load())
 	}
 }
