@@ -104,6 +104,10 @@ func TestIssuerRules(t *testing.T) {
 		{"https://as.example.com/", "", false},           // trailing slash
 		{"https://as.example.com?x=1", "", false},        // query
 		{"ftp://as.example.com", "", false},
+		{"https://as.example.com/tenant-1/auth", "", true},
+		{"https://as.example.com/{x}", "", false}, // would be a ServeMux wildcard
+		{"https://as.example.com/a//b", "", false},
+		{"https://as.example.com/a/../b", "", false},
 	} {
 		_, err := authserver.New(t.Context(), authserver.Config{
 			Issuer: tc.issuer, ListenAddr: tc.listen, Store: as.Store, KeyEncryptionKey: as.Key,

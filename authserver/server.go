@@ -241,6 +241,11 @@ func checkIssuer(issuer, listenAddr string) (*url.URL, error) {
 	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(u.Path, "/") {
 		return nil, fmt.Errorf("authserver: issuer %q must be an absolute URL without query, fragment, userinfo or trailing slash (RFC 8414 §2)", issuer)
 	}
+	for _, seg := range strings.Split(strings.TrimPrefix(u.Path, "/"), "/") {
+		if u.Path != "" && (seg == "" || strings.Trim(seg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~") != "" || seg == "." || seg == "..") {
+			return nil, fmt.Errorf("authserver: issuer path %q may only hold segments of letters, digits and -._~", u.Path)
+		}
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":
