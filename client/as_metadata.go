@@ -1,5 +1,6 @@
 // Authorization server metadata discovery (RFC 8414 §3, OpenID Connect Discovery 1.0 §4;
 // MCP authorization specification, "Authorization Server Metadata Discovery").
+
 package client
 
 import (

@@ -1,5 +1,6 @@
 // The authorization code grant through a loopback redirect (RFC 6749 §4.1, RFC 8252 §7.3,
 // RFC 8707 §2.1; MCP authorization specification, "Authorization Code Protection").
+
 package client
 
 import (

@@ -1,5 +1,6 @@
 // Opening the authorization URL in the user's browser (RFC 8252 §6: the system browser,
 // not an embedded one).
+
 package client
 
 import (

@@ -1,5 +1,6 @@
 // The client credentials grant for confidential clients acting on their own behalf (RFC 6749
 // §4.4; MCP SEP-1046), with the resource parameter (RFC 8707 §2.2).
+
 package client
 
 import (

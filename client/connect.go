@@ -1,5 +1,6 @@
 // Connecting to an MCP server over Streamable HTTP with OAuth (MCP authorization specification,
 // "Authorization Flow Steps").
+
 package client
 
 import (

@@ -1,4 +1,5 @@
 // OAuth 2.0 Dynamic Client Registration (RFC 7591 §3) of a native MCP client.
+
 package client
 
 import (

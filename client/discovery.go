@@ -1,6 +1,7 @@
 // Discovery of the authorization server of an MCP server (MCP authorization specification,
 // "Authorization Server Discovery"): protected resource metadata, then authorization server
 // metadata, with the 2025-03-26 fallback for servers without the former.
+
 package client
 
 import (

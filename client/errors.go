@@ -1,5 +1,6 @@
 // Typed errors of the MCP authorization flow, usable with errors.As (MCP authorization
 // specification; RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2, RFC 8414 §3.3, RFC 9728 §3.3).
+
 package client
 
 import (

@@ -1,5 +1,6 @@
 // The authorization flow of the MCP specification ("Authorization Flow Steps"): which token
 // a request carries, and what a 401 or 403 insufficient_scope leads to.
+
 package client
 
 import (

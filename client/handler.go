@@ -1,4 +1,5 @@
 // The go-sdk auth.OAuthHandler interface, for callers that build their own go-sdk transport.
+
 package client
 
 import (

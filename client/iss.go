@@ -1,4 +1,5 @@
 // Authorization server issuer identification in authorization responses (RFC 9207 §2.4).
+
 package client
 
 import (

@@ -2,6 +2,7 @@
 
 // A lock shared by the processes using one store directory, so that many processes for one
 // server (desktop hosts start several) register, authorize and refresh one at a time.
+
 package client
 
 import (

@@ -1,4 +1,5 @@
 // Proof Key for Code Exchange with S256 (RFC 7636 §4; required by OAuth 2.1 and MCP).
+
 package client
 
 import "golang.org/x/oauth2"

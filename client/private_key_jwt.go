@@ -1,5 +1,6 @@
 // JWT client assertions for the private_key_jwt token endpoint authentication (RFC 7523
 // §2.2 and §3, OpenID Connect Core §9).
+
 package client
 
 import (

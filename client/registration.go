@@ -1,6 +1,7 @@
 // Client registration order (MCP authorization specification, "Client Registration
 // Approaches"): pre-registered credentials, then a Client ID Metadata Document, then Dynamic
 // Client Registration, else an error saying how to pass a client ID.
+
 package client
 
 import (

@@ -1,5 +1,6 @@
 // Canonical server URIs for the resource parameter (RFC 8707 §2; MCP authorization
 // specification, "Canonical Server URI") and the https-or-loopback rule for endpoints.
+
 package client
 
 import (

@@ -1,5 +1,6 @@
 // OAuth 2.0 Protected Resource Metadata discovery (RFC 9728 §3; MCP authorization
 // specification, "Protected Resource Metadata Discovery Requirements").
+
 package client
 
 import (

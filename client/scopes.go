@@ -1,5 +1,6 @@
 // Scope selection (MCP authorization specification, "Scope Selection Strategy"; SEP-2207 for
 // offline_access).
+
 package client
 
 import "slices"

@@ -1,5 +1,6 @@
 // Persistence of client registrations and tokens, bound to (resource, issuer) as the MCP
 // authorization specification requires ("Token Audience Binding", "Client Registration").
+
 package client
 
 import (

@@ -1,4 +1,5 @@
 // A file Store under the user's config directory: directory 0700, files 0600, atomic replace.
+
 package client
 
 import (
@@ -50,6 +51,7 @@ func (s *FileStore) path(key Key) string {
 	return filepath.Join(s.dir, hex.EncodeToString(h[:16])+credentialsSuffix)
 }
 
+// Get implements Store.
 func (s *FileStore) Get(_ context.Context, key Key) (*Entry, error) {
 	b, err := os.ReadFile(s.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -68,6 +70,7 @@ func (s *FileStore) Get(_ context.Context, key Key) (*Entry, error) {
 	return e, nil
 }
 
+// Put implements Store.
 func (s *FileStore) Put(_ context.Context, e *Entry) error {
 	b, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
@@ -98,6 +101,7 @@ func (s *FileStore) Put(_ context.Context, e *Entry) error {
 	return os.Rename(tmp.Name(), s.path(e.Key))
 }
 
+// Delete implements Store.
 func (s *FileStore) Delete(_ context.Context, key Key) error {
 	err := os.Remove(s.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -106,6 +110,7 @@ func (s *FileStore) Delete(_ context.Context, key Key) error {
 	return err
 }
 
+// List implements Store.
 func (s *FileStore) List(_ context.Context, resource string) ([]*Entry, error) {
 	des, err := os.ReadDir(s.dir)
 	if errors.Is(err, fs.ErrNotExist) {

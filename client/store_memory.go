@@ -1,4 +1,5 @@
 // An in-memory Store for embedding and tests.
+
 package client
 
 import (
@@ -20,6 +21,7 @@ func NewMemoryStore() *MemoryStore { return &MemoryStore{entries: map[Key][]byte
 
 // Entries are kept encoded, so that callers never share memory with the store.
 
+// Get implements Store.
 func (s *MemoryStore) Get(_ context.Context, key Key) (*Entry, error) {
 	s.mu.Lock()
 	b, ok := s.entries[key]
@@ -30,6 +32,7 @@ func (s *MemoryStore) Get(_ context.Context, key Key) (*Entry, error) {
 	return decodeEntry(b)
 }
 
+// Put implements Store.
 func (s *MemoryStore) Put(_ context.Context, e *Entry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -41,6 +44,7 @@ func (s *MemoryStore) Put(_ context.Context, e *Entry) error {
 	return nil
 }
 
+// Delete implements Store.
 func (s *MemoryStore) Delete(_ context.Context, key Key) error {
 	s.mu.Lock()
 	delete(s.entries, key)
@@ -48,6 +52,7 @@ func (s *MemoryStore) Delete(_ context.Context, key Key) error {
 	return nil
 }
 
+// List implements Store.
 func (s *MemoryStore) List(_ context.Context, resource string) ([]*Entry, error) {
 	s.mu.Lock()
 	var out []*Entry

@@ -1,6 +1,7 @@
 // Token requests: code exchange and refresh (RFC 6749 §4.1.3, §6, §5.1, §5.2), always with
 // the resource parameter (RFC 8707 §2.2), and token endpoint client authentication (RFC 6749
 // §2.3.1, RFC 7523 §2.2).
+
 package client
 
 import (

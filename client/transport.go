@@ -1,6 +1,7 @@
 // Bearer tokens on MCP requests (RFC 6750 §2.1) and the answer to 401 and 403
 // insufficient_scope (MCP authorization specification, "Access Token Usage", "Scope Challenge
 // Handling").
+
 package client
 
 import (
