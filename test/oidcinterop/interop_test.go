@@ -73,7 +73,7 @@ func newEnv(t *testing.T, useCIMD bool, clients ...map[string]any) *env {
 		t.Cleanup(doc.Close)
 		routes = map[string]string{cimdOrigin: doc.URL}
 	}
-	e.provider = startProvider(t, e.mcp.url, routes, clients...)
+	e.provider = startProvider(t, []string{e.mcp.url}, routes, clients...)
 	e.mcp.serve(t, e.provider.issuer)
 	return e
 }
@@ -135,9 +135,15 @@ func whoami(t *testing.T, s *mcp.ClientSession) string {
 // storedEntry returns the client's one stored entry for the MCP server.
 func (e *env) storedEntry(t *testing.T) *client.Entry {
 	t.Helper()
-	entries, err := client.NewFileStore(e.storeDir).List(context.Background(), e.mcp.url)
-	if err != nil || len(entries) != 1 {
-		t.Fatalf("stored entries for %s: %v, %v", e.mcp.url, entries, err)
+	return storedEntry(t, client.NewFileStore(e.storeDir), e.mcp.url)
+}
+
+// storedEntry returns the store's one entry for the resource.
+func storedEntry(t *testing.T, store client.Store, resource string) *client.Entry {
+	t.Helper()
+	entries, err := store.List(context.Background(), resource)
+	if err != nil || len(entries) != 1 || entries[0].Token == nil {
+		t.Fatalf("stored entries for %s: %v, %v", resource, entries, err)
 	}
 	return entries[0]
 }

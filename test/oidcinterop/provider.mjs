@@ -1,7 +1,7 @@
 // oidc-provider v9 (an independent, OpenID-certified authorization server) set
 // up the way a real MCP deployment would use it, for mcpauth's interop test.
 //
-//   node provider.mjs --resource <MCP server URL> [--cimd-origin https://host=http://127.0.0.1:port ...]
+//   node provider.mjs --resource <MCP server URL> [--resource ...] [--cimd-origin https://host=http://127.0.0.1:port ...]
 //                     [--client '<client metadata JSON>' ...]
 //
 // --client pre-registers a client (e.g. a client_credentials backend with
@@ -21,17 +21,17 @@ import Provider, { errors } from 'oidc-provider';
 
 const { values: args } = parseArgs({
   options: {
-    resource: { type: 'string' },
+    resource: { type: 'string', multiple: true, default: [] },
     'cimd-origin': { type: 'string', multiple: true, default: [] },
     client: { type: 'string', multiple: true, default: [] },
     'access-token-ttl': { type: 'string', default: '300' },
   },
 });
-if (!args.resource) {
-  console.error('usage: provider.mjs --resource URL [--cimd-origin https://host=http://127.0.0.1:port]');
+if (args.resource.length === 0) {
+  console.error('usage: provider.mjs --resource URL [--resource URL ...] [--cimd-origin https://host=http://127.0.0.1:port ...] [--client JSON ...]');
   process.exit(2);
 }
-const resource = args.resource;
+const resources = new Set(args.resource);
 const resourceScope = 'mcp:tools';
 
 // CIMD documents live at https URLs; the test serves them from a loopback
@@ -90,15 +90,15 @@ const provider = new Provider(issuer, {
     resourceIndicators: {
       enabled: true,
       useGrantedResource: () => true,
-      // Only the test's MCP server is a known resource: any other resource
+      // Only the test's MCP servers are known resources: any other resource
       // indicator is an invalid_target error.
       getResourceServerInfo(_ctx, indicator) {
-        if (indicator !== resource) {
+        if (!resources.has(indicator)) {
           throw new errors.InvalidTarget(`unknown resource ${indicator}`);
         }
         return {
           scope: resourceScope,
-          audience: resource,
+          audience: indicator,
           accessTokenTTL: Number(args['access-token-ttl']),
           accessTokenFormat: 'jwt', // RFC 9068: typ at+jwt, aud = resource
           jwt: { sign: { alg: 'ES256' } },

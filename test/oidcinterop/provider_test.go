@@ -44,13 +44,16 @@ type provider struct {
 	marks  int
 }
 
-// startProvider starts provider.mjs for the MCP server at resource. cimd maps
+// startProvider starts provider.mjs for the MCP servers at resources. cimd maps
 // https origins of Client ID Metadata Documents to the loopback servers that
 // serve them; clients are pre-registered clients' metadata.
-func startProvider(t *testing.T, resource string, cimd map[string]string, clients ...map[string]any) *provider {
+func startProvider(t *testing.T, resources []string, cimd map[string]string, clients ...map[string]any) *provider {
 	t.Helper()
 	node := testenv.Node(t)
-	args := []string{"provider.mjs", "--resource", resource}
+	args := []string{"provider.mjs"}
+	for _, r := range resources {
+		args = append(args, "--resource", r)
+	}
 	for origin, target := range cimd {
 		args = append(args, "--cimd-origin", origin+"="+target)
 	}
