@@ -20,7 +20,7 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, req *authRe
 		CSRF:    s.csrfToken(w, r),
 		Request: req.query.Encode(), ClientName: req.client.name(), Username: u.Username,
 		Scopes: granted, Refused: refused, Resources: req.resources, RedirectHost: redirectHost(req.redirectURI),
-		LocalhostOnly: localhostOnly(req.client.meta.RedirectURIs),
+		LocalhostOnly: localhostOnly(req.client.meta.RedirectURIs), SelfRegistered: req.client.kind == store.ClientDynamic,
 	}
 	if req.client.kind == ClientKindCIMD {
 		d.ClientURL = req.client.id

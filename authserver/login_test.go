@@ -100,7 +100,7 @@ func TestLoginAndConsent(t *testing.T) {
 	form.Set("password", "correct horse battery")
 	resp, page = b.post(as.URL+"/login", form)
 	if resp.StatusCode != 200 || !strings.Contains(page, "Authorize Test Client") || !strings.Contains(page, "weather:read") ||
-		!strings.Contains(page, "127.0.0.1:43210") || !strings.Contains(page, `id="localhost-warning"`) {
+		!strings.Contains(page, "127.0.0.1:43210") || !strings.Contains(page, `id="localhost-warning"`) || !strings.Contains(page, `id="unverified"`) {
 		t.Fatalf("consent page: %d %s", resp.StatusCode, page)
 	}
 	form = hidden(t, page)

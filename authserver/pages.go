@@ -33,6 +33,8 @@ type pageData struct {
 	Resources     []string
 	RedirectHost  string
 	LocalhostOnly bool
+	// SelfRegistered: the client registered itself (RFC 7591), so its name is unverified.
+	SelfRegistered bool
 }
 
 // renderPage writes one of the templates with the security headers of every page.
