@@ -564,6 +564,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		n = 0
 		for _, q := range []string{
 			`DELETE FROM sessions WHERE expires_at <= $1`,
+			`DELETE FROM device_codes WHERE expires_at <= $1`,
 			`DELETE FROM auth_codes WHERE grant_id IN (SELECT id FROM grants WHERE expires_at <= $1)
 				OR (used_at = 0 AND expires_at <= $1)`,
 			// Refresh tokens, used ones included, live as long as their grant, so that the reuse

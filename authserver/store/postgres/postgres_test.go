@@ -142,3 +142,31 @@ func TestTextPostgreSQLCannotHold(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradesOlderSchema: a database at an older schema version (here: before the device
+// codes table) gets the missing migrations when a store opens, keeping its data.
+func TestUpgradesOlderSchema(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	s := open(t, dsn)
+	if err := s.CreateUser(t.Context(), &store.User{ID: "u1", Username: "alice", PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	if _, err := conn.Exec(t.Context(), `DROP TABLE device_codes; DELETE FROM schema_migrations WHERE version > 1`); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dsn)
+	defer s.Close()
+	now := time.Now()
+	if err := s.CreateDeviceCode(t.Context(), &store.DeviceCode{Hash: "d", UserCodeHash: "u", ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatalf("device codes after the upgrade: %v", err)
+	}
+	if u, err := s.GetUser(t.Context(), "u1"); err != nil || u.Username != "alice" {
+		t.Fatalf("data after the upgrade: %v, %v", u, err)
+	}
+}
