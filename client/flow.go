@@ -24,8 +24,9 @@ type state struct {
 	entry        *Entry     // credentials in use; Key.Issuer is their issuer
 	disc         *discovery // nil until discovery ran
 	discFailure  *discoveryFailure
-	denied       error // a refused authorization: not asked again
-	reregistered bool  // a dynamic registration was replaced after invalid_client
+	denied       error  // a refused authorization: not asked again
+	bgRefused    string // an access token a background request found refused even after a refresh
+	reregistered bool   // a dynamic registration was replaced after invalid_client
 }
 
 // refusal is what a 401 or 403 response says.
@@ -161,6 +162,9 @@ func (c *Client) recover(ctx context.Context, used string, resp *http.Response, 
 	}
 	var scopes []string
 	if r.status == http.StatusUnauthorized {
+		if op.background && used != "" && used == c.state.bgRefused {
+			return r.required(errors.New("the token was refused on an earlier attempt too"))
+		}
 		if !op.refreshed && !op.authorized && e != nil && e.Token != nil && e.Token.RefreshToken != "" && e.TokenEndpoint != "" && e.Registration != nil {
 			op.refreshed = true
 			err := c.refreshLocked(ctx)
@@ -175,6 +179,7 @@ func (c *Client) recover(ctx context.Context, used string, resp *http.Response, 
 		case op.authorized:
 			return r.required(errors.New("the server refused a token just obtained"))
 		case op.background && c.cfg.GrantType == AuthorizationCode:
+			c.state.bgRefused = used // a retried stream does not refresh again for it
 			return r.required(errors.New("the token was refused and could not be refreshed"))
 		}
 		d, err := c.discoverLocked(ctx, r.metadataURL)

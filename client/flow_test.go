@@ -278,6 +278,17 @@ func TestGET401Surfaced(t *testing.T) {
 	if b.count() != 1 {
 		t.Errorf("authorizations = %d, want 1 (a GET never prompts)", b.count())
 	}
+	// go-sdk retries a failed stream: the retries do not refresh again and again.
+	refreshes := len(as.tokenForms("refresh_token"))
+	for range 3 {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rs.url, nil)
+		if _, err := c.HTTPClient().Do(req); !errors.As(err, &are) {
+			t.Fatalf("retried GET: %v", err)
+		}
+	}
+	if n := len(as.tokenForms("refresh_token")); n != refreshes {
+		t.Errorf("retried GETs made %d more refreshes, want 0", n-refreshes)
+	}
 }
 
 // TestStepUpUnionOfScopes: 403 insufficient_scope leads to an authorization for the union
