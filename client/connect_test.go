@@ -1,6 +1,8 @@
 package client
 
 import (
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -19,5 +21,59 @@ func TestConnectRegistersAuthorizesAndCalls(t *testing.T) {
 	}
 	if n := b.count(); n != 1 {
 		t.Errorf("authorizations = %d, want 1", n)
+	}
+}
+
+// syncBuffer is an io.Writer safe for concurrent use that signals each write.
+type syncBuffer struct {
+	mu     sync.Mutex
+	b      strings.Builder
+	writes chan struct{}
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Write(p)
+	select {
+	case s.writes <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestNoBrowserPrintsURL: with NoBrowser the URL is only printed to Stderr (it always is),
+// the browser hook is not called, and the user opening the printed URL completes the login.
+func TestNoBrowserPrintsURL(t *testing.T) {
+	as := newTestAS(t)
+	rs := newTestRS(t, as)
+	hook := &headlessBrowser{}
+	stderr := &syncBuffer{writes: make(chan struct{}, 1)}
+	cfg := testConfig(rs, hook)
+	cfg.NoBrowser = true
+	cfg.Stderr = stderr
+	ctx := testContext(t)
+	user := &headlessBrowser{}
+	go func() {
+		<-stderr.writes
+		for _, f := range strings.Fields(stderr.String()) {
+			if strings.HasPrefix(f, as.issuer+"/authorize?") {
+				user.open(ctx, f)
+			}
+		}
+	}()
+	s := mustConnect(t, ctx, cfg)
+	s.Close()
+	if hook.count() != 0 || user.count() != 1 {
+		t.Fatalf("browser hook called %d times, user opened %d URLs; want 0 and 1", hook.count(), user.count())
+	}
+	if !strings.Contains(stderr.String(), "open this URL in your browser") {
+		t.Fatalf("stderr: %q", stderr.String())
 	}
 }
