@@ -1,6 +1,7 @@
 package authserver_test
 
 import (
+	"errors"
 	"html"
 	"net/http"
 	"net/http/cookiejar"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth/authserver"
+	"github.com/mcpauth/mcpauth/authserver/store"
 )
 
 // browser is a cookie-keeping HTTP client that does not follow redirects.
@@ -263,5 +265,42 @@ func TestSessionCookieAttributes(t *testing.T) {
 		if issuerHTTPS != (strings.HasPrefix(session.Name, "__Host-") && session.Secure) {
 			t.Errorf("https=%v: cookie name %s secure %v", issuerHTTPS, session.Name, session.Secure)
 		}
+	}
+}
+
+// TestPasswordChangeAndUserRemoval: after SetPassword only the new password works; after
+// RemoveUser the user cannot sign in and their grants are revoked.
+func TestPasswordChangeAndUserRemoval(t *testing.T) {
+	as := newTestAS(t, nil)
+	addUser(t, as, "hana", "first-password", "weather:read")
+	id := publicClient(t, as)
+	_, challenge := pkce()
+	authz := authorizeURL(as, codeParams(id, challenge))
+	try := func(password string) int {
+		b := newBrowser(t)
+		_, page := b.get(authz)
+		form := hidden(t, page)
+		form.Set("username", "hana")
+		form.Set("password", password)
+		resp, _ := b.post(as.URL+"/login", form)
+		return resp.StatusCode
+	}
+	if err := as.Admin().SetPassword(t.Context(), "hana", "second-password"); err != nil {
+		t.Fatal(err)
+	}
+	if try("first-password") != 401 || try("second-password") != 200 {
+		t.Fatal("the password change did not take effect")
+	}
+	if err := as.Admin().SetPassword(t.Context(), "hana", "short"); err == nil {
+		t.Fatal("a short password was accepted")
+	}
+	if err := as.Admin().RemoveUser(t.Context(), "hana"); err != nil {
+		t.Fatal(err)
+	}
+	if try("second-password") != 401 {
+		t.Fatal("a removed user signed in")
+	}
+	if err := as.Admin().RemoveUser(t.Context(), "hana"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("removing twice: %v", err)
 	}
 }
