@@ -21,6 +21,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpauth/mcpauth/client"
+	"github.com/mcpauth/mcpauth/internal/testenv"
 	"github.com/mcpauth/mcpauth/test/servetest"
 )
 
@@ -115,9 +116,18 @@ func sameWords(a, b string) bool {
 // TestClientAgainstServe: first connect with exactly the needed OAuth
 // requests; step-up to the union of scopes on 403 insufficient_scope; one
 // refresh for eight concurrent calls after expiry; a second client over the
-// same file store makes no OAuth request at all.
+// same file store makes no OAuth request at all. The server keeps its state
+// in SQLite, then in PostgreSQL.
 func TestClientAgainstServe(t *testing.T) {
-	srv := servetest.Start(t, "--dev-login", "alice", "--initial-scopes", "weather:read")
+	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
+	flags := []string{"--dev-login", "alice", "--initial-scopes", "weather:read"}
+	t.Run("SQLite", func(t *testing.T) { testClientAgainstServe(t, servetest.Start(t, bin, flags...)) })
+	t.Run("PostgreSQL", func(t *testing.T) {
+		testClientAgainstServe(t, servetest.Start(t, bin, append(flags, "--postgres", testenv.PostgresDSN(t))...))
+	})
+}
+
+func testClientAgainstServe(t *testing.T, srv *servetest.Server) {
 	storeDir := t.TempDir()
 	reqs := &oauthRequests{mcpPath: "/mcp", n: map[string]int{}}
 	var clk clock

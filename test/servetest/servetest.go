@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
 // Server is a running `mcpauth serve`.
@@ -29,12 +27,12 @@ type Server struct {
 	written chan struct{} // a signal after each write to stderr
 }
 
-// Start builds cmd/mcpauth and runs `mcpauth serve` on an ephemeral loopback
-// port with a fresh SQLite data directory, JSON logs and the extra flags
-// (e.g. "--dev-login", "alice"). It is stopped when the test ends.
-func Start(t *testing.T, flags ...string) *Server {
+// Start runs `mcpauth serve` (bin is the binary, see testenv.BuildBinary)
+// on an ephemeral loopback port with a fresh data directory (SQLite unless
+// the flags say --postgres), JSON logs and the extra flags (e.g.
+// "--dev-login", "alice"). It is stopped when the test ends.
+func Start(t *testing.T, bin string, flags ...string) *Server {
 	t.Helper()
-	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-json"}, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

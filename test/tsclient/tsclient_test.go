@@ -36,10 +36,19 @@ type step struct {
 
 // TestTypeScriptSDKClient: the official TypeScript SDK client registers by
 // DCR, authorizes with PKCE S256 and resource, gets a token bound to the MCP
-// server, lists the tools and calls one, against `mcpauth serve`.
+// server, lists the tools and calls one, against `mcpauth serve` on SQLite
+// and on PostgreSQL.
 func TestTypeScriptSDKClient(t *testing.T) {
+	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
+	t.Run("SQLite", func(t *testing.T) { testTypeScriptSDKClient(t, servetest.Start(t, bin, "--dev-login", "alice")) })
+	t.Run("PostgreSQL", func(t *testing.T) {
+		srv := servetest.Start(t, bin, "--dev-login", "alice", "--postgres", testenv.PostgresDSN(t))
+		testTypeScriptSDKClient(t, srv)
+	})
+}
+
+func testTypeScriptSDKClient(t *testing.T, srv *servetest.Server) {
 	node := testenv.Node(t)
-	srv := servetest.Start(t, "--dev-login", "alice")
 	mcpURL, issuer := srv.MCPURL, srv.Issuer
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
