@@ -135,9 +135,13 @@ func (c *Client) callbackHandler(state string, results chan<- callbackResult) ht
 		}
 		q := r.URL.Query()
 		res := parseCallback(q, state, as)
-		select {
-		case results <- res:
-		default: // a result was delivered already
+		// A request with another state is not the answer to this authorization (a stale tab,
+		// or a page probing loopback ports): it is refused without ending the wait.
+		if q.Get("state") == state {
+			select {
+			case results <- res:
+			default: // a result was delivered already
+			}
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
