@@ -76,6 +76,9 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 	if q.Get("response_type") != ResponseTypeCode {
 		return req, nil, newError(errUnsupportedResponseType, "response_type must be code")
 	}
+	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
+		return req, nil, newError(errInvalidRequest, "response_mode must be query")
+	}
 	if !c.hasGrant(GrantAuthorizationCode) {
 		return req, nil, newError(errUnauthorizedClient, "this client is not registered for the authorization_code grant")
 	}

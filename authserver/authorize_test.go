@@ -133,6 +133,22 @@ func TestScopeChecks(t *testing.T) {
 	}
 }
 
+func TestUnsupportedResponseTypeAndMode(t *testing.T) {
+	as := devAS(t, nil)
+	id := publicClient(t, as)
+	_, challenge := pkce()
+	for param, want := range map[string][2]string{
+		"response_type": {"token", "unsupported_response_type"},
+		"response_mode": {"fragment", "invalid_request"},
+	} {
+		p := codeParams(id, challenge)
+		p.Set(param, want[0])
+		if q := getRedirect(t, noRedirect, authorizeURL(as, p)); q.Get("error") != want[1] || q.Get("code") != "" {
+			t.Errorf("%s=%s: %v, want %s", param, want[0], q, want[1])
+		}
+	}
+}
+
 func TestDuplicateParameterRefused(t *testing.T) {
 	as := devAS(t, nil)
 	id := publicClient(t, as)
