@@ -41,7 +41,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u == nil {
-		s.audit(r.Context(), "login.failed", "username", username, "client_id", req.client.id, "remote", r.RemoteAddr)
+		// Never the typed username: people type their password there by mistake.
+		who := "unknown username"
+		if known, err := s.store.GetUserByName(r.Context(), username); err == nil {
+			who = known.ID
+		}
+		s.audit(r.Context(), "login.failed", "user_id", who, "client_id", req.client.id, "remote", r.RemoteAddr)
 		s.loginPage(w, r, req, "Wrong username or password.", username)
 		return
 	}

@@ -137,6 +137,18 @@ func TestLoginAndConsent(t *testing.T) {
 	if strings.Contains(as.Audit.text(), "correct horse battery") || strings.Contains(as.Audit.text(), loc.Query().Get("code")) {
 		t.Fatal("a password or code reached the log")
 	}
+	// A password typed into the username field does not reach the log either.
+	b2 := newBrowser(t)
+	_, page = b2.get(authorizeURL(as, codeParams(id, challenge)))
+	form = hidden(t, page)
+	form.Set("username", "my-secret-password")
+	form.Set("password", "x")
+	if resp, _ := b2.post(as.URL+"/login", form); resp.StatusCode != 401 {
+		t.Fatalf("unknown user: %d", resp.StatusCode)
+	}
+	if strings.Contains(as.Audit.text(), "my-secret-password") {
+		t.Fatal("a failed username reached the log")
+	}
 }
 
 // TestSwitchUser: "Not you?" on the consent page ends the session and shows the login page for
