@@ -52,7 +52,7 @@ error exits with status 1.`,
 			}
 			res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: callArgs})
 			if err != nil {
-				return fmt.Errorf("calling %s: %w", name, err)
+				return fmt.Errorf("calling %s: %w", name, authCause(err))
 			}
 			if f.output == "json" {
 				if err := writeJSON(cmd.OutOrStdout(), res); err != nil {

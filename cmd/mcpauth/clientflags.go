@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -93,9 +94,34 @@ func (f *clientFlags) connect(ctx context.Context, serverURL string, stderr io.W
 	}
 	s, err := c.Connect(ctx, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to %s: %w", c.ServerResource(), err)
+		return nil, nil, fmt.Errorf("connecting to %s: %w", c.ServerResource(), authCause(err))
 	}
 	return c, s, nil
+}
+
+// authCause returns the typed authorization error inside err, without the transport's
+// wrapping, so that the message says what went wrong; other errors are returned as they are.
+func authCause(err error) error {
+	for _, find := range []func(error) (error, bool){
+		as[*client.UserDeniedError], as[*client.AuthorizationResponseError], as[*client.AuthorizationRequiredError],
+		as[*client.InsufficientScopeError], as[*client.RegistrationError], as[*client.NoRegistrationError],
+		as[*client.IssuerMismatchError], as[*client.PKCEUnsupportedError], as[*client.ResourceMismatchError],
+		as[*client.TokenError], as[*client.MetadataError],
+	} {
+		if cause, ok := find(err); ok {
+			return cause
+		}
+	}
+	return err
+}
+
+// as is errors.As for the error type T.
+func as[T error](err error) (error, bool) {
+	var target T
+	if errors.As(err, &target) {
+		return target, true
+	}
+	return nil, false
 }
 
 // writeJSON prints v as indented JSON.

@@ -51,7 +51,7 @@ The authorization URL is always printed to stderr. Use --output json for machine
 			}
 			s, err := c.Connect(ctx, nil)
 			if err != nil {
-				return fmt.Errorf("logging in to %s: %w", c.ServerResource(), err)
+				return fmt.Errorf("logging in to %s: %w", c.ServerResource(), authCause(err))
 			}
 			defer s.Close()
 			res := loginResult{Server: c.ServerResource()}

@@ -135,7 +135,7 @@ func TestClientCommandErrors(t *testing.T) {
 			if ec, ok := err.(*exitCodeError); ok {
 				code = ec.code
 			}
-			if code != tc.code || !strings.Contains(err.Error(), tc.want) {
+			if code != tc.code || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "rejected by transport") {
 				t.Fatalf("error %q (exit %d); want exit %d mentioning %q", err, code, tc.code, tc.want)
 			}
 		})
