@@ -31,14 +31,14 @@ type registrationResponse struct {
 }
 
 func (s *Server) handleRegisterClosed(w http.ResponseWriter, r *http.Request) {
-	s.audit(r.Context(), "registration.refused", "reason", "policy closed", "remote", r.RemoteAddr)
+	s.audit(r.Context(), "registration.refused", "reason", "policy closed", "remote", s.clientAddr(r))
 	writeJSON(w, http.StatusForbidden, newError("access_denied", "dynamic client registration is disabled on this server; ask its operator for a client ID"))
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !s.regLimit.allow(r) {
-		s.audit(ctx, "registration.refused", "reason", "rate limit", "remote", r.RemoteAddr)
+	if !s.regLimit.allow(s.clientAddr(r)) {
+		s.audit(ctx, "registration.refused", "reason", "rate limit", "remote", s.clientAddr(r))
 		w.Header().Set("Retry-After", "60")
 		writeJSON(w, http.StatusTooManyRequests, newError("temporarily_unavailable", "too many registrations from this address; retry later"))
 		return
@@ -46,7 +46,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.RegistrationPolicy == RegistrationToken {
 		tok, ok := bearerToken(r)
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.InitialAccessToken)) != 1 {
-			s.audit(ctx, "registration.refused", "reason", "missing or wrong initial access token", "remote", r.RemoteAddr)
+			s.audit(ctx, "registration.refused", "reason", "missing or wrong initial access token", "remote", s.clientAddr(r))
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="an initial access token is required to register"`)
 			writeJSON(w, http.StatusUnauthorized, newError(errInvalidToken, "an initial access token is required to register (RFC 7591 §3)"))
 			return
@@ -87,7 +87,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(ctx, "client.registered", "client_id", id, "client_name", meta.ClientName,
-		"auth_method", meta.TokenEndpointAuthMethod, "redirect_uris", meta.RedirectURIs, "remote", r.RemoteAddr)
+		"auth_method", meta.TokenEndpointAuthMethod, "redirect_uris", meta.RedirectURIs, "remote", s.clientAddr(r))
 	w.Header().Set("Location", resp.RegistrationClientURI)
 	writeJSON(w, http.StatusCreated, resp)
 }
@@ -106,7 +106,7 @@ func (s *Server) registrationError(w http.ResponseWriter, r *http.Request, err e
 	if !ok {
 		re = &RegistrationError{Code: ErrCodeInvalidClientMetadata, Description: "request body cannot be read"}
 	}
-	s.audit(r.Context(), "registration.refused", "error", re.Code, "reason", re.Description, "remote", r.RemoteAddr)
+	s.audit(r.Context(), "registration.refused", "error", re.Code, "reason", re.Description, "remote", s.clientAddr(r))
 	writeJSON(w, http.StatusBadRequest, re)
 }
 

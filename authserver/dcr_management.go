@@ -30,7 +30,7 @@ func (s *Server) managedClient(w http.ResponseWriter, r *http.Request) *client {
 			return nil
 		}
 	}
-	s.audit(r.Context(), "registration_management.refused", "client_id", logID(r.PathValue("id")), "remote", r.RemoteAddr)
+	s.audit(r.Context(), "registration_management.refused", "client_id", logID(r.PathValue("id")), "remote", s.clientAddr(r))
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	writeJSON(w, http.StatusUnauthorized, newError(errInvalidToken, "a valid registration access token for this client is required"))
 	return nil

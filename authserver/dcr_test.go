@@ -2,7 +2,9 @@ package authserver_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -102,6 +104,41 @@ func TestRegistrationRateLimit(t *testing.T) {
 	resp, _ := postJSON(t, as.URL+"/register", "", meta)
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("4th registration in a minute: %d", resp.StatusCode)
+	}
+}
+
+// TestRegistrationRateLimitBehindProxy: behind a trusted proxy each client address (from
+// X-Forwarded-For) has its own budget; without one, X-Forwarded-For is ignored.
+func TestRegistrationRateLimitBehindProxy(t *testing.T) {
+	meta := `{"redirect_uris":["` + loopback + `"],"token_endpoint_auth_method":"none"}`
+	post := func(as *testAS, xff string) int {
+		req, _ := http.NewRequest(http.MethodPost, as.URL+"/register", strings.NewReader(meta))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, _ := do(t, http.DefaultClient, req)
+		return resp.StatusCode
+	}
+	as := newTestAS(t, func(c *authserver.Config) {
+		c.RegistrationRate = 2
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	for i, want := range []int{201, 201, 429} {
+		if got := post(as, "198.51.100.7, 203.0.113.1"); got != want {
+			t.Fatalf("registration %d from 203.0.113.1: %d, want %d", i, got, want)
+		}
+	}
+	if got := post(as, "203.0.113.2"); got != 201 {
+		t.Fatalf("another client behind the proxy: %d", got)
+	}
+	if got := post(as, "not-an-address"); got != 201 { // counted against the proxy itself
+		t.Fatalf("malformed X-Forwarded-For: %d", got)
+	}
+
+	direct := newTestAS(t, func(c *authserver.Config) { c.RegistrationRate = 2 })
+	for i, want := range []int{201, 201, 429} {
+		if got := post(direct, fmt.Sprintf("203.0.113.%d", i)); got != want {
+			t.Fatalf("untrusted X-Forwarded-For must not split the budget: registration %d: %d", i, got)
+		}
 	}
 }
 

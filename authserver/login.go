@@ -26,8 +26,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	if !s.loginLim.allow(r) {
-		s.audit(r.Context(), "login.refused", "reason", "rate limit", "remote", r.RemoteAddr)
+	if !s.loginLim.allow(s.clientAddr(r)) {
+		s.audit(r.Context(), "login.refused", "reason", "rate limit", "remote", s.clientAddr(r))
 		s.loginPage(w, r, req, "Too many sign-in attempts from your network. Wait a minute and try again.", username)
 		return
 	}
@@ -46,7 +46,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if known, err := s.store.GetUserByName(r.Context(), username); err == nil {
 			who = known.ID
 		}
-		s.audit(r.Context(), "login.failed", "user_id", who, "client_id", req.client.id, "remote", r.RemoteAddr)
+		s.audit(r.Context(), "login.failed", "user_id", who, "client_id", req.client.id, "remote", s.clientAddr(r))
 		s.loginPage(w, r, req, "Wrong username or password.", username)
 		return
 	}

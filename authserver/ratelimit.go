@@ -6,6 +6,8 @@ package authserver
 import (
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,15 +32,11 @@ func newAddrLimiter(n int, per time.Duration) *addrLimiter {
 // dropped (they would allow a full burst anyway).
 const maxBuckets = 10000
 
-// allow reports whether the request's source address may make one more request now.
-func (l *addrLimiter) allow(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
+// allow reports whether the source address may make one more request now.
+func (l *addrLimiter) allow(addr string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.buckets[host]
+	b := l.buckets[addr]
 	if b == nil {
 		if len(l.buckets) >= maxBuckets {
 			now := time.Now()
@@ -52,7 +50,45 @@ func (l *addrLimiter) allow(r *http.Request) bool {
 			}
 		}
 		b = rate.NewLimiter(l.limit, l.burst)
-		l.buckets[host] = b
+		l.buckets[addr] = b
 	}
 	return b.Allow()
+}
+
+// clientAddr returns the address of the client that sent r: the connection's peer, or, when
+// the peer is one of Config.TrustedProxies, the nearest X-Forwarded-For hop that is not.
+func (s *Server) clientAddr(r *http.Request) string {
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	if !s.trustedProxy(addr) {
+		return addr
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			return addr // a malformed hop: trust nothing beyond the proxy
+		}
+		addr = hop
+		if !s.trustedProxy(hop) {
+			break
+		}
+	}
+	return addr
+}
+
+func (s *Server) trustedProxy(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -70,6 +71,10 @@ type Config struct {
 	// RegistrationRate is how many registrations one source address may make per minute
 	// (burst the same); default 10.
 	RegistrationRate int
+	// TrustedProxies are the reverse proxies (load balancers) in front of the server: for a
+	// request from one of them, the client address used by the rate limits and the audit log
+	// is taken from X-Forwarded-For. Empty means the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 	// DisableCIMD turns off Client ID Metadata Document client IDs.
 	DisableCIMD bool
 	// CIMD resolves Client ID Metadata Document client IDs; nil means a *CIMDFetcher with
