@@ -306,6 +306,35 @@ func testInterop(t *testing.T, bin string, useCIMD bool) {
 	if code := replayRefresh(t, e, before); code != "invalid_grant" {
 		t.Errorf("replaying the old refresh token: error %q, want invalid_grant", code)
 	}
+
+	// 5. The replay made the provider revoke the whole grant (reuse
+	// detection): the stored refresh token is dead too. When the access token
+	// expires, the client's refresh fails with invalid_grant and it asks the
+	// user again (the provider's session cookie spares the login), with the
+	// same registration.
+	e.eventsSince(t, &seen)
+	var clk3 clock
+	clk3.advance(2 * time.Hour)
+	browser3 := newFormBrowser("alice")
+	browser3.client.Jar = browser.client.Jar
+	s3 := connect(t, clk3.config(e.config(t, browser3.Open)))
+	if got := whoami(t, s3); !strings.HasPrefix(got, "subject=alice ") {
+		t.Fatalf("after revocation: whoami = %q", got)
+	}
+	ev = e.eventsSince(t, &seen)
+	c = counts(ev)
+	t.Logf("after the grant was revoked: provider events %v", c)
+	for _, x := range ev {
+		if x.Event == "token_error" && (x.GrantType != "refresh_token" || x.Error != "invalid_grant") {
+			t.Errorf("after revocation: token error %s for %s, want invalid_grant for the refresh", x.Error, x.GrantType)
+		}
+	}
+	if c["token_error"] != 1 || c["authorization"] != 1 || c["token:authorization_code"] != 1 || c["registration"] != 0 {
+		t.Errorf("after revocation: provider events %v, want one failed refresh, one new authorization, no registration", c)
+	}
+	if opened, _ := browser3.submitted(); opened != 1 {
+		t.Errorf("after revocation: browser opened %d times, want once", opened)
+	}
 }
 
 // replayRefresh sends a refresh request with the entry's refresh token and
