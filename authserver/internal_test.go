@@ -4,9 +4,14 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +165,36 @@ func FuzzParseTokenRequest(f *testing.F) {
 			if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" {
 				t.Fatalf("accepted resource %q", r)
 			}
+		}
+	})
+}
+
+// FuzzClientAddr: the client address taken from X-Forwarded-For behind a trusted proxy is the
+// peer or an address the header names, never anything else.
+func FuzzClientAddr(f *testing.F) {
+	s := &Server{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
+	for _, seed := range [][2]string{
+		{"10.0.0.1:443", "203.0.113.9, 10.0.0.2"},
+		{"[::1]:80", "2001:db8::1,::ffff:10.1.1.1"},
+		{"192.0.2.1:1", "10.0.0.3"},
+		{"10.0.0.1:443", ",,x,"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		got := s.clientAddr(r)
+		peer := remote
+		if host, _, err := net.SplitHostPort(remote); err == nil {
+			peer = host
+		}
+		if got == peer {
+			return
+		}
+		if _, err := netip.ParseAddr(got); err != nil || !strings.Contains(xff, got) || !s.trustedProxy(peer) {
+			t.Fatalf("client address %q from peer %q and X-Forwarded-For %q", got, remote, xff)
 		}
 	})
 }
