@@ -26,6 +26,7 @@ type formBrowser struct {
 	client  *http.Client
 	opened  int      // authorization URLs opened
 	prompts []string // forms submitted, by their "prompt" field, or "cancel"
+	codes   []string // authorization codes seen on the way to the callback
 }
 
 func newFormBrowser(login string) *formBrowser {
@@ -62,6 +63,11 @@ func (b *formBrowser) Open(ctx context.Context, authURL string) error {
 		m := formRE.FindSubmatch(body)
 		if m == nil {
 			// Not a form: the client's callback page (or an error page).
+			if code := resp.Request.URL.Query().Get("code"); code != "" {
+				b.mu.Lock()
+				b.codes = append(b.codes, code)
+				b.mu.Unlock()
+			}
 			if resp.StatusCode != http.StatusOK {
 				return fmt.Errorf("browser: %s answered %d: %s", resp.Request.URL.Redacted(), resp.StatusCode, body)
 			}

@@ -4,10 +4,12 @@
 package oidcinterop
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -45,12 +47,31 @@ type env struct {
 	provider *provider
 	mcp      *mcpServer
 	storeDir string
-	metaURL  string // Client ID Metadata Document URL, "" for DCR
+	metaURL  string      // Client ID Metadata Document URL, "" for DCR
+	output   *syncBuffer // everything the clients print or log
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newEnv(t *testing.T, useCIMD bool, clients ...map[string]any) *env {
 	t.Helper()
-	e := &env{mcp: listenMCP(t), storeDir: t.TempDir()}
+	e := &env{mcp: listenMCP(t), storeDir: t.TempDir(), output: &syncBuffer{}}
 	var routes map[string]string
 	if useCIMD {
 		e.metaURL = cimdURL
@@ -80,6 +101,7 @@ func newEnv(t *testing.T, useCIMD bool, clients ...map[string]any) *env {
 
 // config is what an application would pass: the server URL, a name, the
 // metadata document URL (CIMD only) and a file store in its own directory.
+// What the client prints and logs (at debug level) goes to e.output.
 func (e *env) config(t *testing.T, open func(context.Context, string) error) client.Config {
 	return client.Config{
 		ServerURL:         e.mcp.url,
@@ -87,7 +109,8 @@ func (e *env) config(t *testing.T, open func(context.Context, string) error) cli
 		ClientMetadataURL: e.metaURL,
 		Store:             client.NewFileStore(e.storeDir),
 		OpenBrowser:       open,
-		Stderr:            io.Discard,
+		Stderr:            e.output,
+		Logger:            slog.New(slog.NewTextHandler(e.output, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
 
@@ -292,6 +315,7 @@ func testInterop(t *testing.T, bin string, useCIMD bool) {
 		args = append(args, "--client-metadata-url", cimdURL) // the same application
 	}
 	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	e.output.Write(out)
 	if err != nil || !strings.Contains(string(out), "subject=alice ") {
 		t.Errorf("mcpauth call whoami: %v\n%s", err, out)
 	}
@@ -334,6 +358,30 @@ func testInterop(t *testing.T, bin string, useCIMD bool) {
 	}
 	if opened, _ := browser3.submitted(); opened != 1 {
 		t.Errorf("after revocation: browser opened %d times, want once", opened)
+	}
+
+	// 6. Nothing the clients printed or logged, at debug level, holds a
+	// token or an authorization code.
+	last := e.storedEntry(t)
+	secrets := map[string]string{
+		"first access token": before.Token.AccessToken, "first refresh token": before.Token.RefreshToken,
+		"refreshed access token": after.Token.AccessToken, "refreshed refresh token": after.Token.RefreshToken,
+		"last access token": last.Token.AccessToken, "last refresh token": last.Token.RefreshToken,
+	}
+	for i, code := range append(browser.codes, browser3.codes...) {
+		secrets[fmt.Sprint("authorization code ", i)] = code
+	}
+	if len(secrets) != 8 {
+		t.Errorf("the browsers saw %d authorization codes, want 2", len(secrets)-6)
+	}
+	printed := e.output.String()
+	for what, secret := range secrets {
+		if secret != "" && strings.Contains(printed, secret) {
+			t.Errorf("the client printed or logged the %s", what)
+		}
+	}
+	if !strings.Contains(printed, "level=DEBUG") {
+		t.Errorf("no debug record was logged; the check above saw nothing")
 	}
 }
 
