@@ -79,7 +79,6 @@ const (
 
 type check struct {
 	ID           string         `json:"id"`
-	Name         string         `json:"name"`
 	Description  string         `json:"description"`
 	Status       string         `json:"status"`
 	ErrorMessage string         `json:"errorMessage"`

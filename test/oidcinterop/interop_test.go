@@ -214,6 +214,10 @@ func testInterop(t *testing.T, bin string, useCIMD bool) {
 	}
 	for _, x := range ev {
 		switch x.Event {
+		case "cimd_fetch":
+			if x.URL != cimdURL {
+				t.Errorf("the provider fetched %q, want the client ID metadata document %s", x.URL, cimdURL)
+			}
 		case "registration":
 			if x.AppType != "native" || x.AuthMethod != "none" {
 				t.Errorf("registration: application_type %q, token_endpoint_auth_method %q; want native, none", x.AppType, x.AuthMethod)
