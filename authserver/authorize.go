@@ -34,6 +34,7 @@ type authRequest struct {
 // pageError is an authorization error shown to the user instead of being redirected, because
 // the client or its redirect URI cannot be trusted (RFC 6749 §4.1.2.1).
 type pageError struct {
+	status         int
 	title, message string
 }
 
@@ -42,30 +43,30 @@ type pageError struct {
 func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authRequest, *pageError, *oauthError) {
 	for _, p := range []string{"client_id", "redirect_uri"} {
 		if len(q[p]) > 1 {
-			return nil, &pageError{"Invalid request", fmt.Sprintf("The parameter %s appears more than once.", p)}, nil
+			return nil, &pageError{http.StatusBadRequest, "Invalid request", fmt.Sprintf("The parameter %s appears more than once.", p)}, nil
 		}
 	}
 	c, err := s.lookupClient(ctx, q.Get("client_id"))
 	if err != nil {
 		if errors.Is(err, errUnknownClient) {
 			s.audit(ctx, "authorize.refused", "client_id", logID(q.Get("client_id")), "reason", err.Error())
-			return nil, &pageError{"Unknown application", "The application that sent you here is not registered with this server (" + err.Error() + ")."}, nil
+			return nil, &pageError{http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered with this server (" + err.Error() + ")."}, nil
 		}
 		s.log.ErrorContext(ctx, "authserver: look up client", "err", err)
-		return nil, &pageError{"Server error", "The server could not look up the application. Try again later."}, nil
+		return nil, &pageError{http.StatusInternalServerError, "Server error", "The server could not look up the application. Try again later."}, nil
 	}
 	req := &authRequest{query: q, client: c, givenRedirectURI: q.Get("redirect_uri"), state: q.Get("state")}
 	switch {
 	case req.givenRedirectURI != "":
 		if !slices.ContainsFunc(c.meta.RedirectURIs, func(reg string) bool { return RedirectURIMatches(reg, req.givenRedirectURI) }) {
 			s.audit(ctx, "authorize.refused", "client_id", c.id, "reason", "redirect_uri not registered")
-			return nil, &pageError{"Invalid redirect", "The application asked to send you to an address it has not registered. For your safety you were not sent there."}, nil
+			return nil, &pageError{http.StatusBadRequest, "Invalid redirect", "The application asked to send you to an address it has not registered. For your safety you were not sent there."}, nil
 		}
 		req.redirectURI = req.givenRedirectURI
 	case len(c.meta.RedirectURIs) == 1:
 		req.redirectURI = c.meta.RedirectURIs[0]
 	default:
-		return nil, &pageError{"Invalid request", "The application did not say where to send you back (redirect_uri is missing)."}, nil
+		return nil, &pageError{http.StatusBadRequest, "Invalid request", "The application did not say where to send you back (redirect_uri is missing)."}, nil
 	}
 	// From here on errors are redirected to the client.
 	for p, v := range q {
@@ -224,7 +225,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	req, pe, oe := s.parseAuthRequest(r.Context(), r.URL.Query())
 	switch {
 	case pe != nil:
-		s.errorPage(w, r, http.StatusBadRequest, pe.title, pe.message)
+		s.errorPage(w, r, pe.status, pe.title, pe.message)
 		return
 	case oe != nil:
 		s.redirectError(w, r, req, oe)
@@ -331,7 +332,7 @@ func (s *Server) formRequest(w http.ResponseWriter, r *http.Request) *authReques
 	req, pe, oe := s.parseAuthRequest(r.Context(), q)
 	switch {
 	case pe != nil:
-		s.errorPage(w, r, http.StatusBadRequest, pe.title, pe.message)
+		s.errorPage(w, r, pe.status, pe.title, pe.message)
 		return nil
 	case oe != nil:
 		s.redirectError(w, r, req, oe)
