@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -38,11 +41,34 @@ type server struct {
 	extra     []string
 }
 
+// mcpauthBin is the mcpauth binary every test of the package runs, built once by TestMain.
+var mcpauthBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mcpauth-load")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	mcpauthBin = filepath.Join(dir, "mcpauth")
+	_, file, _, _ := runtime.Caller(0)
+	build := exec.Command("go", "build", "-o", mcpauthBin, "./cmd/mcpauth")
+	build.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build ./cmd/mcpauth: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // startServer runs mcpauth serve with dev login on SQLite ("sqlite") or a fresh PostgreSQL
 // database ("postgres"); rate limits are evaluated on every MCP request but set beyond reach.
 func startServer(t *testing.T, storeKind string, extra ...string) *server {
 	t.Helper()
-	s := &server{bin: testenv.BuildBinary(t, "./cmd/mcpauth"), storeArgs: []string{"--data", t.TempDir()}, extra: extra}
+	s := &server{bin: mcpauthBin, storeArgs: []string{"--data", t.TempDir()}, extra: extra}
 	if storeKind == "postgres" {
 		s.storeArgs = append(s.storeArgs, "--postgres", testenv.PostgresDSN(t))
 		s.env = []string{harness.NewKeyEnv()}
