@@ -280,7 +280,8 @@ func TestSessionCookieAttributes(t *testing.T) {
 	}
 }
 
-// TestPasswordChangeAndUserRemoval: after SetPassword only the new password works; after
+// TestPasswordChangeAndUserRemoval: after SetPassword only the new password works and earlier
+// sessions have ended; after
 // RemoveUser the user cannot sign in and their grants are revoked.
 func TestPasswordChangeAndUserRemoval(t *testing.T) {
 	as := newTestAS(t, nil)
@@ -297,8 +298,20 @@ func TestPasswordChangeAndUserRemoval(t *testing.T) {
 		resp, _ := b.post(as.URL+"/login", form)
 		return resp.StatusCode
 	}
+	// A browser signed in before the change is signed out by it.
+	signedIn := newBrowser(t)
+	_, page := signedIn.get(authz)
+	form := hidden(t, page)
+	form.Set("username", "hana")
+	form.Set("password", "first-password")
+	if _, page = signedIn.post(as.URL+"/login", form); !strings.Contains(page, "approve") {
+		t.Fatalf("login: %s", page)
+	}
 	if err := as.Admin().SetPassword(t.Context(), "hana", "second-password"); err != nil {
 		t.Fatal(err)
+	}
+	if _, page = signedIn.get(authz); !strings.Contains(page, `id="signin"`) {
+		t.Fatalf("the session survived a password change:\n%s", page)
 	}
 	if try("first-password") != 401 || try("second-password") != 200 {
 		t.Fatal("the password change did not take effect")

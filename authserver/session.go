@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
 )
@@ -32,13 +33,14 @@ func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int
 	})
 }
 
-// sessionUser returns the user of the request's login session, or nil.
+// sessionUser returns the user of the request's login session, or nil. The cookie binds the
+// session to the user's password hash, so changing the password ends every session.
 func (s *Server) sessionUser(r *http.Request) (*store.User, error) {
-	c, err := r.Cookie(s.cookieName("mcpauth_session"))
-	if err != nil || c.Value == "" {
+	id, mac, ok := s.sessionCookie(r)
+	if !ok {
 		return nil, nil
 	}
-	se, err := s.store.GetSession(r.Context(), s.secrets.hash(kindSession, c.Value), s.now())
+	se, err := s.store.GetSession(r.Context(), s.secrets.hash(kindSession, id), s.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -49,7 +51,30 @@ func (s *Server) sessionUser(r *http.Request) (*store.User, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
-	return u, err
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(mac), []byte(s.sessionMAC(id, u))) != 1 {
+		return nil, nil // the password changed since the login
+	}
+	return u, nil
+}
+
+// sessionCookie splits the session cookie into the session ID and its binding MAC.
+func (s *Server) sessionCookie(r *http.Request) (id, mac string, ok bool) {
+	c, err := r.Cookie(s.cookieName("mcpauth_session"))
+	if err != nil {
+		return "", "", false
+	}
+	id, mac, ok = strings.Cut(c.Value, ".")
+	return id, mac, ok && id != "" && mac != ""
+}
+
+// sessionMAC binds a session ID to the user's current password hash.
+func (s *Server) sessionMAC(id string, u *store.User) string {
+	m := hmac.New(sha256.New, deriveKey(s.cfg.KeyEncryptionKey, "session-binding"))
+	m.Write([]byte(id + "\x00" + u.ID + "\x00" + u.PasswordHash))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // startSession logs the user in: a new session and its cookie.
@@ -62,14 +87,14 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 	if err != nil {
 		return err
 	}
-	s.setCookie(w, "mcpauth_session", id, int(s.cfg.SessionTTL.Seconds()))
+	s.setCookie(w, "mcpauth_session", id+"."+s.sessionMAC(id, u), int(s.cfg.SessionTTL.Seconds()))
 	return nil
 }
 
 // endSession logs out: the session is deleted and its cookie cleared.
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
-	if c, err := r.Cookie(s.cookieName("mcpauth_session")); err == nil && c.Value != "" {
-		if err := s.store.DeleteSession(r.Context(), s.secrets.hash(kindSession, c.Value)); err != nil {
+	if id, _, ok := s.sessionCookie(r); ok {
+		if err := s.store.DeleteSession(r.Context(), s.secrets.hash(kindSession, id)); err != nil {
 			return err
 		}
 	}
