@@ -166,7 +166,21 @@ clients; a user cannot consent to more.`,
 			return nil
 		}),
 	}
-	cmd.AddCommand(add, passwd, list, remove)
+	var newScopes []string
+	setScopes := &cobra.Command{
+		Use:   "scopes USERNAME --scopes a,b",
+		Short: "Replace the scopes a user may grant (their next refresh is bounded by them)",
+		Args:  cobra.ExactArgs(1),
+		RunE: sf.withAdmin(func(cmd *cobra.Command, args []string, a *authserver.Admin) error {
+			if err := a.SetUserScopes(cmd.Context(), args[0], newScopes); err != nil {
+				return notFoundOrUsage(err, "user", args[0])
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "user %s may grant %q\n", args[0], strings.Join(newScopes, " "))
+			return nil
+		}),
+	}
+	setScopes.Flags().StringSliceVar(&newScopes, "scopes", nil, "`scopes` the user may grant, comma-separated (none: empty)")
+	cmd.AddCommand(add, passwd, setScopes, list, remove)
 	return cmd
 }
 

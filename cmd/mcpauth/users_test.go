@@ -56,6 +56,15 @@ func TestUsersCommands(t *testing.T) {
 	if strings.Contains(out, "argon2") {
 		t.Fatal("users list shows password hashes")
 	}
+	if out, err := runCLI(t, "", "users", "scopes", "alice", "--scopes", "weather:read", "--data", data); err != nil || !strings.Contains(out, `"weather:read"`) {
+		t.Fatalf("users scopes: %v %s", err, out)
+	}
+	if out, _ := runCLI(t, "", "users", "list", "--data", data); !regexp.MustCompile(`alice\s+u_\S+\s+weather:read\s+\d`).MatchString(out) {
+		t.Fatalf("scopes not replaced:\n%s", out)
+	}
+	if _, err := runCLI(t, "", "users", "scopes", "nobody", "--scopes", "x", "--data", data); exitCode(err) != exitUsage {
+		t.Fatalf("scopes of an unknown user: %v", err)
+	}
 	if out, err := runCLI(t, "another-password\n", "users", "passwd", "alice", "--password-stdin", "--data", data); err != nil || !strings.Contains(out, "changed") {
 		t.Fatalf("users passwd: %v %s", err, out)
 	}
