@@ -19,8 +19,9 @@ import (
 
 // Server is a running `mcpauth serve`.
 type Server struct {
-	MCPURL string // the MCP endpoint, also the resource
-	Issuer string // the authorization server (the origin)
+	MCPURL  string // the MCP endpoint, also the resource
+	Issuer  string // the authorization server (the origin)
+	DataDir string // --data: the SQLite database and the key file
 
 	mu      sync.Mutex
 	stderr  bytes.Buffer
@@ -33,14 +34,15 @@ type Server struct {
 // "--dev-login", "alice"). It is stopped when the test ends.
 func Start(t *testing.T, bin string, flags ...string) *Server {
 	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-json"}, flags...)
+	dataDir := t.TempDir()
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--log-json"}, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{written: make(chan struct{}, 1)}
+	s := &Server{DataDir: dataDir, written: make(chan struct{}, 1)}
 	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
 		s.mu.Lock()
 		n, err := s.stderr.Write(p)
