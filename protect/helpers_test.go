@@ -24,6 +24,7 @@ import (
 // metadata and a JWKS. Tokens are minted with its keys by mint.
 type testAS struct {
 	srv       *httptest.Server
+	mux       *http.ServeMux
 	issuer    string
 	key       *ecdsa.PrivateKey
 	kid       string
@@ -44,6 +45,7 @@ func newTestAS(t *testing.T) *testAS {
 		as.jwksHits.Add(1)
 		_ = json.NewEncoder(w).Encode(as.published.Load())
 	})
+	as.mux = mux
 	as.srv = httptest.NewServer(mux)
 	t.Cleanup(as.srv.Close)
 	as.issuer = as.srv.URL

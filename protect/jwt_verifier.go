@@ -56,11 +56,13 @@ type JWTVerifierConfig struct {
 type JWTVerifier struct {
 	cfg JWTVerifierConfig
 
-	mu          sync.Mutex
+	fetchMu     sync.Mutex // serialises JWKS fetches
+	mu          sync.Mutex // guards the fields below
 	jwksURL     string
 	keys        []jose.JSONWebKey
 	fetchedAt   time.Time
 	lastAttempt time.Time
+	lastErr     error // of the last failed fetch
 }
 
 // NewJWTVerifier returns a verifier for cfg. It does not contact the
@@ -175,25 +177,61 @@ func (v *JWTVerifier) verifySignature(ctx context.Context, jws *jose.JSONWebSign
 }
 
 // keysFor returns the public keys that may have signed a token with kid.
+// Tokens whose key is cached never wait for a JWKS fetch: only requests
+// that need the fetch (no keys yet, or an unknown kid once per
+// RefreshInterval) wait for it, and fetches are serialised. Keys older
+// than MaxKeyAge are refreshed by the next request that needs a fetch.
 func (v *JWTVerifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	now := v.cfg.Now()
-	stale := v.keys == nil || now.Sub(v.fetchedAt) > v.cfg.MaxKeyAge
 	found := matchKeys(v.keys, kid)
-	if stale || (len(found) == 0 && now.Sub(v.lastAttempt) >= v.cfg.RefreshInterval) {
-		v.lastAttempt = now
-		if err := v.fetchKeys(ctx); err != nil {
-			if v.keys == nil {
-				return nil, err
-			}
-			// Keep serving with the keys we have; the AS may be briefly down.
-		} else {
-			v.fetchedAt = now
-			found = matchKeys(v.keys, kid)
+	needFetch := v.needFetch(len(found) > 0)
+	noKeys, lastErr := v.keys == nil, v.lastErr
+	v.mu.Unlock()
+	if !needFetch {
+		if noKeys { // the last fetch failed moments ago: fail fast
+			return nil, lastErr
 		}
+		return found, nil
 	}
-	return found, nil
+	v.fetchMu.Lock()
+	defer v.fetchMu.Unlock()
+	v.mu.Lock()
+	found = matchKeys(v.keys, kid)
+	needFetch = v.needFetch(len(found) > 0) // another request may have fetched meanwhile
+	if needFetch {
+		v.lastAttempt = v.cfg.Now()
+	}
+	v.mu.Unlock()
+	if !needFetch {
+		return found, nil
+	}
+	keys, jwksURL, err := v.fetchKeys(ctx)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err != nil {
+		v.lastErr = err
+		if v.keys == nil {
+			return nil, err
+		}
+		// Keep serving with the keys we have; the AS may be briefly down.
+		return matchKeys(v.keys, kid), nil
+	}
+	v.keys, v.jwksURL, v.fetchedAt = keys, jwksURL, v.cfg.Now()
+	return matchKeys(v.keys, kid), nil
+}
+
+// needFetch reports whether a JWKS fetch is due; v.mu is held.
+func (v *JWTVerifier) needFetch(haveKey bool) bool {
+	now := v.cfg.Now()
+	if v.keys == nil {
+		// Retry a failed first fetch at most once a second, so that an
+		// unreachable AS fails requests fast instead of queueing them.
+		return v.lastAttempt.IsZero() || now.Sub(v.lastAttempt) >= time.Second
+	}
+	if now.Sub(v.lastAttempt) < v.cfg.RefreshInterval {
+		return false
+	}
+	return !haveKey || now.Sub(v.fetchedAt) > v.cfg.MaxKeyAge
 }
 
 func matchKeys(keys []jose.JSONWebKey, kid string) []jose.JSONWebKey {
@@ -206,28 +244,31 @@ func matchKeys(keys []jose.JSONWebKey, kid string) []jose.JSONWebKey {
 	return out
 }
 
-// fetchKeys (re)loads the JWKS; v.mu is held.
-func (v *JWTVerifier) fetchKeys(ctx context.Context) error {
-	if v.jwksURL == "" {
+// fetchKeys loads the JWKS (discovering its URL first if needed) without
+// holding v.mu; v.fetchMu is held.
+func (v *JWTVerifier) fetchKeys(ctx context.Context) ([]jose.JSONWebKey, string, error) {
+	v.mu.Lock()
+	jwksURL := v.jwksURL
+	v.mu.Unlock()
+	if jwksURL == "" {
 		md, err := discoverAS(ctx, v.cfg.HTTPClient, v.cfg.Issuer)
 		if err != nil {
-			return err
+			return nil, "", err
 		}
 		if md.JWKSURI == "" {
-			return fmt.Errorf("%w: authorization server metadata has no jwks_uri", ErrVerifierUnavailable)
+			return nil, "", fmt.Errorf("%w: authorization server metadata has no jwks_uri", ErrVerifierUnavailable)
 		}
-		v.jwksURL = md.JWKSURI
+		jwksURL = md.JWKSURI
 	}
 	var set jose.JSONWebKeySet
-	status, err := getJSON(ctx, v.cfg.HTTPClient, v.jwksURL, &set)
+	status, err := getJSON(ctx, v.cfg.HTTPClient, jwksURL, &set)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	if status != http.StatusOK {
-		return fmt.Errorf("%w: GET %s: HTTP %d", ErrVerifierUnavailable, v.jwksURL, status)
+		return nil, "", fmt.Errorf("%w: GET %s: HTTP %d", ErrVerifierUnavailable, jwksURL, status)
 	}
-	v.keys = set.Keys
-	return nil
+	return set.Keys, jwksURL, nil
 }
 
 // checkClaims validates the RFC 9068 §2.2 claims of a verified payload.

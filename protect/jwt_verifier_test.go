@@ -2,9 +2,11 @@ package protect
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,6 +85,56 @@ func TestMetadataURLsForIssuerWithPath(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("url %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+}
+
+func TestKnownKeysDoNotWaitForAJWKSFetch(t *testing.T) {
+	as := newTestAS(t)
+	resource := "https://mcp.example/mcp"
+	var now atomic.Int64
+	now.Store(time.Now().Unix())
+	v, _ := NewJWTVerifier(JWTVerifierConfig{Issuer: as.issuer, Resource: resource, JWKSURL: as.issuer + "/slow-jwks",
+		Now: func() time.Time { return time.Unix(now.Load(), 0) }})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls int
+	as.mux.HandleFunc("/slow-jwks", func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if calls == 2 { // the refetch for an unknown kid hangs until released
+			close(entered)
+			<-release
+		}
+		_ = json.NewEncoder(w).Encode(as.published.Load())
+	})
+	ctx := context.Background()
+	good := as.mint(t, as.claims(resource, ""))
+	if _, err := v.Verify(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	now.Add(61) // past RefreshInterval: an unknown kid triggers a refetch
+	done := make(chan error)
+	go func() {
+		_, err := v.Verify(ctx, sign(t, newKey(t), "unknown", jose.ES256, "at+jwt", as.claims(resource, "")))
+		done <- err
+	}()
+	<-entered
+	if _, err := v.Verify(ctx, good); err != nil { // would deadlock if it waited for the fetch
+		t.Errorf("known key during a fetch: %v", err)
+	}
+	close(release)
+	if err := <-done; err == nil {
+		t.Error("unknown kid accepted")
+	}
+}
+
+func TestUnreachableASFailsFast(t *testing.T) {
+	as := newTestAS(t)
+	v, _ := NewJWTVerifier(JWTVerifierConfig{Issuer: as.issuer, Resource: "https://mcp.example/mcp"})
+	token := as.mint(t, as.claims("https://mcp.example/mcp", ""))
+	as.srv.Close()
+	for range 3 {
+		if _, err := v.Verify(context.Background(), token); !errors.Is(err, ErrVerifierUnavailable) {
+			t.Fatalf("err %v, want ErrVerifierUnavailable", err)
 		}
 	}
 }
