@@ -62,7 +62,7 @@ client's secret has 256 random bits and is printed once; only a keyed hash is st
 	f.StringVar(&sc.Name, "name", "", "client `name` shown on the consent page")
 	f.StringArrayVar(&sc.RedirectURIs, "redirect-uri", nil, "redirect `URI` (repeatable; https, or http on loopback)")
 	f.BoolVar(&sc.Confidential, "confidential", false, "a confidential client with a secret (client_secret_basic or client_secret_post)")
-	f.StringSliceVar(&sc.GrantTypes, "grant-types", nil, "grant `types` (default authorization_code,refresh_token; client_credentials needs --confidential)")
+	f.StringSliceVar(&sc.GrantTypes, "grant-types", nil, "grant `types` (default authorization_code,refresh_token; client_credentials needs --confidential or --jwks)")
 	f.StringSliceVar(&sc.Scopes, "scopes", nil, "`scopes` the client may obtain, comma-separated (default: any)")
 	f.StringVar(&jwksFile, "jwks", "", "`file` with the client's public keys (JSON Web Key Set): it authenticates with private_key_jwt")
 	f.StringVar(&sc.QuotaTier, "quota-tier", "", "rate-limit `tier` resource servers apply to the client (claim quota_tier)")
