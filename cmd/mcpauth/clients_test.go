@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -29,11 +30,22 @@ func TestClientsCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "client_id: desktop-app") || strings.Contains(out, "client_secret") {
 		t.Fatalf("public client: %v\n%s", err, out)
 	}
+	jwks := filepath.Join(t.TempDir(), "jwks.json")
+	os.WriteFile(jwks, []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"k1","use":"sig"}]}`), 0o600)
+	out, err = runCLI(t, "", "clients", "add", "--data", data, "--id", "signer", "--jwks", jwks, "--grant-types", "client_credentials")
+	if err != nil || strings.Contains(out, "client_secret") {
+		t.Fatalf("clients add --jwks: %v\n%s", err, out)
+	}
+	os.WriteFile(jwks, []byte(`{"keys":[]}`), 0o600)
+	if _, err := runCLI(t, "", "clients", "add", "--data", data, "--jwks", jwks, "--grant-types", "client_credentials"); exitCode(err) != exitUsage {
+		t.Fatalf("an empty key set: %v", err)
+	}
 	if _, err := runCLI(t, "", "clients", "add", "--data", data, "--redirect-uri", "http://evil.example/cb"); exitCode(err) != exitUsage {
 		t.Fatalf("http redirect URI: %v", err)
 	}
 	out, err = runCLI(t, "", "clients", "list", "--data", data)
-	if err != nil || !regexp.MustCompile(`desktop-app\s+static\s+Desktop\s+none`).MatchString(out) || !strings.Contains(out, "gold") {
+	if err != nil || !regexp.MustCompile(`desktop-app\s+static\s+Desktop\s+none`).MatchString(out) || !strings.Contains(out, "gold") ||
+		!regexp.MustCompile(`signer\s+static\s+private_key_jwt`).MatchString(out) {
 		t.Fatalf("clients list: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "", "clients", "show", id[1], "--data", data)
