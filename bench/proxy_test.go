@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/testenv"
+)
+
+// proxySession is what a desktop host sends a stdio MCP server it just started.
+const proxySession = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench-host","version":"1"}}}
+{"jsonrpc":"2.0","method":"notifications/initialized"}
+{"jsonrpc":"2.0","id":2,"method":"tools/list"}
+`
+
+// hostStart starts argv as a desktop host starts a stdio MCP server, sends initialize and
+// tools/list, and returns the time from process start to the tools/list response, and the
+// process's peak resident memory (getrusage ru_maxrss) after stdin is closed.
+func hostStart(env, argv []string) (time.Duration, int64, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Stderr = io.Discard
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	io.WriteString(in, proxySession)
+	var elapsed time.Duration
+	sc := bufio.NewScanner(out)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), `{"jsonrpc":"2.0","id":2,"result":{`) && strings.Contains(sc.Text(), "weather_forecast") {
+			elapsed = time.Since(start)
+			break
+		}
+	}
+	in.Close()
+	go io.Copy(io.Discard, out)
+	if err := cmd.Wait(); err != nil && elapsed == 0 {
+		return 0, 0, fmt.Errorf("%s: %v", argv[0], err)
+	}
+	if elapsed == 0 {
+		return 0, 0, fmt.Errorf("%s: no tools/list response", argv[0])
+	}
+	return elapsed, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024, nil
+}
+
+// BenchmarkProxyStartup measures, side by side in one run against one `mcpauth serve`, the
+// time from process start to the tools/list response with stored credentials, and the peak
+// memory, of `mcpauth proxy URL` and `mcp-remote URL` (npm, run with Node 22 directly, not
+// through npx). Each logs in once first (the dev login, through $BROWSER). Run with
+//
+//	go test -run '^$' -bench BenchmarkProxyStartup -benchtime 20x ./bench/
+func BenchmarkProxyStartup(b *testing.B) {
+	node := testenv.Node(b)
+	root := testenv.RepoRoot(b)
+	bin := testenv.BuildBinary(b, "./cmd/mcpauth")
+	mcpURL := startServeBinary(b, bin)
+	home := b.TempDir() // mcp-remote keeps its credentials under $HOME/.mcp-auth
+	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "MCPAUTH_CONFIG_DIR=") || strings.HasPrefix(kv, "BROWSER=")
+	}), "HOME="+home, "MCPAUTH_CONFIG_DIR="+filepath.Join(home, "mcpauth"),
+		"BROWSER="+node+" "+filepath.Join(root, "test", "stdiohost", "browser.mjs"))
+
+	for _, side := range []struct {
+		name string
+		argv []string
+	}{
+		{"mcpauth-proxy", []string{bin, "proxy", mcpURL}},
+		{"mcp-remote", []string{node, filepath.Join(root, "test", "node_modules", "mcp-remote", "dist", "proxy.js"), mcpURL}},
+	} {
+		if _, _, err := hostStart(env, side.argv); err != nil { // the login
+			b.Fatalf("%s: first run (login): %v", side.name, err)
+		}
+		b.Run(side.name, func(b *testing.B) {
+			var total time.Duration
+			var peak int64
+			n := 0
+			for b.Loop() {
+				d, rss, err := hostStart(env, side.argv)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += d
+				peak = max(peak, rss)
+				n++
+			}
+			b.ReportMetric(float64(total.Microseconds())/float64(n)/1000, "ms-to-tools/list")
+			b.ReportMetric(float64(peak)/(1<<20), "MiB-peak-RSS")
+		})
+	}
+}
+
+// startServeBinary runs `mcpauth serve --dev-login` and returns its MCP URL.
+func startServeBinary(b *testing.B, bin string) string {
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", b.TempDir(), "--dev-login", "alice",
+		"--rate-user", "0", "--rate-client", "0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if _, u, ok := strings.Cut(sc.Text(), "give this to clients): "); ok {
+			go io.Copy(io.Discard, out)
+			return strings.TrimSpace(u)
+		}
+	}
+	b.Fatal("mcpauth serve printed no MCP URL")
+	return ""
+}
