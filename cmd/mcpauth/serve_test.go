@@ -2,10 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -413,5 +421,87 @@ func TestServeConfigFile(t *testing.T) {
 		if err := applyConfigFile(newServeCmd().Flags(), path); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key as PEM files
+// and returns their paths and a pool trusting the certificate.
+func selfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile = dir+"/cert.pem", dir+"/key.pem"
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return certFile, keyFile, pool
+}
+
+func TestServeOverTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSignedCert(t)
+	svc := startServe(t, serveOptions{tlsCert: certFile, tlsKey: keyFile, stateless: true}, nil)
+	if !strings.HasPrefix(svc.mcpURL, "https://127.0.0.1:") {
+		t.Fatalf("MCP URL %s", svc.mcpURL)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	ctx := context.Background()
+	info, secret, err := svc.as.Admin().AddClient(ctx, authserver.StaticClient{Name: "tls backend", Confidential: true,
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"stocks:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "resource": {svc.mcpURL}, "scope": {"stocks:read"}}
+	req, _ := http.NewRequest(http.MethodPost, svc.issuer+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(info.ID), url.QueryEscape(secret))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if tok.AccessToken == "" {
+		t.Fatalf("token over TLS: %s", resp.Status)
+	}
+	// The MCP server verifies the token against its own JWKS in-process,
+	// with no need to trust its own self-signed certificate.
+	req, _ = http.NewRequest(http.MethodPost, svc.mcpURL, strings.NewReader(
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"stock_quotes","arguments":{"symbols":["ACME"]}}}`))
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "ACME") {
+		t.Errorf("tools/call over TLS: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestServeRefusesDevLoginOffLoopback(t *testing.T) {
+	_, err := newService(context.Background(), serveOptions{data: t.TempDir(), devLogin: "alice", issuer: "https://mcp.example.com"},
+		"0.0.0.0:8080", quiet)
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("dev login on 0.0.0.0: err %v, want a refusal naming loopback", err)
 	}
 }
