@@ -14,6 +14,13 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
+// authServerMeta is authorization server metadata (RFC 8414 §2) with the device
+// authorization endpoint (RFC 8628 §4).
+type authServerMeta struct {
+	oauthex.AuthServerMeta
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
+}
+
 // authServerMetadataURLs lists the metadata URLs of an issuer in the specification's order:
 // for an issuer with a path, OAuth path insertion, OpenID Connect path insertion, then
 // OpenID Connect path appending; for one without, the two root documents.
@@ -43,7 +50,7 @@ func authServerMetadataURLs(issuer string) ([]string, error) {
 // fetchAuthServerMetadata returns the first metadata document of issuer found, or an error
 // wrapping errNoDocument when there is none. legacy is the 2025-03-26 fallback, where issuer
 // is only the MCP server's origin: the document's issuer must then be on that origin.
-func (c *Client) fetchAuthServerMetadata(ctx context.Context, issuer string, legacy bool) (*oauthex.AuthServerMeta, error) {
+func (c *Client) fetchAuthServerMetadata(ctx context.Context, issuer string, legacy bool) (*authServerMeta, error) {
 	urls, err := authServerMetadataURLs(issuer)
 	if err != nil {
 		return nil, &MetadataError{URL: issuer, Reason: err.Error()}
@@ -65,8 +72,8 @@ func (c *Client) fetchAuthServerMetadata(ctx context.Context, issuer string, leg
 
 // decodeAuthServerMetadata parses and validates a metadata document fetched for issuer (for
 // legacy, an origin: see fetchAuthServerMetadata).
-func decodeAuthServerMetadata(body []byte, issuer, from string, legacy bool) (*oauthex.AuthServerMeta, error) {
-	var as oauthex.AuthServerMeta
+func decodeAuthServerMetadata(body []byte, issuer, from string, legacy bool) (*authServerMeta, error) {
+	var as authServerMeta
 	if err := json.Unmarshal(body, &as); err != nil {
 		return nil, &MetadataError{URL: from, Reason: fmt.Sprintf("invalid authorization server metadata: %v", err)}
 	}
@@ -80,9 +87,10 @@ func decodeAuthServerMetadata(body []byte, issuer, from string, legacy bool) (*o
 		return nil, &MetadataError{URL: from, Reason: "token_endpoint missing"}
 	}
 	for name, v := range map[string]string{
-		"authorization_endpoint": as.AuthorizationEndpoint,
-		"token_endpoint":         as.TokenEndpoint,
-		"registration_endpoint":  as.RegistrationEndpoint,
+		"authorization_endpoint":        as.AuthorizationEndpoint,
+		"token_endpoint":                as.TokenEndpoint,
+		"registration_endpoint":         as.RegistrationEndpoint,
+		"device_authorization_endpoint": as.DeviceAuthorizationEndpoint,
 	} {
 		if v == "" {
 			continue

@@ -15,8 +15,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 // authTimeout bounds the wait for the user to finish in the browser.
@@ -103,19 +101,39 @@ func (c *Client) authorizeInBrowser(ctx context.Context, ln net.Listener, authEP
 		srv.Shutdown(sctx) // lets the result page reach the browser
 	}()
 
+	ctx, cancel := context.WithTimeout(ctx, authTimeout)
+	defer cancel()
+	if c.cfg.ReadRedirect != nil {
+		go c.readPastedRedirect(ctx, state, c.state.disc.as, results)
+	}
 	fmt.Fprintf(c.stderr, "To authorize %s, open this URL in your browser:\n\n  %s\n\n", c.cfg.ClientName, authURL)
 	if !c.cfg.NoBrowser {
 		if err := c.openURL(ctx, authURL); err != nil {
 			c.log.Warn("mcpauth: could not open a browser; open the URL by hand", "err", err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, authTimeout)
-	defer cancel()
 	select {
 	case r := <-results:
 		return r.code, r.err
 	case <-ctx.Done():
 		return "", fmt.Errorf("waiting for the authorization callback: %w", ctx.Err())
+	}
+}
+
+// readPastedRedirect delivers the authorization response in a redirect URL the user pasted.
+func (c *Client) readPastedRedirect(ctx context.Context, state string, as *authServerMeta, results chan<- callbackResult) {
+	raw, err := c.cfg.ReadRedirect(ctx)
+	if err != nil {
+		c.log.Debug("mcpauth: no pasted redirect URL", "err", err)
+		return
+	}
+	res := callbackResult{err: &AuthorizationResponseError{Code: "invalid_request", Description: "the pasted text is not the redirect URL"}}
+	if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.Path == callbackPath {
+		res = parseCallback(u.Query(), state, as)
+	}
+	select {
+	case results <- res:
+	default: // the loopback listener answered first
 	}
 }
 
@@ -161,7 +179,7 @@ const callbackPage = `<!doctype html><html><head><meta charset="utf-8"><title>mc
 
 // parseCallback validates an authorization response (RFC 6749 §4.1.2 and §4.1.2.1, RFC 9207
 // §2.4): the state first, then the issuer, then error or code.
-func parseCallback(q url.Values, state string, as *oauthex.AuthServerMeta) callbackResult {
+func parseCallback(q url.Values, state string, as *authServerMeta) callbackResult {
 	if q.Get("state") != state {
 		return callbackResult{err: &AuthorizationResponseError{Code: "invalid_state", Description: "the state parameter does not match this authorization request"}}
 	}
@@ -172,7 +190,7 @@ func parseCallback(q url.Values, state string, as *oauthex.AuthServerMeta) callb
 		if code == "access_denied" {
 			return callbackResult{err: &UserDeniedError{Description: q.Get("error_description")}}
 		}
-		return callbackResult{err: &AuthorizationResponseError{Code: code, Description: q.Get("error_description")}}
+		return callbackResult{err: &AuthorizationResponseError{Code: code, Description: q.Get("error_description"), fromServer: true}}
 	}
 	code := q.Get("code")
 	if code == "" {

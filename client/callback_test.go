@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -138,4 +139,77 @@ func TestBrowserEnvWithoutShell(t *testing.T) {
 	if fileExists(dir + "/pwned") {
 		t.Fatal("the URL was interpreted by a shell")
 	}
+}
+
+// remoteBrowser is a browser on another machine: it follows the authorization URL to the
+// redirect but cannot reach this machine's loopback address; the user copies the URL.
+type remoteBrowser struct{ pasted chan string }
+
+func (b remoteBrowser) open(ctx context.Context, authURL string) error {
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	b.pasted <- resp.Header.Get("Location")
+	return nil
+}
+
+func TestPastedRedirect(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		paste   func(string) (string, error)
+		wantErr bool
+	}{
+		{"pasted URL completes the login", func(u string) (string, error) { return "  " + u + "\n", nil }, false},
+		{"pasted garbage is an error", func(string) (string, error) { return "hello", nil }, true},
+		{"pasted URL with another state", func(u string) (string, error) { return strings.Replace(u, "state=", "state=x", 1), nil }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			as := newTestAS(t)
+			rs := newTestRS(t, as)
+			b := remoteBrowser{pasted: make(chan string, 1)}
+			cfg := testConfig(rs, nil)
+			cfg.OpenBrowser = b.open
+			cfg.ReadRedirect = func(ctx context.Context) (string, error) {
+				select {
+				case u := <-b.pasted:
+					return tc.paste(u)
+				case <-ctx.Done():
+					return "", ctx.Err()
+				}
+			}
+			s, err := Connect(testContext(t), cfg)
+			if tc.wantErr {
+				var re *AuthorizationResponseError
+				if !errors.As(err, &re) {
+					t.Fatalf("Connect error = %v, want AuthorizationResponseError", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Connect: %v", err)
+			}
+			s.Close()
+		})
+	}
+}
+
+// TestPasteReaderFailureKeepsWaiting: when the paste reader gives up (no terminal), the
+// loopback listener still completes the authorization.
+func TestPasteReaderFailureKeepsWaiting(t *testing.T) {
+	as := newTestAS(t)
+	rs := newTestRS(t, as)
+	b := &headlessBrowser{}
+	cfg := testConfig(rs, b)
+	failed := make(chan struct{})
+	cfg.ReadRedirect = func(context.Context) (string, error) { close(failed); return "", io.EOF }
+	cfg.OpenBrowser = func(ctx context.Context, u string) error {
+		<-failed // the reader has given up before the browser answers
+		return b.open(ctx, u)
+	}
+	s := mustConnect(t, testContext(t), cfg)
+	s.Close()
 }

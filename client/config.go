@@ -32,6 +32,9 @@ const (
 	// ClientCredentials is the client credentials grant (RFC 6749 §4.4) for pre-registered
 	// confidential clients acting on their own behalf (server-to-server).
 	ClientCredentials GrantType = "client_credentials"
+	// DeviceCode is the device authorization grant (RFC 8628) for a user whose browser is on
+	// another device. It is available when the package's device grant (device.go) is built in.
+	DeviceCode GrantType = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // Token endpoint client authentication methods (RFC 7591 §2, RFC 7523 §2.2).
@@ -104,6 +107,11 @@ type Config struct {
 	OpenBrowser func(ctx context.Context, authURL string) error
 	// NoBrowser only prints the authorization URL; the user opens it by hand.
 	NoBrowser bool
+	// ReadRedirect, when set, returns the redirect URL the user copied from a browser on
+	// another machine (where the redirect to this machine's loopback address cannot land).
+	// It races the loopback listener; whichever answers first completes the authorization.
+	// An error from it only stops the reading: the listener keeps waiting.
+	ReadRedirect func(ctx context.Context) (redirectURL string, err error)
 	// RedirectPort fixes the loopback callback port (default: an ephemeral port).
 	RedirectPort int
 	// Stderr receives the authorization URL and short progress lines. Default os.Stderr.

@@ -59,6 +59,10 @@ func New(cfg Config) (*Client, error) {
 		if cfg.ClientID == "" || (cfg.ClientSecret == "" && cfg.PrivateKey == nil) {
 			return nil, errors.New("client credentials grant needs Config.ClientID and a ClientSecret or PrivateKey")
 		}
+	case DeviceCode:
+		if deviceGrant == nil {
+			return nil, errors.New("the device authorization grant is not available in this build")
+		}
 	default:
 		return nil, fmt.Errorf("unknown grant type %q", cfg.GrantType)
 	}

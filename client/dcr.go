@@ -17,7 +17,7 @@ import (
 // register registers this client with the authorization server: a native application
 // with a loopback redirect URI, the authorization code and refresh token grants, and the
 // token endpoint authentication "none" unless the server does not support it.
-func (c *Client) register(ctx context.Context, as *oauthex.AuthServerMeta, redirectURI string) (*Registration, error) {
+func (c *Client) register(ctx context.Context, as *authServerMeta, redirectURI string) (*Registration, error) {
 	ep, err := checkEndpointString(as.RegistrationEndpoint)
 	if err != nil {
 		return nil, &MetadataError{URL: as.Issuer, Reason: "registration_endpoint: " + err.Error()}

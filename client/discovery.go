@@ -26,7 +26,7 @@ type discovery struct {
 	prm      *oauthex.ProtectedResourceMetadata // nil for a 2025-03-26 server
 	prmURL   string
 	resource string // the resource parameter of authorization and token requests
-	as       *oauthex.AuthServerMeta
+	as       *authServerMeta
 }
 
 // errNoDocument is a metadata URL answering 4xx: try the next candidate.
@@ -110,14 +110,14 @@ func (c *Client) discover(ctx context.Context, metadataURL string) (*discovery, 
 
 // defaultEndpoints are the 2025-03-26 default endpoints of an authorization server without
 // metadata. PKCE S256 is mandatory for it, so it is assumed.
-func defaultEndpoints(origin string) *oauthex.AuthServerMeta {
-	return &oauthex.AuthServerMeta{
+func defaultEndpoints(origin string) *authServerMeta {
+	return &authServerMeta{AuthServerMeta: oauthex.AuthServerMeta{
 		Issuer:                        origin,
 		AuthorizationEndpoint:         origin + "/authorize",
 		TokenEndpoint:                 origin + "/token",
 		RegistrationEndpoint:          origin + "/register",
 		CodeChallengeMethodsSupported: []string{"S256"},
-	}
+	}}
 }
 
 // fetchJSON GETs a JSON document through the configured HTTP client. A 4xx answer is

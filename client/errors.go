@@ -98,6 +98,7 @@ func (e *InsufficientScopeError) Error() string {
 type AuthorizationResponseError struct {
 	Code        string
 	Description string
+	fromServer  bool // an error= of the authorization server, not a failed validation
 }
 
 func (e *AuthorizationResponseError) Error() string {

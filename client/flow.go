@@ -253,21 +253,29 @@ func (c *Client) obtainLocked(ctx context.Context, scopes []string) error {
 	c.state.entry.TokenEndpoint = d.as.TokenEndpoint
 	c.state.entry.ResourceIndicator = d.resource
 	var err error
-	if c.cfg.GrantType == ClientCredentials {
+	switch c.cfg.GrantType {
+	case ClientCredentials:
 		err = c.clientCredentialsLocked(ctx, scopes)
-	} else {
+	case DeviceCode:
+		err = deviceGrant(ctx, c, scopes)
+	default:
 		err = c.authorizationCodeLocked(ctx, scopes)
 	}
 	if err != nil {
 		var rd *UserDeniedError
 		var re *AuthorizationResponseError
-		if errors.As(err, &rd) || errors.As(err, &re) {
-			c.state.denied = err // asking again would ask the user again: don't
+		if errors.As(err, &rd) || errors.As(err, &re) && re.fromServer {
+			c.state.denied = err // the authorization server said no: asking again would ask the user again
 		}
 		return err
 	}
 	return nil
 }
+
+// deviceGrant obtains and stores a token with the RFC 8628 device authorization grant,
+// under the client lock, like clientCredentialsLocked. device.go sets it; while it is nil,
+// New refuses GrantType DeviceCode.
+var deviceGrant func(ctx context.Context, c *Client, scopes []string) error
 
 // saveLocked stores the current entry.
 func (c *Client) saveLocked(ctx context.Context) {

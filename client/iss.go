@@ -4,15 +4,13 @@ package client
 
 import (
 	"net/url"
-
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 // checkIss verifies the iss parameter of an authorization response: when present it must
 // be the issuer, and it must be present when the server advertises
 // authorization_response_iss_parameter_supported. A mismatch means the response may come
 // from another authorization server (mix-up attack).
-func checkIss(as *oauthex.AuthServerMeta, q url.Values) error {
+func checkIss(as *authServerMeta, q url.Values) error {
 	iss, present := q["iss"]
 	if !present {
 		if as.AuthorizationResponseIssParameterSupported {

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 // registrationLocked returns the registration to use with the discovered authorization
@@ -48,7 +46,7 @@ func (c *Client) registrationLocked(ctx context.Context, redirectURI string) (*R
 // preRegisteredAuthMethod chooses the token endpoint authentication of a pre-registered
 // client: the configured one; private_key_jwt with a key; with a secret, basic or post as
 // the server supports (basic when it does not say, RFC 8414 §2); else none.
-func (c *Client) preRegisteredAuthMethod(as *oauthex.AuthServerMeta) string {
+func (c *Client) preRegisteredAuthMethod(as *authServerMeta) string {
 	switch {
 	case c.cfg.TokenEndpointAuthMethod != "":
 		return c.cfg.TokenEndpointAuthMethod
