@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // IntrospectionVerifierConfig configures an [IntrospectionVerifier].
@@ -55,9 +57,10 @@ type IntrospectionVerifier struct {
 	endpointMu sync.Mutex
 	endpoint   string
 
-	mu    sync.Mutex
-	lru   *list.List // of *cacheEntry, most recent first
-	cache map[[32]byte]*list.Element
+	flight singleflight.Group
+	mu     sync.Mutex
+	lru    *list.List // of *cacheEntry, most recent first
+	cache  map[[32]byte]*list.Element
 }
 
 type cacheEntry struct {
@@ -103,18 +106,28 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Toke
 	if ti := v.cached(key, now); ti != nil {
 		return ti, nil
 	}
-	ti, err := v.introspect(ctx, token)
+	// Concurrent requests with one token share one introspection request,
+	// which outlives a caller that gives up (HTTPClient's timeout bounds it).
+	res, err, _ := v.flight.Do(string(key[:]), func() (any, error) {
+		ti, err := v.introspect(context.WithoutCancel(ctx), token)
+		if err == nil && v.cfg.CacheTTL > 0 {
+			v.storeUntil(key, ti, now)
+		}
+		return ti, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if v.cfg.CacheTTL > 0 {
-		expires := now.Add(v.cfg.CacheTTL)
-		if ti.Expiry.Before(expires) {
-			expires = ti.Expiry
-		}
-		v.store(key, ti, expires)
+	return res.(*TokenInfo), nil
+}
+
+// storeUntil caches ti no longer than CacheTTL and never past its expiry.
+func (v *IntrospectionVerifier) storeUntil(key [32]byte, ti *TokenInfo, now time.Time) {
+	expires := now.Add(v.cfg.CacheTTL)
+	if ti.Expiry.Before(expires) {
+		expires = ti.Expiry
 	}
-	return ti, nil
+	v.store(key, ti, expires)
 }
 
 func (v *IntrospectionVerifier) cached(key [32]byte, now time.Time) *TokenInfo {

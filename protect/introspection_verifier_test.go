@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,5 +87,27 @@ func TestIntrospectionVerifier(t *testing.T) {
 	delete(tokens, "good")
 	if _, err := v.Verify(ctx, "good"); !errors.As(err, &te) || te.Reason != ReasonInactive {
 		t.Errorf("revoked token after CacheTTL: %v", err)
+	}
+}
+
+func TestIntrospectionConcurrentUsesShareOneRequest(t *testing.T) {
+	const resource = "https://mcp.example/mcp"
+	var hits atomic.Int64
+	tokens := map[string]map[string]any{}
+	srv := introspectionAS(t, tokens, &hits)
+	tokens["tok"] = map[string]any{"active": true, "iss": srv.URL, "sub": "alice", "aud": resource,
+		"exp": time.Now().Add(time.Hour).Unix()}
+	v, _ := NewIntrospectionVerifier(IntrospectionVerifierConfig{Issuer: srv.URL, Resource: resource, ClientID: "rs", ClientSecret: "rs-secret"})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, err := v.Verify(context.Background(), "tok"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if hits.Load() != 1 {
+		t.Errorf("%d introspection requests for one token, want 1", hits.Load())
 	}
 }
