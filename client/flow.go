@@ -178,7 +178,7 @@ func (c *Client) recover(ctx context.Context, used string, resp *http.Response, 
 		switch {
 		case op.authorized:
 			return r.required(errors.New("the server refused a token just obtained"))
-		case op.background && c.cfg.GrantType == AuthorizationCode:
+		case op.background && c.cfg.GrantType != ClientCredentials: // only a grant without the user may run in the background
 			c.state.bgRefused = used // a retried stream does not refresh again for it
 			return r.required(errors.New("the token was refused and could not be refreshed"))
 		}

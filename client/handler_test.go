@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"net/url"
 	"testing"
 	"time"
 
@@ -93,5 +94,37 @@ func TestTokenSourceOutlivesAuthorizeContext(t *testing.T) {
 	forms := as.tokenForms("client_credentials")
 	if len(forms) != 2 || forms[1].Get("resource") != rs.url {
 		t.Fatalf("client credentials requests: %v", forms)
+	}
+}
+
+// TestDeviceGrantDispatch: GrantType DeviceCode runs the grant device.go installs, under the
+// client lock, with the discovered metadata and the selected scopes; without one, New refuses.
+func TestDeviceGrantDispatch(t *testing.T) {
+	saved := deviceGrant
+	t.Cleanup(func() { deviceGrant = saved })
+	deviceGrant = nil
+	if _, err := New(Config{ServerURL: "https://a.example/mcp", GrantType: DeviceCode, Store: NewMemoryStore()}); err == nil {
+		t.Fatal("DeviceCode accepted without a device grant")
+	}
+	as := newTestAS(t)
+	as.clients["pre-dev"] = testASClient{}
+	rs := newTestRS(t, as)
+	rs.challengeScope = "mcp:read"
+	var gotScopes []string
+	// A stand-in for device.go's grant: it obtains a token the way the real one ends, with a
+	// token request for the current registration.
+	deviceGrant = func(ctx context.Context, c *Client, scopes []string) error {
+		gotScopes = scopes
+		if _, err := c.registrationLocked(ctx, ""); err != nil {
+			return err
+		}
+		return c.tokenRequestLocked(ctx, url.Values{"grant_type": {"client_credentials"}}, scopes)
+	}
+	cfg := testConfig(rs, &headlessBrowser{})
+	cfg.GrantType, cfg.ClientID = DeviceCode, "pre-dev"
+	s := mustConnect(t, testContext(t), cfg)
+	s.Close()
+	if len(gotScopes) != 1 || gotScopes[0] != "mcp:read" {
+		t.Fatalf("device grant called with scopes %v", gotScopes)
 	}
 }
