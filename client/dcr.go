@@ -15,8 +15,9 @@ import (
 )
 
 // register registers this client with the authorization server: a native application
-// with a loopback redirect URI, the authorization code and refresh token grants, and the
-// token endpoint authentication "none" unless the server does not support it.
+// with a loopback redirect URI, the authorization code and refresh token grants (the device
+// code grant instead for DeviceCode), and the token endpoint authentication "none" unless the
+// server does not support it.
 func (c *Client) register(ctx context.Context, as *authServerMeta, redirectURI string) (*Registration, error) {
 	ep, err := checkEndpointString(as.RegistrationEndpoint)
 	if err != nil {
@@ -29,6 +30,10 @@ func (c *Client) register(ctx context.Context, as *authServerMeta, redirectURI s
 		ResponseTypes:           []string{"code"},
 		ApplicationType:         "native",
 		TokenEndpointAuthMethod: dcrAuthMethod(as.TokenEndpointAuthMethodsSupported),
+	}
+	if c.cfg.GrantType == DeviceCode { // RFC 8628 §3.4: no redirect, no authorization endpoint
+		meta.RedirectURIs, meta.ResponseTypes = []string{}, nil
+		meta.GrantTypes = []string{string(DeviceCode), "refresh_token"}
 	}
 	body, err := json.Marshal(&meta)
 	if err != nil {

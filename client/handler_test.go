@@ -127,4 +127,14 @@ func TestDeviceGrantDispatch(t *testing.T) {
 	if len(gotScopes) != 1 || gotScopes[0] != "mcp:read" {
 		t.Fatalf("device grant called with scopes %v", gotScopes)
 	}
+
+	// Self-registration for the device grant asks for it, without redirect URIs.
+	cfg = testConfig(rs, &headlessBrowser{})
+	cfg.GrantType = DeviceCode
+	s = mustConnect(t, testContext(t), cfg)
+	s.Close()
+	reg := as.regs[0]
+	if !equalJSON(reg["grant_types"], []any{string(DeviceCode), "refresh_token"}) || !equalJSON(reg["redirect_uris"], []any{}) || reg["response_types"] != nil {
+		t.Fatalf("device registration %v", reg)
+	}
 }
