@@ -6,6 +6,7 @@
 //
 // --client pre-registers a client (e.g. a client_credentials backend with
 // client_secret_basic or private_key_jwt and its public JWKS).
+//
 // It listens on an ephemeral port of 127.0.0.1 and writes one JSON line per
 // event on stdout, the first being {"event":"ready","issuer":...}. The other
 // events let the test count what the client asked for: "registration",
@@ -24,7 +25,6 @@ const { values: args } = parseArgs({
     resource: { type: 'string', multiple: true, default: [] },
     'cimd-origin': { type: 'string', multiple: true, default: [] },
     client: { type: 'string', multiple: true, default: [] },
-    'access-token-ttl': { type: 'string', default: '300' },
   },
 });
 if (args.resource.length === 0) {
@@ -99,7 +99,7 @@ const provider = new Provider(issuer, {
         return {
           scope: resourceScope,
           audience: indicator,
-          accessTokenTTL: Number(args['access-token-ttl']),
+          accessTokenTTL: 300,
           accessTokenFormat: 'jwt', // RFC 9068: typ at+jwt, aud = resource
           jwt: { sign: { alg: 'ES256' } },
         };
@@ -114,7 +114,7 @@ const provider = new Provider(issuer, {
   expiresWithSession: async () => false,
   rotateRefreshToken: true, // a used refresh token is consumed; replaying it revokes the grant
   ttl: {
-    AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 300,
+    AccessToken: 300,
     Grant: 3600,
     Interaction: 600,
     RefreshToken: 3600,
