@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,23 +69,31 @@ func TestConcurrent401sAuthorizeOnce(t *testing.T) {
 	if n := opened.Load(); n != 1 {
 		t.Errorf("the browser was opened %d times for %d concurrent 401s, want 1", n, racers)
 	}
+	if n := metric(t, s, `mcpauth_tokens_issued_total{grant_type="authorization_code"}`); n != 1 {
+		t.Errorf("the server issued %v tokens for authorization codes, want 1", n)
+	}
+}
+
+// metric returns the value of one sample of the server's /metrics (0 when absent).
+func metric(t *testing.T, s *server, sample string) float64 {
+	t.Helper()
 	resp, err := http.Get(s.Issuer + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	metrics, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(metrics), `mcpauth_tokens_issued_total{grant_type="authorization_code"} 1`+"\n") {
-		t.Errorf("the server did not issue exactly one token for an authorization code:\n%s", grepLines(string(metrics), "mcpauth_tokens_issued_total"))
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func grepLines(s, sub string) string {
-	var out []string
-	for line := range strings.Lines(s) {
-		if strings.Contains(line, sub) {
-			out = append(out, line)
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", sample, err)
+			}
+			return f
 		}
 	}
-	return strings.Join(out, "")
+	return 0
 }
