@@ -1,6 +1,8 @@
 package client
 
 import (
+	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -75,5 +77,25 @@ func TestNoBrowserPrintsURL(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "open this URL in your browser") {
 		t.Fatalf("stderr: %q", stderr.String())
+	}
+}
+
+// TestRedirectPort: a fixed callback port is used in the registered redirect URI.
+func TestRedirectPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // free it for the client (a race with other processes is unlikely on loopback)
+	as := newTestAS(t)
+	rs := newTestRS(t, as)
+	cfg := testConfig(rs, &headlessBrowser{})
+	cfg.RedirectPort = port
+	s := mustConnect(t, testContext(t), cfg)
+	s.Close()
+	want := fmt.Sprintf("http://127.0.0.1:%d/callback", port)
+	if got := as.authReqs[0].Get("redirect_uri"); got != want {
+		t.Fatalf("redirect_uri = %q, want %q", got, want)
 	}
 }
