@@ -140,10 +140,10 @@ type operation struct {
 	authorizations int
 }
 
-// recover handles a 401 or 403 response to a request sent with the access token used
+// handleRefusal handles a 401 or 403 response to a request sent with the access token used
 // ("" for none). It returns nil when the request should be retried with the new token:
 // another request already got one, or a refresh or an authorization got one now.
-func (c *Client) recover(ctx context.Context, used string, resp *http.Response, op *operation) error {
+func (c *Client) handleRefusal(ctx context.Context, used string, resp *http.Response, op *operation) error {
 	r := parseRefusal(resp)
 	if r.status == http.StatusForbidden && r.errCode != "insufficient_scope" {
 		return r.required(nil) // not a token problem: nothing to step up to

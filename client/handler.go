@@ -59,5 +59,5 @@ func (h oauthHandler) TokenSource(ctx context.Context) (oauth2.TokenSource, erro
 func (h oauthHandler) Authorize(ctx context.Context, req *http.Request, resp *http.Response) error {
 	defer drain(resp)
 	used, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-	return h.c.recover(ctx, used, resp, &operation{background: req.Method != http.MethodPost})
+	return h.c.handleRefusal(ctx, used, resp, &operation{background: req.Method != http.MethodPost})
 }

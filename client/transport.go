@@ -56,7 +56,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if attempt == maxAuthorizations || (req.Body != nil && req.GetBody == nil) {
 			return t.final(resp, op)
 		}
-		err = t.c.recover(ctx, used, resp, op)
+		err = t.c.handleRefusal(ctx, used, resp, op)
 		drain(resp)
 		if err != nil {
 			closeBody(req)
