@@ -362,6 +362,7 @@ func (b *bridge) drop(gen int) {
 	}
 	b.mu.Unlock()
 	go conn.Close()
+	b.dialer.client.CloseIdleConnections()
 	for _, id := range lost {
 		b.answerError(id, errLost)
 	}

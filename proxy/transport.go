@@ -232,6 +232,18 @@ func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(r)
 }
 
+// CloseIdleConnections closes the idle connections of the transports below, so that a new
+// session after a server restart does not start on a connection the old server closed.
+func (t *headerTransport) CloseIdleConnections() { closeIdle(t.next) }
+
+func (s *statusRecorder) CloseIdleConnections() { closeIdle(s.next) }
+
+func closeIdle(rt http.RoundTripper) {
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // statusRecorder remembers the status of the last response, to tell a transport the server
 // does not offer from other failures.
 type statusRecorder struct {
