@@ -95,6 +95,12 @@ func TestClientCommands(t *testing.T) {
 		t.Errorf("browser opened %d times after reuse, want 1", opened(t, log))
 	}
 
+	// A tool that reports an error: its text on stderr, a non-zero exit.
+	out, errOut, err = runClientCLI(t, "call", svc.mcpURL, "weather_forecast", "city=Paris", "days=99", "--config-dir", cfgDir)
+	if err == nil || !strings.Contains(errOut, "days") || out != "" {
+		t.Errorf("call with a tool error: err %v, stdout %q, stderr %q", err, out, errOut)
+	}
+
 	// A tool needing another scope steps up (one more authorization).
 	out, errOut, err = runClientCLI(t, "call", svc.mcpURL, "stock_quotes", `symbols=["ACME"]`, "--config-dir", cfgDir, "-o", "json")
 	if err != nil {
