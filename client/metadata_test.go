@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // serveDoc serves body, with ISSUER replaced by the server's origin, at every path.
@@ -141,4 +142,26 @@ func FuzzDecodeAuthServerMetadata(f *testing.F) {
 			t.Fatalf("accepted invalid metadata %+v", as)
 		}
 	})
+}
+
+func TestExpiresIn(t *testing.T) {
+	for body, want := range map[string]time.Duration{
+		`{"access_token":"a","token_type":"bearer","expires_in":3600}`:              time.Hour,
+		`{"access_token":"a","token_type":"bearer","expires_in":"60"}`:              time.Minute,
+		`{"access_token":"a","token_type":"bearer"}`:                                0,
+		`{"access_token":"a","token_type":"bearer","expires_in":99999999999999999}`: 0,
+		`{"access_token":"a","token_type":"bearer","expires_in":-5}`:                0,
+	} {
+		base := serveDoc(t, 200, "application/json", body)
+		now := time.Now()
+		c, _ := New(Config{ServerURL: base + "/mcp", Store: NewMemoryStore(), Now: func() time.Time { return now }})
+		c.state.entry = &Entry{Key: Key{Resource: base + "/mcp", Issuer: base}, TokenEndpoint: base + "/token", Registration: &Registration{ClientID: "c"}}
+		if err := c.tokenRequestLocked(context.Background(), map[string][]string{"grant_type": {"client_credentials"}}, nil); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		exp := c.state.entry.Token.Expiry
+		if want == 0 && !exp.IsZero() || want != 0 && !exp.Equal(now.Add(want)) {
+			t.Errorf("%s: expiry %v, want now+%v", body, exp, want)
+		}
+	}
 }

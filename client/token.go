@@ -10,8 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,11 +22,26 @@ import (
 
 // tokenResponse is a successful token response (RFC 6749 §5.1).
 type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    *int64 `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
-	Scope        string `json:"scope"`
+	AccessToken  string   `json:"access_token"`
+	TokenType    string   `json:"token_type"`
+	ExpiresIn    *seconds `json:"expires_in"`
+	RefreshToken string   `json:"refresh_token"`
+	Scope        string   `json:"scope"`
+}
+
+// seconds is expires_in: a JSON number, or a string holding one (some servers send that).
+type seconds int64
+
+func (s *seconds) UnmarshalJSON(b []byte) error {
+	if unq, err := strconv.Unquote(string(b)); err == nil {
+		b = []byte(unq)
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("expires_in is not a number of seconds")
+	}
+	*s = seconds(n)
+	return nil
 }
 
 // oauthErrorBody is an OAuth error response (RFC 6749 §5.2, RFC 7591 §3.2.2).
@@ -44,7 +61,7 @@ func (c *Client) tokenRequestLocked(ctx context.Context, form url.Values, reques
 	}
 	old := e.Token
 	t := &oauth2.Token{AccessToken: tr.AccessToken, TokenType: "Bearer", RefreshToken: tr.RefreshToken}
-	if tr.ExpiresIn != nil && *tr.ExpiresIn > 0 {
+	if tr.ExpiresIn != nil && *tr.ExpiresIn > 0 && *tr.ExpiresIn < math.MaxInt64/seconds(time.Second) {
 		t.Expiry = c.now().Add(time.Duration(*tr.ExpiresIn) * time.Second)
 	}
 	if t.RefreshToken == "" && old != nil && form.Get("grant_type") == "refresh_token" {
