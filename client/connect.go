@@ -34,6 +34,7 @@ type Client struct {
 	cfg      Config
 	server   serverURL
 	base     *http.Client // sends OAuth requests (discovery, registration, token)
+	post     *http.Client // base without following redirects: registration and token requests
 	store    Store
 	log      *slog.Logger
 	stderr   io.Writer
@@ -91,6 +92,11 @@ func New(cfg Config) (*Client, error) {
 	if c.base == nil {
 		c.base = http.DefaultClient
 	}
+	// A redirected token or registration request would carry the code, secret or
+	// assertion to wherever the redirect points: refuse them.
+	post := *c.base
+	post.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.post = &post
 	c.store = cfg.Store
 	if c.store == nil {
 		dir, err := DefaultConfigDir()

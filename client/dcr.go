@@ -45,7 +45,7 @@ func (c *Client) register(ctx context.Context, as *authServerMeta, redirectURI s
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.base.Do(req)
+	resp, err := c.post.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("client registration: %w", err)
 	}

@@ -165,3 +165,20 @@ func TestExpiresIn(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenRequestNotRedirected: a token endpoint answering with a redirect does not get the
+// request (code, secret) forwarded.
+func TestTokenRequestNotRedirected(t *testing.T) {
+	var forwarded bool
+	elsewhere := newCapture(t, func(*http.Request) { forwarded = true })
+	ep := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere+"/token", http.StatusTemporaryRedirect)
+	}))
+	c, _ := New(Config{ServerURL: ep + "/mcp", Store: NewMemoryStore()})
+	e := &Entry{Key: Key{Resource: ep + "/mcp", Issuer: ep}, TokenEndpoint: ep + "/token", Registration: &Registration{ClientID: "c", ClientSecret: "s", AuthMethod: AuthClientSecretPost}}
+	_, err := c.postToken(context.Background(), e, map[string][]string{"grant_type": {"authorization_code"}, "code": {"abc"}})
+	var te *TokenError
+	if !errors.As(err, &te) || te.StatusCode != http.StatusTemporaryRedirect || forwarded {
+		t.Fatalf("error %v, forwarded %v; want a TokenError for the 307 and nothing forwarded", err, forwarded)
+	}
+}

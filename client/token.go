@@ -148,7 +148,7 @@ func (c *Client) postToken(ctx context.Context, e *Entry, form url.Values) (*tok
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.base.Do(req)
+	resp, err := c.post.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("token request: %w", err)
 	}
