@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
 // browserEnv, when set, makes the test binary act as the user's browser for
@@ -31,12 +29,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestCLI: `mcpauth login` registers with the provider, prints the
+// testCLI: `mcpauth login` (bin) registers with the provider, prints the
 // authorization URL and starts $BROWSER (here this test binary, which signs in
 // and consents); then `mcpauth tools` and `mcpauth call` work on the stored
 // credentials without a single request to the provider.
-func TestCLI(t *testing.T) {
-	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
+func testCLI(t *testing.T, bin string) {
 	e := newEnv(t, false)
 	var seen int
 	run := func(args ...string) (stdout, stderr string) {

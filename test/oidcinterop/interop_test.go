@@ -172,10 +172,11 @@ func storedEntry(t *testing.T, store client.Store, resource string) *client.Entr
 }
 
 func TestInterop(t *testing.T) {
-	// The mcpauth binary is the second process of both subtests.
+	// The mcpauth binary is the second process of DCR and CIMD, and the CLI under test.
 	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
 	t.Run("DCR", func(t *testing.T) { testInterop(t, bin, false) })
 	t.Run("CIMD", func(t *testing.T) { testInterop(t, bin, true) })
+	t.Run("CLI", func(t *testing.T) { testCLI(t, bin) })
 }
 
 // testInterop: the client registers (DCR) or presents its metadata document
