@@ -217,8 +217,8 @@ func (m *ClientMetadata) validateTypes(opts ValidateOptions) error {
 		return metadataError("grant type authorization_code requires response type \"code\"")
 	case hasCode && !usesCode:
 		return metadataError("response type \"code\" requires grant type authorization_code")
-	case slices.Contains(m.GrantTypes, GrantRefreshToken) && !usesCode:
-		return metadataError("grant type refresh_token requires grant type authorization_code")
+	case slices.Contains(m.GrantTypes, GrantRefreshToken) && !usesCode && !slices.Contains(m.GrantTypes, GrantDeviceCode):
+		return metadataError("grant type refresh_token requires grant type authorization_code (or the device code grant)")
 	}
 	return nil
 }

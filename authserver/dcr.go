@@ -14,7 +14,7 @@ import (
 // registrationValidation is what dynamic registration accepts. client_credentials is for
 // pre-registered clients only: a self-registered client must not obtain tokens without a user.
 var registrationValidation = ValidateOptions{
-	GrantTypes:  []string{GrantAuthorizationCode, GrantRefreshToken},
+	GrantTypes:  []string{GrantAuthorizationCode, GrantRefreshToken, GrantDeviceCode}, // device: RFC 8628, device.go (cli)
 	AuthMethods: []string{AuthMethodNone, AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodPrivateKeyJWT},
 }
 

@@ -14,6 +14,7 @@ type Metadata struct {
 	TokenEndpoint                        string   `json:"token_endpoint"`
 	JWKSURI                              string   `json:"jwks_uri"`
 	RegistrationEndpoint                 string   `json:"registration_endpoint,omitempty"`
+	DeviceAuthorizationEndpoint          string   `json:"device_authorization_endpoint,omitempty"`
 	ScopesSupported                      []string `json:"scopes_supported"`
 	ResponseTypesSupported               []string `json:"response_types_supported"`
 	ResponseModesSupported               []string `json:"response_modes_supported"`
@@ -64,6 +65,7 @@ func (s *Server) Metadata() *Metadata {
 	if s.cfg.RegistrationPolicy != RegistrationClosed {
 		m.RegistrationEndpoint = s.endpoint(pathRegister)
 	}
+	s.deviceMetadata(m) // RFC 8628 device grant: device.go (cli)
 	return m
 }
 

@@ -360,6 +360,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+base+pathToken, s.cors(s.handleToken))
 	mux.HandleFunc("POST "+base+pathRevoke, s.cors(s.handleRevoke))
 	mux.HandleFunc("POST "+base+pathIntrospect, s.handleIntrospect)
+	s.routeDevice(mux, base) // RFC 8628 device grant: device.go (cli)
 	for _, p := range []string{pathToken, pathRevoke, pathRegister} {
 		mux.HandleFunc("OPTIONS "+base+p, s.cors(nil))
 	}

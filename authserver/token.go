@@ -27,6 +27,7 @@ type tokenRequest struct {
 	redirectURI  string
 	codeVerifier string
 	refreshToken string
+	deviceCode   string   // RFC 8628 §3.4
 	scopes       []string // nil when the request has no scope parameter
 	resources    []string
 }
@@ -42,6 +43,7 @@ func parseTokenRequest(form url.Values) (*tokenRequest, *oauthError) {
 	tr := &tokenRequest{
 		grantType: form.Get("grant_type"), code: form.Get("code"), redirectURI: form.Get("redirect_uri"),
 		codeVerifier: form.Get("code_verifier"), refreshToken: form.Get("refresh_token"),
+		deviceCode: form.Get("device_code"),
 	}
 	if form.Has("scope") {
 		scopes, e := parseScope(form.Get("scope"))
@@ -74,6 +76,10 @@ func parseTokenRequest(form url.Values) (*tokenRequest, *oauthError) {
 			return nil, newError(errInvalidRequest, "refresh_token is required")
 		}
 	case GrantClientCredentials:
+	case GrantDeviceCode: // RFC 8628: device.go (cli)
+		if tr.deviceCode == "" {
+			return nil, newError(errInvalidRequest, "device_code is required")
+		}
 	default:
 		return nil, newError(errUnsupportedGrantType, "grant_type "+truncate(tr.grantType)+" is not supported")
 	}
@@ -120,6 +126,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		resp, e = s.refresh(r.Context(), c, tr)
 	case GrantClientCredentials:
 		resp, e = s.clientCredentials(r.Context(), c, tr)
+	case GrantDeviceCode:
+		resp, e = s.deviceToken(r.Context(), c, tr.deviceCode)
 	}
 	if e != nil {
 		if e.Code == errServerError {
