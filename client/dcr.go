@@ -31,9 +31,15 @@ func (c *Client) register(ctx context.Context, as *authServerMeta, redirectURI s
 		ApplicationType:         "native",
 		TokenEndpointAuthMethod: dcrAuthMethod(as.TokenEndpointAuthMethodsSupported),
 	}
-	if c.cfg.GrantType == DeviceCode { // RFC 8628 §3.4: no redirect, no authorization endpoint
-		meta.RedirectURIs, meta.ResponseTypes = []string{}, nil
+	if c.cfg.GrantType == DeviceCode {
+		// RFC 8628 §3.4: the device grant never redirects. A redirect URI given anyway (for
+		// servers that demand one) keeps the code grant, so that the metadata is coherent.
 		meta.GrantTypes = []string{string(DeviceCode), "refresh_token"}
+		if redirectURI == "" {
+			meta.RedirectURIs, meta.ResponseTypes = []string{}, nil
+		} else {
+			meta.GrantTypes = append(meta.GrantTypes, "authorization_code")
+		}
 	}
 	body, err := json.Marshal(&meta)
 	if err != nil {
