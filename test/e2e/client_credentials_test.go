@@ -20,17 +20,15 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/mcpauth/mcpauth/client"
-	"github.com/mcpauth/mcpauth/internal/testenv"
 	"github.com/mcpauth/mcpauth/test/servetest"
 )
 
-// TestClientCredentialsAgainstServe: backends pre-registered with
+// testClientCredentials: backends pre-registered with
 // `mcpauth clients add` get tokens by the client_credentials grant from our
 // authorization server, authenticating with client_secret_basic and with
 // private_key_jwt, and call a tool: one token request each, the token bound
 // to the MCP server.
-func TestClientCredentialsAgainstServe(t *testing.T) {
-	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
+func testClientCredentials(t *testing.T, bin string) {
 	srv := servetest.Start(t, bin)
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -113,20 +113,23 @@ func sameWords(a, b string) bool {
 	return slices.Equal(x, y)
 }
 
-// TestClientAgainstServe: first connect with exactly the needed OAuth
-// requests; step-up to the union of scopes on 403 insufficient_scope; one
-// refresh for eight concurrent calls after expiry; a second client over the
-// same file store makes no OAuth request at all. The server keeps its state
-// in SQLite, then in PostgreSQL.
-func TestClientAgainstServe(t *testing.T) {
+// TestAgainstServe runs our client against mcpauth serve (one build of the
+// binary): the authorization code flow with the server on SQLite and on
+// PostgreSQL, and client_credentials backends.
+func TestAgainstServe(t *testing.T) {
 	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
 	flags := []string{"--dev-login", "alice", "--initial-scopes", "weather:read"}
 	t.Run("SQLite", func(t *testing.T) { testClientAgainstServe(t, servetest.Start(t, bin, flags...)) })
 	t.Run("PostgreSQL", func(t *testing.T) {
 		testClientAgainstServe(t, servetest.Start(t, bin, append(flags, "--postgres", testenv.PostgresDSN(t))...))
 	})
+	t.Run("ClientCredentials", func(t *testing.T) { testClientCredentials(t, bin) })
 }
 
+// testClientAgainstServe: first connect with exactly the needed OAuth
+// requests; step-up to the union of scopes on 403 insufficient_scope; one
+// refresh for eight concurrent calls after expiry; a second client over the
+// same file store makes no OAuth request at all.
 func testClientAgainstServe(t *testing.T, srv *servetest.Server) {
 	storeDir := t.TempDir()
 	reqs := &oauthRequests{mcpPath: "/mcp", n: map[string]int{}}
