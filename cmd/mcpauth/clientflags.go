@@ -14,6 +14,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/mcpauth/mcpauth/client"
 )
@@ -38,7 +39,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.clientMetadataURL, "client-metadata-url", "", "https `URL` of this client's Client ID Metadata Document, used as client_id when the server supports it")
 	fs.StringVar(&f.issuer, "issuer", "", "only use the authorization server with this issuer `URL` (pin it with --client-secret)")
 	fs.StringSliceVar(&f.scopes, "scope", nil, "`scopes` to request instead of those the server asks for (comma-separated or repeated)")
-	fs.BoolVar(&f.noBrowser, "no-browser", false, "print the authorization URL instead of opening a browser")
+	fs.BoolVar(&f.noBrowser, "no-browser", false, "print the authorization URL instead of opening a browser; on a terminal, the redirect address may be pasted back")
 	fs.StringVar(&f.configDir, "config-dir", "", "`directory` of stored registrations and tokens (default $"+client.ConfigDirEnv+", else the user config directory/mcpauth)")
 	fs.StringVarP(&f.output, "output", "o", "text", "output `format`: text or json")
 }
@@ -67,7 +68,7 @@ func (f *clientFlags) config(serverURL string, stderr io.Writer) (client.Config,
 	for _, s := range f.scopes {
 		scopes = append(scopes, strings.Fields(s)...)
 	}
-	return client.Config{
+	cfg := client.Config{
 		ServerURL:         serverURL,
 		ClientName:        f.clientName,
 		ClientVersion:     version,
@@ -79,7 +80,12 @@ func (f *clientFlags) config(serverURL string, stderr io.Writer) (client.Config,
 		Store:             client.NewFileStore(dir),
 		NoBrowser:         f.noBrowser,
 		Stderr:            stderr,
-	}, nil
+	}
+	if f.noBrowser && term.IsTerminal(int(os.Stdin.Fd())) {
+		// The browser may be on another machine: accept the redirect address pasted back.
+		cfg.ReadRedirect = client.TerminalRedirect(os.Stdin, stderr)
+	}
+	return cfg, nil
 }
 
 // connect builds the client and connects to serverURL.
