@@ -15,7 +15,6 @@ import (
 // scenarioContext is MCP_CONFORMANCE_CONTEXT: the pre-registered client of
 // the auth/pre-registration and auth/client-credentials-* scenarios.
 type scenarioContext struct {
-	Name             string `json:"name"`
 	ClientID         string `json:"client_id"`
 	ClientSecret     string `json:"client_secret"`
 	PrivateKeyPEM    string `json:"private_key_pem"`
