@@ -186,6 +186,9 @@ func (s *Server) handleDeviceDecision(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "look up client", err)
 		return
 	}
+	if n := normalizeUserCode(userCode); len(n) == 8 {
+		userCode = n[:4] + "-" + n[4:] // shown as the device shows it
+	}
 	granted := slices.DeleteFunc(slices.Clone(dc.Scopes), func(sc string) bool { return !slices.Contains(u.Scopes, sc) })
 	switch r.PostForm.Get("action") {
 	case "approve":
