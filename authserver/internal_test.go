@@ -132,6 +132,7 @@ func FuzzParseTokenRequest(f *testing.F) {
 		"grant_type=refresh_token&refresh_token=x&scope=a+b&resource=https%3A%2F%2Fr.example%2F&resource=https%3A%2F%2Fr.example%2F",
 		"grant_type=client_credentials&scope=%00&resource=%2Frelative",
 		"grant_type=password&grant_type=x",
+		"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=d",
 		"scope=offline_access+++a",
 	} {
 		f.Add(seed)
@@ -152,7 +153,7 @@ func FuzzParseTokenRequest(f *testing.F) {
 			return
 		}
 		switch tr.grantType {
-		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode:
 		default:
 			t.Fatalf("accepted grant type %q", tr.grantType)
 		}
