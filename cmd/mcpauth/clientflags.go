@@ -27,6 +27,7 @@ type clientFlags struct {
 	issuer                 string
 	scopes                 []string
 	noBrowser              bool
+	deviceCode             bool
 	configDir              string
 	output                 string
 }
@@ -40,6 +41,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.issuer, "issuer", "", "only use the authorization server with this issuer `URL` (pin it with --client-secret)")
 	fs.StringSliceVar(&f.scopes, "scope", nil, "`scopes` to request instead of those the server asks for (comma-separated or repeated)")
 	fs.BoolVar(&f.noBrowser, "no-browser", false, "print the authorization URL instead of opening a browser; on a terminal, the redirect address may be pasted back")
+	fs.BoolVar(&f.deviceCode, "device-code", false, "log in with a code entered on another device (RFC 8628 device authorization grant)")
 	fs.StringVar(&f.configDir, "config-dir", "", "`directory` of stored registrations and tokens (default $"+client.ConfigDirEnv+", else the user config directory/mcpauth)")
 	fs.StringVarP(&f.output, "output", "o", "text", "output `format`: text or json")
 }
@@ -80,6 +82,9 @@ func (f *clientFlags) config(serverURL string, stderr io.Writer) (client.Config,
 		Store:             client.NewFileStore(dir),
 		NoBrowser:         f.noBrowser,
 		Stderr:            stderr,
+	}
+	if f.deviceCode {
+		cfg.GrantType = client.DeviceCode
 	}
 	if f.noBrowser && term.IsTerminal(int(os.Stdin.Fd())) {
 		// The browser may be on another machine: accept the redirect address pasted back.

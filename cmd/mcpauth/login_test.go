@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpauth/mcpauth/client"
 )
 
 // runClientCLI runs the mcpauth command line in-process and returns stdout, stderr and the error.
@@ -156,5 +161,21 @@ func TestToolArguments(t *testing.T) {
 	want := `{"a":2,"b":true,"e":"","keep":"x","n":42,"o":{"k":[1]},"s":"42","t":"hello world"}`
 	if b, _ := json.Marshal(got); string(b) != want {
 		t.Fatalf("arguments %s, want %s", b, want)
+	}
+}
+
+func TestClientFlagsConfig(t *testing.T) {
+	var f clientFlags
+	cmd := &cobra.Command{Use: "x"}
+	f.register(cmd)
+	if err := cmd.ParseFlags([]string{"--device-code", "--scope", "a b,c", "--scope", "d", "--client-id", "x", "--issuer", "https://as.example", "--config-dir", t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.config("https://api.example/mcp", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GrantType != client.DeviceCode || strings.Join(cfg.Scopes, " ") != "a b c d" || cfg.ClientID != "x" || cfg.Issuer != "https://as.example" || cfg.ReadRedirect != nil {
+		t.Fatalf("config %+v", cfg)
 	}
 }
