@@ -26,7 +26,8 @@ client can register (Client ID Metadata Document, dynamic registration, or a pre
 client ID), iss in responses, refresh tokens, and the audience of a stored token.
 Each step is marked ✓ or ✗ with the reason and the fix. Exit code 0 means a client can
 connect, 1 that it cannot.`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeStoredServers,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := doctor.Options{ClientID: clientID}
 			if dir, err := storeDir(profile, ""); err == nil {

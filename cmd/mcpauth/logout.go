@@ -15,9 +15,10 @@ func init() { subcommands = append(subcommands, newLogoutCmd) }
 func newLogoutCmd() *cobra.Command {
 	var profile string
 	cmd := &cobra.Command{
-		Use:   "logout URL",
-		Short: "Delete the stored registration and tokens of a server (every issuer)",
-		Args:  cobra.ExactArgs(1),
+		Use:               "logout URL",
+		Short:             "Delete the stored registration and tokens of a server (every issuer)",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeStoredServers,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := storeDir(profile, "")
 			if err != nil {

@@ -56,7 +56,8 @@ the server restarts. Several proxies for one server log in and refresh one at a 
 Without a terminal or a browser and without usable stored credentials it exits with code 3.
 
 The flags are mcp-remote's, with the same meaning. HTTPS_PROXY and NO_PROXY are honoured.`,
-		Args: cobra.RangeArgs(1, 2),
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: completeStoredServers,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			port := 0
 			if len(args) == 2 {
@@ -81,6 +82,7 @@ The flags are mcp-remote's, with the same meaning. HTTPS_PROXY and NO_PROXY are 
 	f.BoolVar(&o.silent, "silent", false, "log nothing but errors")
 	f.StringVar(&o.transport, "transport", string(proxy.HTTPFirst), "http-first, sse-first, http-only or sse-only")
 	f.StringVar(&o.profile, "profile", "", "use the credentials of this `profile` (several accounts for one server)")
+	cmd.RegisterFlagCompletionFunc("transport", completeTransports)
 	return cmd
 }
 

@@ -156,9 +156,10 @@ func newStatusCmd() *cobra.Command {
 	var profile string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "status [URL]",
-		Short: "Show stored logins: server, issuer, registration, scopes, token expiry (never a secret)",
-		Args:  cobra.MaximumNArgs(1),
+		Use:               "status [URL]",
+		Short:             "Show stored logins: server, issuer, registration, scopes, token expiry (never a secret)",
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeStoredServers,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := storeDir(profile, "")
 			if err != nil {
