@@ -57,7 +57,7 @@ func testClientCredentials(t *testing.T, bin string) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			reqs := &oauthRequests{mcpPath: "/mcp", n: map[string]int{}}
+			reqs := oauthRequests()
 			cfg := client.Config{
 				ServerURL:  srv.MCPURL,
 				GrantType:  client.ClientCredentials,
@@ -89,7 +89,7 @@ func testClientCredentials(t *testing.T, bin string) {
 				"GET /.well-known/oauth-authorization-server":   1,
 				"POST /token": 1,
 			}
-			if got := reqs.take(); !maps.Equal(got, want) {
+			if got := reqs.Take(); !maps.Equal(got, want) {
 				t.Errorf("OAuth requests %v, want %v", got, want)
 			}
 			srv.Sync(t)

@@ -22,34 +22,14 @@ import (
 
 	"github.com/mcpauth/mcpauth/client"
 	"github.com/mcpauth/mcpauth/internal/testenv"
+	"github.com/mcpauth/mcpauth/test/httpcount"
 	"github.com/mcpauth/mcpauth/test/servetest"
 )
 
 // oauthRequests counts the client's requests other than to the MCP endpoint
-// (discovery, registration, token), by "METHOD path".
-type oauthRequests struct {
-	mcpPath string
-
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (o *oauthRequests) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Path != o.mcpPath {
-		o.mu.Lock()
-		o.n[r.Method+" "+r.URL.Path]++
-		o.mu.Unlock()
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// take returns the counts since the previous call.
-func (o *oauthRequests) take() map[string]int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n := o.n
-	o.n = map[string]int{}
-	return n
+// (discovery, registration, token).
+func oauthRequests() *httpcount.Transport {
+	return &httpcount.Transport{Skip: func(r *http.Request) bool { return r.URL.Path == "/mcp" }}
 }
 
 // clock is Config.Now: real time plus an offset the test moves forward.
@@ -132,7 +112,7 @@ func TestAgainstServe(t *testing.T) {
 // same file store makes no OAuth request at all.
 func testClientAgainstServe(t *testing.T, srv *servetest.Server) {
 	storeDir := t.TempDir()
-	reqs := &oauthRequests{mcpPath: "/mcp", n: map[string]int{}}
+	reqs := oauthRequests()
 	var clk clock
 	cfg := client.Config{
 		ServerURL:   srv.MCPURL,
@@ -164,7 +144,7 @@ func testClientAgainstServe(t *testing.T, srv *servetest.Server) {
 		"POST /register": 1,
 		"POST /token":    1,
 	}
-	got := reqs.take()
+	got := reqs.Take()
 	t.Logf("first connect: OAuth requests %v", got)
 	if !maps.Equal(got, want) {
 		t.Errorf("first connect: OAuth requests %v, want %v", got, want)
@@ -181,7 +161,7 @@ func testClientAgainstServe(t *testing.T, srv *servetest.Server) {
 	if err := call(ctx, s, "stock_quotes", map[string]any{"symbols": []string{"ACME"}}); err != nil {
 		t.Fatalf("stock_quotes after step-up: %v", err)
 	}
-	if got, want := reqs.take(), map[string]int{"POST /token": 1}; !maps.Equal(got, want) {
+	if got, want := reqs.Take(), map[string]int{"POST /token": 1}; !maps.Equal(got, want) {
 		t.Errorf("step-up: OAuth requests %v, want %v", got, want)
 	}
 	srv.Sync(t)
@@ -215,7 +195,7 @@ func testClientAgainstServe(t *testing.T, srv *servetest.Server) {
 			t.Errorf("call after expiry: %v", err)
 		}
 	}
-	if got, want := reqs.take(), map[string]int{"POST /token": 1}; !maps.Equal(got, want) {
+	if got, want := reqs.Take(), map[string]int{"POST /token": 1}; !maps.Equal(got, want) {
 		t.Errorf("after expiry: OAuth requests %v, want one refresh %v", got, want)
 	}
 	srv.Sync(t)
@@ -248,7 +228,7 @@ func testClientAgainstServe(t *testing.T, srv *servetest.Server) {
 	if err := call(ctx, s2, "stock_quotes", map[string]any{"symbols": []string{"ACME"}}); err != nil {
 		t.Fatalf("second process: stock_quotes: %v", err)
 	}
-	if got := reqs.take(); len(got) != 0 {
+	if got := reqs.Take(); len(got) != 0 {
 		t.Errorf("second process: OAuth requests %v, want none", got)
 	}
 	srv.Sync(t)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/client"
 	"github.com/mcpauth/mcpauth/internal/testenv"
+	"github.com/mcpauth/mcpauth/test/httpcount"
 )
 
 // The Client ID Metadata Document is published at an https URL of a test
@@ -47,8 +49,9 @@ type env struct {
 	provider *provider
 	mcp      *mcpServer
 	storeDir string
-	metaURL  string      // Client ID Metadata Document URL, "" for DCR
-	output   *syncBuffer // everything the clients print or log
+	metaURL  string               // Client ID Metadata Document URL, "" for DCR
+	output   *syncBuffer          // everything the clients print or log
+	requests *httpcount.Transport // the clients' requests, except MCP ones
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
@@ -72,6 +75,7 @@ func (b *syncBuffer) String() string {
 func newEnv(t *testing.T, useCIMD bool, clients ...map[string]any) *env {
 	t.Helper()
 	e := &env{mcp: listenMCP(t), storeDir: t.TempDir(), output: &syncBuffer{}}
+	e.requests = &httpcount.Transport{Skip: func(r *http.Request) bool { return r.URL.String() == e.mcp.url }}
 	var routes map[string]string
 	if useCIMD {
 		e.metaURL = cimdURL
@@ -109,6 +113,7 @@ func (e *env) config(t *testing.T, open func(context.Context, string) error) cli
 		ClientMetadataURL: e.metaURL,
 		Store:             client.NewFileStore(e.storeDir),
 		OpenBrowser:       open,
+		HTTPClient:        &http.Client{Transport: e.requests},
 		Stderr:            e.output,
 		Logger:            slog.New(slog.NewTextHandler(e.output, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -210,6 +215,18 @@ func testInterop(t *testing.T, bin string, useCIMD bool) {
 	if c["registration"] != wantRegistrations || c["authorization"] != 1 || c["token:authorization_code"] != 1 || c["token_error"] != 0 {
 		t.Errorf("first connect: provider events %v, want %d registration, 1 authorization, 1 code exchange", c, wantRegistrations)
 	}
+	wantRequests := map[string]int{
+		"GET /.well-known/oauth-protected-resource/mcp": 1,
+		"GET /.well-known/oauth-authorization-server":   1,
+		"POST /reg":   1,
+		"POST /token": 1,
+	}
+	if useCIMD {
+		delete(wantRequests, "POST /reg")
+	}
+	if got := e.requests.Take(); !maps.Equal(got, wantRequests) {
+		t.Errorf("first connect: client requests %v, want each once: %v", got, wantRequests)
+	}
 	if opened, prompts := browser.submitted(); opened != 1 || strings.Join(prompts, ",") != "login,consent" {
 		t.Errorf("browser: opened %d times, forms %v; want once, login then consent", opened, prompts)
 	}
@@ -272,6 +289,9 @@ func testInterop(t *testing.T, bin string, useCIMD bool) {
 	ev = e.eventsSince(t, &seen)
 	c = counts(ev)
 	t.Logf("8 concurrent calls after expiry: provider events %v", c)
+	if got, want := e.requests.Take(), map[string]int{"POST /token": 1}; !maps.Equal(got, want) {
+		t.Errorf("after expiry: client requests %v, want %v", got, want)
+	}
 	if c["token:refresh_token"] != 1 || len(ev) != 1 {
 		t.Errorf("after expiry: provider events %v, want exactly one refresh", c)
 	}
@@ -304,6 +324,9 @@ func testInterop(t *testing.T, bin string, useCIMD bool) {
 	}
 	ev = e.eventsSince(t, &seen)
 	t.Logf("second process: provider events %v", counts(ev))
+	if got := e.requests.Take(); len(got) != 0 {
+		t.Errorf("second client: requests %v, want none", got)
+	}
 	if len(ev) != 0 {
 		t.Errorf("second process: provider events %v, want none (no registration, no authorization, no token request)", counts(ev))
 	}
