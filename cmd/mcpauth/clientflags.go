@@ -117,7 +117,7 @@ func authCause(err error) error {
 		as[*client.UserDeniedError], as[*client.AuthorizationResponseError], as[*client.AuthorizationRequiredError],
 		as[*client.InsufficientScopeError], as[*client.RegistrationError], as[*client.NoRegistrationError],
 		as[*client.IssuerMismatchError], as[*client.PKCEUnsupportedError], as[*client.ResourceMismatchError],
-		as[*client.TokenError], as[*client.MetadataError],
+		as[*client.TokenError], as[*client.MetadataError], as[*client.DeviceCodeExpiredError],
 	} {
 		if cause, ok := find(err); ok {
 			return cause
