@@ -2,6 +2,8 @@ package load
 
 import (
 	"context"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/mcpauth/mcpauth/bench/harness"
@@ -18,7 +20,8 @@ func testLoadMix(t *testing.T, storeKind string) {
 	t.Logf("mcpauth serve on %s, %d workers, %v:\n%s", storeKind, workers, res.Elapsed.Round(1e6), res)
 	count, errs, status5xx := res.Total()
 	if errs > 0 || status5xx > 0 {
-		t.Errorf("%d operations failed (%d with 5xx); server output:\n%s", errs, status5xx, s.Output())
+		t.Errorf("%d operations failed (%d with 5xx):\n%s\nserver warnings and errors:\n%s", errs, status5xx, res,
+			strings.Join(warnings.FindAllString(s.Output(), -1), "\n"))
 	}
 	for name, st := range res.Ops {
 		if st.Count == 0 {
@@ -30,6 +33,9 @@ func testLoadMix(t *testing.T, storeKind string) {
 	}
 	f.verify(t)
 }
+
+// warnings matches the server's log lines of level WARN and ERROR.
+var warnings = regexp.MustCompile(`(?m)^.*level=(WARN|ERROR).*$`)
 
 func TestLoadMixSQLite(t *testing.T)   { testLoadMix(t, "sqlite") }
 func TestLoadMixPostgres(t *testing.T) { testLoadMix(t, "postgres") }
