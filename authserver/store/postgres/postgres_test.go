@@ -170,3 +170,18 @@ func TestUpgradesOlderSchema(t *testing.T) {
 		t.Fatalf("data after the upgrade: %v, %v", u, err)
 	}
 }
+
+// TestPoolOptions: the pool options of the DSN (pgxpool's pool_*) are taken by the store, not sent
+// to the server as settings it does not know.
+func TestPoolOptions(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	s := open(t, dsn+sep+"pool_max_conns=2&pool_max_conn_lifetime=1h")
+	defer s.Close()
+	if err := s.CreateUser(t.Context(), &store.User{ID: "u1", Username: "alice", PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+}

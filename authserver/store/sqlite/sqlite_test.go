@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -84,5 +85,51 @@ func TestTwoHandlesOneFile(t *testing.T) {
 	wg.Wait()
 	if ok.Load() != 1 {
 		t.Fatalf("%d redemptions across two handles, want 1", ok.Load())
+	}
+}
+
+// schemaBeforeMigrations is two tables as SQLite files held them before the store had schema
+// migrations (the schema was applied at every open; no schema_migrations table).
+const schemaBeforeMigrations = `
+CREATE TABLE users (id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+	scopes TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE device_codes (hash TEXT PRIMARY KEY, user_code_hash TEXT NOT NULL UNIQUE, client_id TEXT NOT NULL,
+	scopes TEXT NOT NULL, resources TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+	last_polled_at INTEGER NOT NULL DEFAULT 0, decided_at INTEGER NOT NULL DEFAULT 0, approved INTEGER NOT NULL DEFAULT 0,
+	subject TEXT NOT NULL DEFAULT '', grant_id TEXT NOT NULL DEFAULT '', used_at INTEGER NOT NULL DEFAULT 0);`
+
+// TestAdoptsDatabaseBeforeMigrations: a file created before the store had schema migrations
+// opens, keeps its data and gets the current schema.
+func TestAdoptsDatabaseBeforeMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcpauth.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(schemaBeforeMigrations); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO users (id, username, password_hash, scopes, created_at) VALUES ('u1', 'alice', 'x', 'a b', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := db.Exec(`INSERT INTO device_codes (hash, user_code_hash, client_id, scopes, resources, created_at, expires_at, approved)
+		VALUES ('d', 'uc', 'c', '', '', $1, $2, 1)`, now.UnixMilli(), now.Add(time.Minute).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for range 2 { // adopting, then opening the adopted file
+		s, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, err := s.GetUserByName(t.Context(), "alice"); err != nil || u.ID != "u1" || len(u.Scopes) != 2 {
+			t.Fatalf("user after adopting: %v, %v", u, err)
+		}
+		// Approved, read from the INTEGER column of the old table.
+		if d, err := s.PollDeviceCode(t.Context(), "d", now); err != nil && !errors.Is(err, store.ErrAlreadyUsed) || !d.Approved {
+			t.Fatalf("device code after adopting: %+v, %v", d, err)
+		}
+		s.Close()
 	}
 }

@@ -1,5 +1,5 @@
--- Device authorization grant (RFC 8628): the same table as the SQLite schema's device_codes.
-CREATE TABLE device_codes (
+-- Device authorization grant (RFC 8628): pending authorizations the device polls for.
+CREATE TABLE IF NOT EXISTS device_codes (
 	hash           TEXT PRIMARY KEY,
 	user_code_hash TEXT NOT NULL UNIQUE,
 	client_id      TEXT NOT NULL,
@@ -14,4 +14,4 @@ CREATE TABLE device_codes (
 	grant_id       TEXT NOT NULL DEFAULT '',
 	used_at        BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX device_codes_expires ON device_codes (expires_at);
+CREATE INDEX IF NOT EXISTS device_codes_expires ON device_codes (expires_at);

@@ -1,30 +1,27 @@
-// The device authorization grant (RFC 8628) on PostgreSQL: store.DeviceStore. A decision and a
-// poll each lock the authorization's row, so of concurrent polls after an approval exactly one
-// receives the tokens, whichever instance serves it.
-package postgres
+// The device authorization grant (RFC 8628): store.DeviceStore. A decision and a poll each
+// lock the authorization's row (or the database), so of concurrent polls after an approval
+// exactly one receives the tokens, whichever instance serves it.
+package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
 )
 
-var _ store.DeviceStore = (*Store)(nil)
-
 const deviceCols = `hash, user_code_hash, client_id, scopes, resources, created_at, expires_at, last_polled_at,
 	decided_at, approved, subject, grant_id, used_at`
 
-func scanDevice(row pgx.Row) (*store.DeviceCode, error) {
+func (s *Store) scanDevice(r row) (*store.DeviceCode, error) {
 	var d store.DeviceCode
 	var scopes, resources string
 	var created, expires, polled, decided, used int64
-	err := row.Scan(&d.Hash, &d.UserCodeHash, &d.ClientID, &scopes, &resources, &created, &expires, &polled,
+	err := r.Scan(&d.Hash, &d.UserCodeHash, &d.ClientID, &scopes, &resources, &created, &expires, &polled,
 		&decided, &d.Approved, &d.Subject, &d.GrantID, &used)
 	if err != nil {
-		return nil, notFound(err)
+		return nil, s.notFound(err)
 	}
 	d.Scopes, d.Resources = split(scopes), split(resources)
 	d.CreatedAt, d.ExpiresAt, d.LastPolledAt, d.DecidedAt, d.UsedAt = tm(created), tm(expires), tm(polled), tm(decided), tm(used)
@@ -32,21 +29,21 @@ func scanDevice(row pgx.Row) (*store.DeviceCode, error) {
 }
 
 func (s *Store) CreateDeviceCode(ctx context.Context, d *store.DeviceCode) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO device_codes (`+deviceCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO device_codes (`+deviceCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
 		d.Hash, d.UserCodeHash, d.ClientID, join(d.Scopes), join(d.Resources), ms(d.CreatedAt), ms(d.ExpiresAt),
 		ms(d.LastPolledAt), ms(d.DecidedAt), d.Approved, d.Subject, d.GrantID, ms(d.UsedAt))
-	return conflict(err)
+	return s.conflict(err)
 }
 
 func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCodeHash string, now time.Time) (*store.DeviceCode, error) {
-	return scanDevice(s.pool.QueryRow(ctx, `SELECT `+deviceCols+` FROM device_codes
+	return s.scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes
 		WHERE user_code_hash = $1 AND decided_at = 0 AND expires_at > $2`, userCodeHash, ms(now)))
 }
 
 func (s *Store) DecideDeviceCode(ctx context.Context, userCodeHash string, approve bool, subject string, g *store.Grant, now time.Time) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		d, err := scanDevice(tx.QueryRow(ctx, `SELECT `+deviceCols+` FROM device_codes
-			WHERE user_code_hash = $1 AND expires_at > $2 FOR UPDATE`, userCodeHash, ms(now)))
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		d, err := s.scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes
+			WHERE user_code_hash = $1 AND expires_at > $2`+s.forUpdate(""), userCodeHash, ms(now)))
 		if err != nil {
 			return err
 		}
@@ -55,12 +52,12 @@ func (s *Store) DecideDeviceCode(ctx context.Context, userCodeHash string, appro
 		}
 		grantID := ""
 		if approve {
-			if err := insertGrant(ctx, tx, g); err != nil {
+			if err := s.insertGrant(ctx, tx, g); err != nil {
 				return err
 			}
 			grantID = g.ID
 		}
-		_, err = tx.Exec(ctx, `UPDATE device_codes SET decided_at = $1, approved = $2, subject = $3, grant_id = $4
+		_, err = tx.ExecContext(ctx, `UPDATE device_codes SET decided_at = $1, approved = $2, subject = $3, grant_id = $4
 			WHERE hash = $5`, ms(now), approve, subject, grantID, d.Hash)
 		return err
 	})
@@ -68,16 +65,16 @@ func (s *Store) DecideDeviceCode(ctx context.Context, userCodeHash string, appro
 
 func (s *Store) PollDeviceCode(ctx context.Context, hash string, now time.Time) (*store.DeviceCode, error) {
 	var d *store.DeviceCode
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if d, err = scanDevice(tx.QueryRow(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1 FOR UPDATE`, hash)); err != nil {
+		if d, err = s.scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1`+s.forUpdate(""), hash)); err != nil {
 			return err
 		}
 		used := d.UsedAt
 		if d.Approved && used.IsZero() {
 			used = now
 		}
-		if _, err := tx.Exec(ctx, `UPDATE device_codes SET last_polled_at = $1, used_at = $2 WHERE hash = $3`,
+		if _, err := tx.ExecContext(ctx, `UPDATE device_codes SET last_polled_at = $1, used_at = $2 WHERE hash = $3`,
 			ms(now), ms(used), hash); err != nil {
 			return err
 		}

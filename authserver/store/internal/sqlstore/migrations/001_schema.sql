@@ -1,7 +1,9 @@
--- The mcpauth authorization server schema (PostgreSQL): the same tables and columns as the
--- SQLite schema. Times are Unix milliseconds, 0 meaning "not set"; lists of scopes or
--- resources are space-separated.
-CREATE TABLE clients (
+-- The mcpauth authorization server schema, the same on PostgreSQL and SQLite. Times are Unix
+-- milliseconds, 0 meaning "not set"; lists of scopes or resources are space-separated. The SQL
+-- is portable: SQLite gives BIGINT columns integer affinity and keeps BYTEA values as the blobs
+-- they are stored as. IF NOT EXISTS lets a SQLite file created before migrations existed (by
+-- the same tables) be adopted.
+CREATE TABLE IF NOT EXISTS clients (
 	id                      TEXT PRIMARY KEY,
 	kind                    TEXT NOT NULL,
 	secret_hash             TEXT NOT NULL DEFAULT '',
@@ -13,9 +15,9 @@ CREATE TABLE clients (
 	created_at              BIGINT NOT NULL,
 	last_used_at            BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX clients_kind_used ON clients (kind, last_used_at);
+CREATE INDEX IF NOT EXISTS clients_kind_used ON clients (kind, last_used_at);
 
-CREATE TABLE users (
+CREATE TABLE IF NOT EXISTS users (
 	id            TEXT PRIMARY KEY,
 	username      TEXT NOT NULL UNIQUE,
 	password_hash TEXT NOT NULL,
@@ -23,25 +25,25 @@ CREATE TABLE users (
 	created_at    BIGINT NOT NULL
 );
 
-CREATE TABLE consents (
+CREATE TABLE IF NOT EXISTS consents (
 	user_id    TEXT NOT NULL,
 	client_id  TEXT NOT NULL,
 	scopes     TEXT NOT NULL,
 	updated_at BIGINT NOT NULL,
 	PRIMARY KEY (user_id, client_id)
 );
-CREATE INDEX consents_client ON consents (client_id);
+CREATE INDEX IF NOT EXISTS consents_client ON consents (client_id);
 
-CREATE TABLE sessions (
+CREATE TABLE IF NOT EXISTS sessions (
 	hash       TEXT PRIMARY KEY,
 	user_id    TEXT NOT NULL,
 	created_at BIGINT NOT NULL,
 	expires_at BIGINT NOT NULL
 );
-CREATE INDEX sessions_user ON sessions (user_id);
-CREATE INDEX sessions_expires ON sessions (expires_at);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
+CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires_at);
 
-CREATE TABLE grants (
+CREATE TABLE IF NOT EXISTS grants (
 	id         TEXT PRIMARY KEY,
 	client_id  TEXT NOT NULL,
 	subject    TEXT NOT NULL,
@@ -51,11 +53,11 @@ CREATE TABLE grants (
 	expires_at BIGINT NOT NULL,
 	revoked_at BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX grants_client ON grants (client_id);
-CREATE INDEX grants_subject ON grants (subject);
-CREATE INDEX grants_expires ON grants (expires_at);
+CREATE INDEX IF NOT EXISTS grants_client ON grants (client_id);
+CREATE INDEX IF NOT EXISTS grants_subject ON grants (subject);
+CREATE INDEX IF NOT EXISTS grants_expires ON grants (expires_at);
 
-CREATE TABLE auth_codes (
+CREATE TABLE IF NOT EXISTS auth_codes (
 	hash           TEXT PRIMARY KEY,
 	grant_id       TEXT NOT NULL,
 	client_id      TEXT NOT NULL,
@@ -68,9 +70,9 @@ CREATE TABLE auth_codes (
 	expires_at     BIGINT NOT NULL,
 	used_at        BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX auth_codes_grant ON auth_codes (grant_id);
+CREATE INDEX IF NOT EXISTS auth_codes_grant ON auth_codes (grant_id);
 
-CREATE TABLE refresh_tokens (
+CREATE TABLE IF NOT EXISTS refresh_tokens (
 	hash       TEXT PRIMARY KEY,
 	grant_id   TEXT NOT NULL,
 	client_id  TEXT NOT NULL,
@@ -78,9 +80,9 @@ CREATE TABLE refresh_tokens (
 	expires_at BIGINT NOT NULL,
 	used_at    BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+CREATE INDEX IF NOT EXISTS refresh_tokens_grant ON refresh_tokens (grant_id);
 
-CREATE TABLE access_tokens (
+CREATE TABLE IF NOT EXISTS access_tokens (
 	jti        TEXT PRIMARY KEY,
 	grant_id   TEXT NOT NULL,
 	client_id  TEXT NOT NULL,
@@ -88,9 +90,9 @@ CREATE TABLE access_tokens (
 	expires_at BIGINT NOT NULL,
 	revoked_at BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX access_tokens_grant ON access_tokens (grant_id);
+CREATE INDEX IF NOT EXISTS access_tokens_grant ON access_tokens (grant_id);
 
-CREATE TABLE signing_keys (
+CREATE TABLE IF NOT EXISTS signing_keys (
 	id            TEXT PRIMARY KEY,
 	algorithm     TEXT NOT NULL,
 	encrypted     BYTEA NOT NULL,

@@ -1,0 +1,203 @@
+// Package sqlstore is the store.Store shared by the SQLite and PostgreSQL stores: one schema,
+// one set of queries over database/sql, and a Dialect for what really differs between the two
+// databases (row locks, error codes, the migration lock, retries).
+//
+// Queries number their parameters $1, $2, ...: PostgreSQL's syntax, which the SQLite driver
+// (modernc.org/sqlite) binds by the same numbers.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+)
+
+// ErrorKind is what a database error means to the store.
+type ErrorKind int
+
+const (
+	// Other errors are returned as they are.
+	Other ErrorKind = iota
+	// Unique: a primary key or unique constraint was violated (store.ErrConflict).
+	Unique
+	// InvalidText: a text the database cannot hold (PostgreSQL: invalid UTF-8 or NUL). As a
+	// key it is simply not found; as a value to store it is ErrInvalidText.
+	InvalidText
+	// Transient: the database aborted the transaction (deadlock victim, serialization failure);
+	// running it again may succeed.
+	Transient
+)
+
+// ErrInvalidText: a value to store is not valid UTF-8 or holds a NUL byte, which PostgreSQL
+// text cannot hold (SQLite can).
+var ErrInvalidText = errors.New("store: text must be valid UTF-8 without NUL bytes")
+
+// Dialect is what differs between the databases.
+type Dialect struct {
+	// RowLocks: reads that a transaction then decides on lock their rows (SELECT ... FOR
+	// UPDATE). Without row locks (SQLite), every transaction must take the database's write
+	// lock when it begins (BEGIN IMMEDIATE), which serialises the same decisions.
+	RowLocks bool
+	// MigrationLock is run first in the migration transaction to serialise migrations of
+	// instances starting together; empty when beginning a transaction already does.
+	MigrationLock string
+	// Classify tells what a database error means.
+	Classify func(error) ErrorKind
+}
+
+// Store is a store.Store and store.DeviceStore on a database/sql handle.
+type Store struct {
+	db *sql.DB
+	d  Dialect
+}
+
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.DeviceStore = (*Store)(nil)
+)
+
+// Open migrates the schema of db to the current version and returns a store on it, which
+// owns db from then on.
+func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
+	s := &Store{db: db, d: d}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database handle.
+func (s *Store) Close() error { return s.db.Close() }
+
+// forUpdate is the row locking clause for a read whose rows the transaction decides on; of
+// names the tables to lock (" OF a, b"), empty for all.
+func (s *Store) forUpdate(of string) string {
+	if !s.d.RowLocks {
+		return ""
+	}
+	return " FOR UPDATE" + of
+}
+
+// ms converts a time to Unix milliseconds, the zero time to 0.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// tm converts Unix milliseconds back, 0 to the zero time.
+func tm(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func join(l []string) string { return strings.Join(l, " ") }
+
+func split(s string) []string {
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, " ")
+}
+
+// conflict maps the errors of an insert: a uniqueness violation to store.ErrConflict, text the
+// database cannot hold to ErrInvalidText.
+func (s *Store) conflict(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch s.d.Classify(err) {
+	case Unique:
+		return store.ErrConflict
+	case InvalidText:
+		return ErrInvalidText
+	}
+	return err
+}
+
+// notFound maps the errors of a lookup to store.ErrNotFound: no row, or a key the database
+// cannot even hold (e.g. a client_id with a NUL byte from a hostile request), which no stored
+// record has.
+func (s *Store) notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) || (err != nil && s.d.Classify(err) == InvalidText) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// affected returns store.ErrNotFound when the statement changed no row (or, as notFound, its
+// key cannot exist).
+func (s *Store) affected(res sql.Result, err error) error {
+	if err != nil {
+		return s.notFound(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction, committing when fn returns nil. A store.ErrAlreadyUsed from fn
+// also commits, because what fn wrote (a revocation, a recorded poll) must persist. A
+// transaction the database aborted as Transient is run again, a few times at most.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tryTx(ctx, fn)
+		if err != nil && attempt < 5 && s.d.Classify(err) == Transient {
+			continue
+		}
+		return err
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	ferr := fn(tx)
+	if ferr != nil && !errors.Is(ferr, store.ErrAlreadyUsed) {
+		tx.Rollback()
+		return ferr
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// row is what both *sql.Row and *sql.Rows offer.
+type row = interface{ Scan(...any) error }
+
+// execer is what both the database handle and a transaction offer.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// collect scans every row with scan.
+func collect[T any](rows *sql.Rows, err error, scan func(row) (*T, error)) ([]*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
