@@ -2,10 +2,14 @@ package client
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 func TestConnectRegistersAuthorizesAndCalls(t *testing.T) {
@@ -97,5 +101,20 @@ func TestRedirectPort(t *testing.T) {
 	want := fmt.Sprintf("http://127.0.0.1:%d/callback", port)
 	if got := as.authReqs[0].Get("redirect_uri"); got != want {
 		t.Fatalf("redirect_uri = %q, want %q", got, want)
+	}
+}
+
+// TestConnectWithoutAuthorization: a server that asks for nothing gets no OAuth request and
+// no token; nothing is stored.
+func TestConnectWithoutAuthorization(t *testing.T) {
+	server := mcp.NewServer(&mcp.Implementation{Name: "open", Version: "1"}, nil)
+	url := httptestServer(t, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil))
+	b := &headlessBrowser{}
+	store := NewMemoryStore()
+	ctx := testContext(t)
+	s := mustConnect(t, ctx, Config{ServerURL: url, Store: store, OpenBrowser: b.open, Stderr: io.Discard})
+	s.Close()
+	if entries, _ := store.List(ctx, url); b.count() != 0 || len(entries) != 0 {
+		t.Fatalf("%d authorizations, %d stored entries; want none", b.count(), len(entries))
 	}
 }
