@@ -7,7 +7,6 @@ package harness
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -94,28 +93,6 @@ func Start(t testing.TB, opt Options, argv ...string) *Process {
 func (p *Process) Kill() {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
-}
-
-// Stop sends SIGTERM and waits up to 15s for a clean exit; it returns the exit error.
-func (p *Process) Stop() error {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(15 * time.Second):
-		p.Kill()
-		return fmt.Errorf("no exit 15s after SIGTERM")
-	}
-}
-
-// Wait waits for the process to exit by itself and returns its exit error.
-func (p *Process) Wait(ctx context.Context) error {
-	select {
-	case <-p.done:
-		return p.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Output returns the last lines the process wrote (for failure messages).
