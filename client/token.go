@@ -122,21 +122,41 @@ func (c *Client) adoptStoredLocked(ctx context.Context) bool {
 
 // postToken sends one token request with the resource parameter and client authentication.
 func (c *Client) postToken(ctx context.Context, e *Entry, form url.Values) (*tokenResponse, error) {
-	reg := e.Registration
-	if reg == nil {
+	if e.Registration == nil {
 		return nil, errors.New("token request without a client registration")
-	}
-	ep, err := checkEndpointString(e.TokenEndpoint)
-	if err != nil {
-		return nil, &MetadataError{URL: e.Issuer, Reason: "token_endpoint: " + err.Error()}
 	}
 	resource := e.ResourceIndicator
 	if resource == "" {
 		resource = e.Resource
 	}
 	form.Set("resource", resource)
+	body, err := c.postForm(ctx, "token_endpoint", e.TokenEndpoint, e.Issuer, e.Registration, form)
+	if err != nil {
+		return nil, err
+	}
+	var tr tokenResponse
+	if err := json.Unmarshal(body, &tr); err != nil {
+		return nil, &TokenError{StatusCode: http.StatusOK, Code: "invalid_response", Description: "token response is not valid JSON: " + err.Error()}
+	}
+	if tr.AccessToken == "" {
+		return nil, &TokenError{StatusCode: http.StatusOK, Code: "invalid_response", Description: "token response has no access_token"}
+	}
+	if !strings.EqualFold(tr.TokenType, "bearer") {
+		return nil, &TokenError{StatusCode: http.StatusOK, Code: "invalid_response", Description: fmt.Sprintf("token_type %q is not Bearer", sanitize(tr.TokenType))}
+	}
+	return &tr, nil
+}
+
+// postForm posts an OAuth request form (token or device authorization) to the endpoint named
+// name of issuer, with the client authentication of reg and without following redirects,
+// and returns the body of a 200 answer. Any other answer is a *TokenError (RFC 6749 §5.2).
+func (c *Client) postForm(ctx context.Context, name, endpoint, issuer string, reg *Registration, form url.Values) ([]byte, error) {
+	ep, err := checkEndpointString(endpoint)
+	if err != nil {
+		return nil, &MetadataError{URL: issuer, Reason: name + ": " + err.Error()}
+	}
 	header := http.Header{}
-	if err := c.authenticate(reg, e.Issuer, form, header); err != nil {
+	if err := c.authenticate(reg, issuer, form, header); err != nil {
 		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.String(), strings.NewReader(form.Encode()))
@@ -150,29 +170,19 @@ func (c *Client) postToken(ctx context.Context, e *Entry, form url.Values) (*tok
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.post.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("token request: %w", err)
+		return nil, fmt.Errorf("%s request: %w", name, err)
 	}
 	defer resp.Body.Close()
 	body, err := readCapped(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("token response: %w", err)
+		return nil, fmt.Errorf("%s response: %w", name, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var eb oauthErrorBody
 		json.Unmarshal(body, &eb) // a body that is not an OAuth error leaves Code empty
 		return nil, &TokenError{StatusCode: resp.StatusCode, Code: eb.Code, Description: eb.Description}
 	}
-	var tr tokenResponse
-	if err := json.Unmarshal(body, &tr); err != nil {
-		return nil, &TokenError{StatusCode: resp.StatusCode, Code: "invalid_response", Description: "token response is not valid JSON: " + err.Error()}
-	}
-	if tr.AccessToken == "" {
-		return nil, &TokenError{StatusCode: resp.StatusCode, Code: "invalid_response", Description: "token response has no access_token"}
-	}
-	if !strings.EqualFold(tr.TokenType, "bearer") {
-		return nil, &TokenError{StatusCode: resp.StatusCode, Code: "invalid_response", Description: fmt.Sprintf("token_type %q is not Bearer", sanitize(tr.TokenType))}
-	}
-	return &tr, nil
+	return body, nil
 }
 
 // authenticate adds the client authentication of reg to a token request.
