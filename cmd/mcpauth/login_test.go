@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,19 +32,37 @@ func runClientCLI(t *testing.T, args ...string) (string, string, error) {
 	return stdout.String(), stderr.String(), err
 }
 
-// curlBrowser sets $BROWSER to a script that follows the authorization URL with curl, the
-// way a browser would against `serve --dev-login` (which approves at once), through the
-// loopback callback. It counts the authorizations in the returned file.
-func curlBrowser(t *testing.T) string {
+// helperBrowser sets $BROWSER to a script that follows the authorization URL the way a
+// browser would against `serve --dev-login` (which approves at once), through the loopback
+// callback: it runs this test binary as TestBrowserHelper. It counts the authorizations in
+// the returned file.
+func helperBrowser(t *testing.T) string {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "opened")
 	script := filepath.Join(dir, "browser")
-	body := "#!/bin/sh\necho x >> " + log + "\nexec curl -sS -L -o /dev/null \"$1\"\n"
+	body := "#!/bin/sh\necho x >> " + log + "\nMCPAUTH_BROWSER_HELPER=1 exec " + os.Args[0] + " -test.run='^TestBrowserHelper$' -- \"$1\"\n"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("BROWSER", script)
 	return log
+}
+
+// TestBrowserHelper is the browser of helperBrowser, run in its own process: it GETs the URL
+// after "--", following redirects.
+func TestBrowserHelper(t *testing.T) {
+	if os.Getenv("MCPAUTH_BROWSER_HELPER") != "1" {
+		t.Skip("the browser process of helperBrowser")
+	}
+	args := flag.Args()
+	if len(args) != 1 {
+		t.Fatalf("want one URL, got %q", args)
+	}
+	resp, err := http.Get(args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 }
 
 func opened(t *testing.T, log string) int {
@@ -54,7 +74,7 @@ func opened(t *testing.T, log string) int {
 // serve with --dev-login).
 func TestClientCommands(t *testing.T) {
 	svc := startServe(t, serveOptions{devLogin: "alice", initialScopes: []string{"weather:read"}}, nil)
-	log := curlBrowser(t)
+	log := helperBrowser(t)
 	cfgDir := filepath.Join(t.TempDir(), "cfg")
 
 	out, errOut, err := runClientCLI(t, "login", svc.mcpURL, "--config-dir", cfgDir, "--client-name", "CLI test", "-o", "json")
@@ -121,7 +141,7 @@ func TestClientCommands(t *testing.T) {
 
 func TestClientCommandErrors(t *testing.T) {
 	svc := startServe(t, serveOptions{devLogin: "alice"}, nil)
-	curlBrowser(t)
+	helperBrowser(t)
 	cfgDir := t.TempDir()
 	for _, tc := range []struct {
 		name string
