@@ -1,19 +1,20 @@
 // A desktop MCP host stand-in: the official TypeScript SDK's stdio client spawns
 // `mcpauth proxy URL` the way Claude Desktop or Cursor do, lists the tools and calls one.
 //
-//   node host.mjs <mcpauth binary> <MCP server URL> [rounds]
+//   node host.mjs <mcpauth binary> <MCP server URL> [rounds] [tool] [JSON arguments]
 //
-// It runs `rounds` rounds (default 1). Each round lists the tools and calls weather_forecast,
-// printing one JSON line on stdout ({"round": n, "tools": [...], "city": ...}); between rounds
-// it prints {"waiting": n} and waits for a line on stdin (the test restarts the server then).
+// It runs `rounds` rounds (default 1). Each round lists the tools and calls the tool (default
+// weather_forecast with {"city":"Lisbon","days":2}), printing one JSON line on stdout
+// ({"round": n, "tools": [...], "result": <structured content, or the text content>}); between
+// rounds it prints {"waiting": n} and waits for a line on stdin (a test restarts the server).
 // The proxy's environment is this script's, so MCPAUTH_CONFIG_DIR and BROWSER pass through.
 import { createInterface } from 'node:readline';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 
-const [bin, serverUrl, rounds = '1'] = process.argv.slice(2);
+const [bin, serverUrl, rounds = '1', tool = 'weather_forecast', toolArgs = '{"city":"Lisbon","days":2}'] = process.argv.slice(2);
 if (!bin || !serverUrl) {
-  console.error('usage: host.mjs <mcpauth binary> <MCP server URL> [rounds]');
+  console.error('usage: host.mjs <mcpauth binary> <MCP server URL> [rounds] [tool] [JSON arguments]');
   process.exit(2);
 }
 
@@ -35,11 +36,12 @@ for (let round = 1; round <= Number(rounds); round++) {
     await lines.next();
   }
   const { tools } = await client.listTools();
-  const res = await client.callTool({ name: 'weather_forecast', arguments: { city: 'Lisbon', days: 2 } });
+  const res = await client.callTool({ name: tool, arguments: JSON.parse(toolArgs) });
   if (res.isError) {
     throw new Error(`tool error: ${JSON.stringify(res.content)}`);
   }
-  out({ round, tools: tools.map((t) => t.name).sort(), city: res.structuredContent?.city, days: res.structuredContent?.forecast?.length });
+  const result = res.structuredContent ?? res.content?.map((c) => c.text).join('');
+  out({ round, tools: tools.map((t) => t.name).sort(), result });
 }
 await client.close();
 out({ closed: true });

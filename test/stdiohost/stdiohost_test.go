@@ -94,12 +94,14 @@ func (l *lockedBuffer) String() string {
 }
 
 type hostLine struct {
-	Round   int      `json:"round"`
-	Tools   []string `json:"tools"`
-	City    string   `json:"city"`
-	Days    int      `json:"days"`
-	Waiting int      `json:"waiting"`
-	Closed  bool     `json:"closed"`
+	Round  int      `json:"round"`
+	Tools  []string `json:"tools"`
+	Result struct {
+		City     string `json:"city"`
+		Forecast []any  `json:"forecast"`
+	} `json:"result"`
+	Waiting int  `json:"waiting"`
+	Closed  bool `json:"closed"`
 }
 
 // TestTypeScriptStdioHostThroughProxySurvivesServerRestart is the acceptance test of the
@@ -164,7 +166,7 @@ func TestTypeScriptStdioHostThroughProxySurvivesServerRestart(t *testing.T) {
 	check := func(l hostLine, round int) {
 		t.Helper()
 		want := []string{"flight_search", "stock_quotes", "weather_forecast"}
-		if l.Round != round || !slices.Equal(l.Tools, want) || l.City != "Lisbon" || l.Days != 2 {
+		if l.Round != round || !slices.Equal(l.Tools, want) || l.Result.City != "Lisbon" || len(l.Result.Forecast) != 2 {
 			t.Fatalf("round %d: got %+v, want tools %v and a 2-day forecast for Lisbon", round, l, want)
 		}
 	}
