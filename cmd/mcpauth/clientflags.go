@@ -29,6 +29,7 @@ type clientFlags struct {
 	noBrowser              bool
 	deviceCode             bool
 	configDir              string
+	profile                string
 	output                 string
 }
 
@@ -43,6 +44,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	fs.BoolVar(&f.noBrowser, "no-browser", false, "print the authorization URL instead of opening a browser; on a terminal, the redirect address may be pasted back")
 	fs.BoolVar(&f.deviceCode, "device-code", false, "log in with a code entered on another device (RFC 8628 device authorization grant)")
 	fs.StringVar(&f.configDir, "config-dir", "", "`directory` of stored registrations and tokens (default $"+client.ConfigDirEnv+", else the user config directory/mcpauth)")
+	fs.StringVar(&f.profile, "profile", "", "use the credentials of this `profile` (several accounts for one server; see mcpauth status)")
 	fs.StringVarP(&f.output, "output", "o", "text", "output `format`: text or json")
 }
 
@@ -53,11 +55,13 @@ func (f *clientFlags) config(serverURL string, stderr io.Writer) (client.Config,
 	}
 	dir := f.configDir
 	if dir == "" {
-		d, err := client.DefaultConfigDir()
+		d, err := storeDir(f.profile, "") // the proxy's, status's and logout's store
 		if err != nil {
-			return client.Config{}, err
+			return client.Config{}, withExitCode(exitUsage, err)
 		}
 		dir = d
+	} else if f.profile != "" {
+		return client.Config{}, withExitCode(exitUsage, errors.New("--profile and --config-dir exclude each other"))
 	}
 	secret := f.clientSecret
 	if secret == "" {

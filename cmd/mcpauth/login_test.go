@@ -155,6 +155,8 @@ func TestClientCommandErrors(t *testing.T) {
 		{"bad output", []string{"tools", svc.mcpURL, "-o", "yaml", "--config-dir", cfgDir}, exitUsage, "--output"},
 		{"insecure server", []string{"tools", "http://example.com/mcp", "--config-dir", cfgDir}, exitUsage, "https"},
 		{"other issuer", []string{"tools", svc.mcpURL, "--issuer", "https://as.example", "--config-dir", cfgDir}, exitError, "issuer mismatch"},
+		{"profile and config dir", []string{"tools", svc.mcpURL, "--profile", "work", "--config-dir", cfgDir}, exitUsage, "--profile"},
+		{"bad profile", []string{"tools", svc.mcpURL, "--profile", "../x"}, exitUsage, "profile"},
 		{"secret without id", []string{"login", svc.mcpURL, "--client-secret", "x", "--config-dir", cfgDir}, exitUsage, "--client-id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,5 +199,24 @@ func TestClientFlagsConfig(t *testing.T) {
 	}
 	if cfg.GrantType != client.DeviceCode || strings.Join(cfg.Scopes, " ") != "a b c d" || cfg.ClientID != "x" || cfg.Issuer != "https://as.example" || cfg.ReadRedirect != nil {
 		t.Fatalf("config %+v", cfg)
+	}
+}
+
+// TestLoginProfile: --profile keeps a login apart, where status, logout and proxy look.
+func TestLoginProfile(t *testing.T) {
+	svc := startServe(t, serveOptions{devLogin: "alice"}, nil)
+	helperBrowser(t)
+	base := t.TempDir()
+	t.Setenv(client.ConfigDirEnv, base)
+	if _, errOut, err := runClientCLI(t, "login", svc.mcpURL, "--profile", "work"); err != nil {
+		t.Fatalf("login: %v\n%s", err, errOut)
+	}
+	want, _ := storeDir("work", "")
+	files, _ := filepath.Glob(filepath.Join(want, "*.credentials.json"))
+	if len(files) != 1 {
+		t.Fatalf("credentials in %s: %v", want, files)
+	}
+	if root, _ := filepath.Glob(filepath.Join(base, "*.credentials.json")); len(root) != 0 {
+		t.Fatalf("the default profile got credentials too: %v", root)
 	}
 }
