@@ -307,16 +307,8 @@ func (s *Server) deviceToken(ctx context.Context, c *client, deviceCode string) 
 	if err != nil {
 		return nil, internalError(err)
 	}
-	if c.hasGrant(GrantRefreshToken) {
-		rt := newSecret("mrf_")
-		err := s.store.CreateRefreshToken(ctx, &store.RefreshToken{
-			Hash: s.secrets.hash(kindRefresh, rt), GrantID: g.ID, ClientID: c.id, CreatedAt: now,
-			ExpiresAt: s.refreshExpiry(now, g.ExpiresAt),
-		})
-		if err != nil {
-			return nil, internalError(err)
-		}
-		resp.RefreshToken = rt
+	if err := s.addRefreshToken(ctx, c, g, now, resp); err != nil {
+		return nil, internalError(err)
 	}
 	s.audit(ctx, "device.token", "client_id", c.id, "grant_id", g.ID)
 	return resp, nil

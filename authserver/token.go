@@ -209,18 +209,28 @@ func (s *Server) exchangeCode(ctx context.Context, c *client, tr *tokenRequest) 
 	if err != nil {
 		return nil, internalError(err)
 	}
-	if c.hasGrant(GrantRefreshToken) {
-		rt := newSecret("mrf_")
-		err := s.store.CreateRefreshToken(ctx, &store.RefreshToken{
-			Hash: s.secrets.hash(kindRefresh, rt), GrantID: g.ID, ClientID: c.id, CreatedAt: now,
-			ExpiresAt: s.refreshExpiry(now, g.ExpiresAt),
-		})
-		if err != nil {
-			return nil, internalError(err)
-		}
-		resp.RefreshToken = rt
+	if err := s.addRefreshToken(ctx, c, g, now, resp); err != nil {
+		return nil, internalError(err)
 	}
 	return resp, nil
+}
+
+// addRefreshToken starts the refresh token family of grant g in resp, for clients registered
+// for the refresh_token grant (first token of a code or device grant).
+func (s *Server) addRefreshToken(ctx context.Context, c *client, g *store.Grant, now time.Time, resp *tokenResponse) error {
+	if !c.hasGrant(GrantRefreshToken) {
+		return nil
+	}
+	rt := newSecret("mrf_")
+	err := s.store.CreateRefreshToken(ctx, &store.RefreshToken{
+		Hash: s.secrets.hash(kindRefresh, rt), GrantID: g.ID, ClientID: c.id, CreatedAt: now,
+		ExpiresAt: s.refreshExpiry(now, g.ExpiresAt),
+	})
+	if err != nil {
+		return err
+	}
+	resp.RefreshToken = rt
+	return nil
 }
 
 // refreshExpiry is the expiry of a new refresh token: its idle lifetime, within the grant's.
