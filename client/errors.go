@@ -27,6 +27,12 @@ type AuthorizationRequiredError struct {
 
 func (e *AuthorizationRequiredError) Error() string {
 	msg := fmt.Sprintf("authorization required (HTTP %d)", e.StatusCode)
+	for _, c := range e.Challenges {
+		if strings.EqualFold(c.Scheme, "Bearer") && c.Params["error"] != "" {
+			msg += ", the server says " + oauthErrorText(0, c.Params["error"], c.Params["error_description"])
+			break
+		}
+	}
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}

@@ -477,6 +477,9 @@ func TestRefusedFreshTokenIsTypedError(t *testing.T) {
 	if b.count() != 1 {
 		t.Fatalf("authorizations = %d, want 1", b.count())
 	}
+	if !strings.Contains(err.Error(), "the server says invalid_token") {
+		t.Errorf("error text %q does not give the server's reason", err)
+	}
 }
 
 // TestSharedStoreRefreshedOnce: two processes share a store; after one refreshed (rotating
