@@ -182,3 +182,18 @@ func TestTokenRequestNotRedirected(t *testing.T) {
 		t.Fatalf("error %v, forwarded %v; want a TokenError for the 307 and nothing forwarded", err, forwarded)
 	}
 }
+
+// TestTokenErrorRedactsEcho: a server echoing the refused code or secret in its error
+// description does not put it in our error message.
+func TestTokenErrorRedactsEcho(t *testing.T) {
+	ep := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		writeJSON(w, 400, oauthErrorBody{Code: "invalid_grant", Description: "bad code " + r.PostForm.Get("code") + " for secret " + r.PostForm.Get("client_secret")})
+	}))
+	c, _ := New(Config{ServerURL: ep + "/mcp", Store: NewMemoryStore()})
+	e := &Entry{Key: Key{Resource: ep + "/mcp", Issuer: ep}, TokenEndpoint: ep + "/token", Registration: &Registration{ClientID: "c", ClientSecret: "hunter2-secret", AuthMethod: AuthClientSecretPost}}
+	_, err := c.postToken(context.Background(), e, map[string][]string{"grant_type": {"authorization_code"}, "code": {"the-code-123"}})
+	if err == nil || strings.Contains(err.Error(), "the-code-123") || strings.Contains(err.Error(), "hunter2-secret") || !strings.Contains(err.Error(), "[redacted]") {
+		t.Fatalf("error %v", err)
+	}
+}

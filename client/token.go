@@ -180,9 +180,27 @@ func (c *Client) postForm(ctx context.Context, name, endpoint, issuer string, re
 	if resp.StatusCode != http.StatusOK {
 		var eb oauthErrorBody
 		json.Unmarshal(body, &eb) // a body that is not an OAuth error leaves Code empty
-		return nil, &TokenError{StatusCode: resp.StatusCode, Code: eb.Code, Description: eb.Description}
+		return nil, &TokenError{StatusCode: resp.StatusCode, Code: eb.Code, Description: redact(eb.Description, form, header)}
 	}
 	return body, nil
+}
+
+// secretParams are the request parameters that must never reach an error message.
+var secretParams = []string{"code", "code_verifier", "refresh_token", "client_secret", "client_assertion", "device_code"}
+
+// redact removes from a server's error description any secret of the request it answers (a
+// server may echo what it refused).
+func redact(desc string, form url.Values, header http.Header) string {
+	secrets := []string{strings.TrimPrefix(header.Get("Authorization"), "Basic ")}
+	for _, k := range secretParams {
+		secrets = append(secrets, form.Get(k))
+	}
+	for _, sec := range secrets {
+		if sec != "" {
+			desc = strings.ReplaceAll(desc, sec, "[redacted]")
+		}
+	}
+	return desc
 }
 
 // authenticate adds the client authentication of reg to a token request.
