@@ -25,7 +25,13 @@ func remoteServer(t *testing.T, sse bool) (*httptest.Server, *atomic.Int32) {
 	if sse {
 		h = mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return server }, nil)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Test") != "1" {
+			http.Error(w, "the configured header is missing", http.StatusBadRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return srv, calls
 }
