@@ -76,3 +76,23 @@ func ExampleClient_Token() {
 	}
 	_ = tok.AccessToken // send as "Authorization: Bearer …", or use c.HTTPClient()
 }
+
+// Use the client's OAuth with a go-sdk transport built by hand, e.g. to set transport
+// options: HTTPClient adds the token and handles 401 and 403 insufficient_scope itself.
+func ExampleClient_HTTPClient() {
+	ctx := context.Background()
+	c, err := client.New(client.Config{ServerURL: "https://api.example.com/mcp", ClientName: "My AI Tool"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mc := mcp.NewClient(&mcp.Implementation{Name: "My AI Tool", Version: "1.0"}, nil)
+	s, err := mc.Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint:             c.ServerResource(),
+		HTTPClient:           c.HTTPClient(),
+		DisableStandaloneSSE: true,
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+}
