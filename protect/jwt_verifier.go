@@ -187,12 +187,13 @@ func (v *JWTVerifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKe
 	needFetch := v.needFetch(len(found) > 0)
 	noKeys, lastErr := v.keys == nil, v.lastErr
 	v.mu.Unlock()
-	if !needFetch {
-		if noKeys { // the last fetch failed moments ago: fail fast
-			return nil, lastErr
-		}
+	if !needFetch && !noKeys {
 		return found, nil
 	}
+	if !needFetch && lastErr != nil { // the last fetch failed moments ago: fail fast
+		return nil, lastErr
+	}
+	// A fetch is due, or the first fetch is under way: wait for it.
 	v.fetchMu.Lock()
 	defer v.fetchMu.Unlock()
 	v.mu.Lock()
@@ -201,8 +202,12 @@ func (v *JWTVerifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKe
 	if needFetch {
 		v.lastAttempt = v.cfg.Now()
 	}
+	noKeys, lastErr = v.keys == nil, v.lastErr
 	v.mu.Unlock()
 	if !needFetch {
+		if noKeys { // the fetch we waited for failed
+			return nil, lastErr
+		}
 		return found, nil
 	}
 	keys, jwksURL, err := v.fetchKeys(ctx)
