@@ -103,7 +103,8 @@ func (s *MCPSession) post(ctx context.Context, msg any, want int) ([]byte, error
 	defer resp.Body.Close()
 	if resp.StatusCode != want {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-		return nil, &StatusError{Op: "mcp", Status: resp.StatusCode}
+		// The challenge says why a token was refused (it never holds the token).
+		return nil, &StatusError{Op: "mcp", Status: resp.StatusCode, Code: resp.Header.Get("WWW-Authenticate")}
 	}
 	if id := resp.Header.Get("Mcp-Session-Id"); id != "" {
 		s.id = id

@@ -22,7 +22,7 @@ import (
 type StatusError struct {
 	Op     string
 	Status int
-	Code   string // the OAuth "error" member, if any
+	Code   string // the OAuth "error" member; for an MCP request, the WWW-Authenticate challenge
 }
 
 func (e *StatusError) Error() string {
