@@ -25,7 +25,7 @@ import (
 )
 
 // deadline bounds one run; the suite's own timeout for a client is longer.
-const deadline = 45 * time.Second
+const deadline = 90 * time.Second
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv("MCP_CONFORMANCE_SCENARIO"), os.Getenv("MCP_CONFORMANCE_CONTEXT"), os.Stdout, os.Stderr))

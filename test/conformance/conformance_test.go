@@ -74,7 +74,7 @@ const (
 // deadline (clientTimeout) well inside it.
 const (
 	suiteDeadline = 5 * time.Minute
-	clientTimeout = 60 * time.Second
+	clientTimeout = 120 * time.Second
 )
 
 type check struct {
