@@ -26,6 +26,9 @@ func (s *Server) checkDevLogin(ctx context.Context) (*store.User, error) {
 	u, err := s.store.GetUserByName(ctx, s.cfg.DevLoginUser)
 	if errors.Is(err, store.ErrNotFound) {
 		u, err = s.Admin().AddUser(ctx, s.cfg.DevLoginUser, randomToken(24), s.allScopes())
+		if errors.Is(err, store.ErrConflict) { // another instance on this store made it first
+			u, err = s.store.GetUserByName(ctx, s.cfg.DevLoginUser)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authserver: dev login user: %w", err)

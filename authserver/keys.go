@@ -98,6 +98,7 @@ type signingKey struct {
 type keyring struct {
 	store    store.Store
 	aead     cipher.AEAD
+	firstID  string // the ID of the first key of an empty store, the same on every instance
 	rotation time.Duration
 	tokenTTL time.Duration
 	now      func() time.Time
@@ -118,7 +119,8 @@ const keyActivation = 10 * time.Minute
 func newKeyring(st store.Store, kek []byte, rotation, tokenTTL time.Duration, now func() time.Time) *keyring {
 	block, _ := aes.NewCipher(deriveKey(kek, "signing-keys"))
 	aead, _ := cipher.NewGCM(block)
-	return &keyring{store: st, aead: aead, rotation: rotation, tokenTTL: tokenTTL, now: now}
+	firstID := base64.RawURLEncoding.EncodeToString(deriveKey(kek, "first-signing-key-id")[:12])
+	return &keyring{store: st, aead: aead, firstID: firstID, rotation: rotation, tokenTTL: tokenTTL, now: now}
 }
 
 // load reads and decrypts every key in the store. Called with mu held.
@@ -203,6 +205,10 @@ func (k *keyring) rotate(ctx context.Context) (string, error) {
 }
 
 // add generates, encrypts and stores a new key, then reloads. Called with mu held.
+//
+// The first key of an empty store has an ID derived from the key encryption key, so that
+// instances starting together on one database cannot each make (and sign with) a first key the
+// others do not publish: the store refuses all but one, and the others load the winner.
 func (k *keyring) add(ctx context.Context) error {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -214,6 +220,9 @@ func (k *keyring) add(ctx context.Context) error {
 	}
 	now := k.now().UTC()
 	id := randomToken(12)
+	if len(k.keys) == 0 {
+		id = k.firstID
+	}
 	nonce := make([]byte, k.aead.NonceSize())
 	rand.Read(nonce)
 	signUntil := now.Add(k.rotation)
@@ -223,7 +232,7 @@ func (k *keyring) add(ctx context.Context) error {
 		// A token signed at the last moment lives tokenTTL; allow for clock skew too.
 		PublishUntil: signUntil.Add(k.tokenTTL + 5*time.Minute),
 	})
-	if err != nil {
+	if err != nil && !(errors.Is(err, store.ErrConflict) && id == k.firstID) {
 		return err
 	}
 	return k.load(ctx)
