@@ -297,6 +297,14 @@ func (s *Server) refresh(ctx context.Context, c *client, tr *tokenRequest) (*tok
 		return !slices.Contains(u.Scopes, sc) || limit != nil && !slices.Contains(limit, sc)
 	})
 
+	// The access token is signed and recorded before the rotation, so that the rotation is the
+	// last write: a store failure before it leaves the old refresh token valid for a retry,
+	// instead of spending it and turning the client's retry into reuse that revokes the family.
+	// A token minted for a rotation that then fails is never sent to anyone.
+	resp, err := s.mintAccessToken(ctx, c, g, scopes, audience)
+	if err != nil {
+		return nil, internalError(err)
+	}
 	next := newSecret("mrf_")
 	err = s.store.RotateRefreshToken(ctx, oldHash, &store.RefreshToken{
 		Hash: s.secrets.hash(kindRefresh, next), ClientID: c.id, CreatedAt: now, ExpiresAt: s.refreshExpiry(now, g.ExpiresAt),
@@ -307,10 +315,6 @@ func (s *Server) refresh(ctx context.Context, c *client, tr *tokenRequest) (*tok
 	case errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrNotFound):
 		return nil, newError(errInvalidGrant, "the refresh token has been revoked")
 	case err != nil:
-		return nil, internalError(err)
-	}
-	resp, err := s.mintAccessToken(ctx, c, g, scopes, audience)
-	if err != nil {
 		return nil, internalError(err)
 	}
 	resp.RefreshToken = next
