@@ -1,19 +1,14 @@
-//go:build unix
-
 // A lock shared by the processes using one store directory, so that many processes for one
 // server (desktop hosts start several) register, authorize and refresh one at a time.
-
 package client
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 )
 
@@ -22,8 +17,11 @@ const lockPoll = 20 * time.Millisecond
 
 // LockServer takes an exclusive lock on the credentials of the MCP server resource in the
 // store directory dir, waiting until the process holding it releases it or ctx ends. The lock
-// is an advisory flock(2) on a file named after the resource: the kernel releases it when the
-// holder exits, crashed or not, so a dead holder never blocks the others. unlock releases it.
+// is an advisory file lock (flock(2), LockFileEx on Windows) on a file named after the
+// resource: the kernel releases it when the holder exits, crashed or not, so a dead holder
+// never blocks the others. unlock releases it.
+//
+// It is not reentrant: a holder must not take it again (a refresh takes it, see lockStore).
 //
 // A process that waited must read the store again after taking the lock: the holder may have
 // stored a registration or a fresh token it can reuse.
@@ -38,16 +36,16 @@ func LockServer(ctx context.Context, dir, resource string) (unlock func(), err e
 		return nil, fmt.Errorf("lock file: %w", err)
 	}
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() {
-				syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				f.Close()
-			}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+		locked, err := tryLock(f)
+		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if locked {
+			return func() {
+				unlockFile(f)
+				f.Close()
+			}, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -56,4 +54,14 @@ func LockServer(ctx context.Context, dir, resource string) (unlock func(), err e
 		case <-time.After(lockPoll):
 		}
 	}
+}
+
+// lockStore takes the cross-process lock of this server's credentials when the store is a
+// FileStore (other stores coordinate on their own); the returned function releases it.
+func (c *Client) lockStore(ctx context.Context) (func(), error) {
+	fs, ok := c.store.(*FileStore)
+	if !ok {
+		return func() {}, nil
+	}
+	return LockServer(ctx, fs.Dir(), c.server.String())
 }

@@ -81,12 +81,17 @@ func (c *Client) tokenRequestLocked(ctx context.Context, form url.Values, reques
 // refreshLocked refreshes the current token. On invalid_grant the token is dropped; on
 // invalid_client a dynamic registration is dropped too, to be replaced once.
 func (c *Client) refreshLocked(ctx context.Context) error {
+	unlock, err := c.lockStore(ctx) // one refresh at a time across processes too (lock.go, cli)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if c.adoptStoredLocked(ctx) {
 		return nil
 	}
 	e := c.state.entry
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {e.Token.RefreshToken}}
-	err := c.tokenRequestLocked(ctx, form, e.Scopes)
+	err = c.tokenRequestLocked(ctx, form, e.Scopes)
 	if err == nil {
 		c.log.Debug("mcpauth: token refreshed", "issuer", e.Issuer)
 		return nil

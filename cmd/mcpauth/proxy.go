@@ -100,7 +100,7 @@ func runProxy(ctx context.Context, serverURL string, port int, o proxyOptions, s
 	if err != nil {
 		return withExitCode(exitUsage, err)
 	}
-	if err := ensureCredentials(ctx, c, dir, header, timeout, stderr); err != nil {
+	if err := ensureCredentials(ctx, c, dir, header, timeout); err != nil {
 		return err
 	}
 	local, err := (&mcp.IOTransport{Reader: stdin, Writer: stdout}).Connect(ctx)
@@ -203,32 +203,41 @@ func checkServerScheme(raw string, allowHTTP bool) error {
 // whether it needs one and, if so, obtains one under the store's cross-process lock, so
 // that of many proxies started at once exactly one registers, authorizes or refreshes and
 // the others reuse what it stored. Without a way to ask the user it fails with exit code 3.
-func ensureCredentials(ctx context.Context, c *client.Client, dir string, header http.Header, timeout time.Duration, stderr io.Writer) error {
+func ensureCredentials(ctx context.Context, c *client.Client, dir string, header http.Header, timeout time.Duration) error {
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	if usableCredentials(ctx, dir, c.ServerResource()) {
 		if fresh(ctx, dir, c.ServerResource()) {
 			return nil // the common case: no lock, no request
 		}
-	} else {
-		needs, err := needsAuthorization(ctx, c.ServerResource(), header)
-		if err != nil {
-			return err
-		}
-		if !needs {
-			return nil
-		}
-		if !canAskUser() {
-			return withExitCode(exitNeedLogin, fmt.Errorf("%s needs a login and there is no terminal or browser to ask for it: run `mcpauth login %s` first", c.ServerResource(), c.ServerResource()))
-		}
+		// The client refreshes under the store lock and first adopts a token another
+		// process refreshed meanwhile: one refresh however many proxies start.
+		_, err := c.Token(lctx)
+		return err
 	}
-	lctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	needs, err := needsAuthorization(ctx, c.ServerResource(), header)
+	if err != nil {
+		return err
+	}
+	if !needs {
+		return nil
+	}
+	if !canAskUser() {
+		return withExitCode(exitNeedLogin, fmt.Errorf("%s needs a login and there is no terminal or browser to ask for it: run `mcpauth login %s` first", c.ServerResource(), c.ServerResource()))
+	}
 	unlock, err := client.LockServer(lctx, dir, c.ServerResource())
 	if err != nil {
 		return err
 	}
+	if usableCredentials(ctx, dir, c.ServerResource()) {
+		// Another proxy logged in while this one waited: use its login (a refresh, if
+		// needed, takes the lock itself).
+		unlock()
+		_, err := c.Token(lctx)
+		return err
+	}
 	defer unlock()
-	// Under the lock: a token stored by the previous holder is read and used; otherwise
-	// this process refreshes or authorizes once.
+	// Under the lock: this process registers and authorizes once for all.
 	if _, err := c.Token(lctx); err != nil {
 		if errors.Is(lctx.Err(), context.DeadlineExceeded) {
 			return withExitCode(exitNeedLogin, fmt.Errorf("login not completed within %s: run `mcpauth login %s`", timeout, c.ServerResource()))
