@@ -99,54 +99,27 @@ func deviceAuthorizationLocked(ctx context.Context, c *Client, scopes []string) 
 // requestDeviceCode sends the device authorization request (RFC 8628 §3.1) with the resource
 // parameter (RFC 8707 §2) and the client's authentication.
 func (c *Client) requestDeviceCode(ctx context.Context, endpoint, issuer string, reg *Registration, scopes []string) (*deviceAuthorizationResponse, error) {
-	ep, err := checkEndpointString(endpoint)
-	if err != nil {
-		return nil, &MetadataError{URL: issuer, Reason: "device_authorization_endpoint: " + err.Error()}
-	}
 	form := url.Values{"resource": {c.state.disc.resource}}
 	if len(scopes) > 0 {
 		form.Set("scope", strings.Join(scopes, " "))
 	}
-	header := http.Header{}
-	if err := c.authenticate(reg, issuer, form, header); err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.String(), strings.NewReader(form.Encode()))
+	body, err := c.postForm(ctx, "device_authorization_endpoint", endpoint, issuer, reg, form)
 	if err != nil {
 		return nil, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.base.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("device authorization request: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := readCapped(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("device authorization response: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var eb oauthErrorBody
-		json.Unmarshal(body, &eb) // a body that is not an OAuth error leaves Code empty
-		return nil, &TokenError{StatusCode: resp.StatusCode, Code: eb.Code, Description: eb.Description}
 	}
 	var da deviceAuthorizationResponse
 	if err := json.Unmarshal(body, &da); err != nil {
-		return nil, &TokenError{StatusCode: resp.StatusCode, Code: "invalid_response", Description: "device authorization response is not valid JSON: " + err.Error()}
+		return nil, &TokenError{StatusCode: http.StatusOK, Code: "invalid_response", Description: "device authorization response is not valid JSON: " + err.Error()}
 	}
 	if da.DeviceCode == "" || da.UserCode == "" || da.VerificationURI == "" {
-		return nil, &TokenError{StatusCode: resp.StatusCode, Code: "invalid_response", Description: "device authorization response lacks device_code, user_code or verification_uri"}
+		return nil, &TokenError{StatusCode: http.StatusOK, Code: "invalid_response", Description: "device authorization response lacks device_code, user_code or verification_uri"}
 	}
 	for _, u := range []string{da.VerificationURI, da.VerificationURIComplete} {
 		if u == "" {
 			continue
 		}
 		if _, err := checkEndpointString(u); err != nil {
-			return nil, &TokenError{StatusCode: resp.StatusCode, Code: "invalid_response", Description: fmt.Sprintf("verification URI %q: %v", sanitize(u), err)}
+			return nil, &TokenError{StatusCode: http.StatusOK, Code: "invalid_response", Description: fmt.Sprintf("verification URI %q: %v", sanitize(u), err)}
 		}
 	}
 	da.UserCode = sanitize(da.UserCode)
