@@ -20,6 +20,19 @@ type transport struct {
 	base http.RoundTripper // nil: http.DefaultTransport
 }
 
+// CloseIdleConnections closes the idle connections of the base transport (http.Client does
+// it through this method), e.g. when a proxy starts a new session after a server restart.
+// Added by cli for mcpauth proxy.
+func (t *transport) CloseIdleConnections() {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.base
 	if base == nil {
