@@ -2,12 +2,13 @@
 // consents, login sessions, grants with their authorization codes and refresh tokens (RFC 6749),
 // issued access tokens (for RFC 7009 revocation and RFC 7662 introspection) and signing keys.
 //
-// Two implementations share one portable schema and one test suite (package storetest): sqlite
-// (embedded, the default) and postgres (several server instances on one database). Every
+// Two implementations share one portable schema, one SQL core (internal/sqlstore) and one test
+// suite (package storetest): sqlite (embedded, the default) and postgres (several server
+// instances on one database). Every
 // operation whose outcome must not depend on which instance serves a request is a single atomic
 // store method: RedeemAuthCode (single use), RotateRefreshToken (rotation with reuse detection)
-// and RevokeGrant. PostgreSQL implements them with conditional UPDATE ... RETURNING or row locks,
-// SQLite with conditional updates inside immediate transactions.
+// and RevokeGrant. PostgreSQL serialises them with row locks (SELECT ... FOR UPDATE), SQLite
+// with immediate transactions that take its write lock.
 //
 // The store never sees a secret: codes, refresh tokens, session IDs, client secrets and
 // registration access tokens arrive as hashes computed by the server; signing keys arrive
