@@ -72,18 +72,7 @@ func testClientCredentials(t *testing.T, bin string) {
 			tc.cfg(&cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			c, err := client.New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := c.Connect(ctx, nil)
-			if err != nil {
-				t.Fatalf("Connect: %v", err)
-			}
-			defer s.Close()
-			if err := call(ctx, s, "weather_forecast", map[string]any{"city": "Oslo"}); err != nil {
-				t.Fatalf("weather_forecast: %v", err)
-			}
+			mustCall(ctx, t, connect(ctx, t, cfg), "weather_forecast", map[string]any{"city": "Oslo"})
 			want := map[string]int{
 				"GET /.well-known/oauth-protected-resource/mcp": 1,
 				"GET /.well-known/oauth-authorization-server":   1,

@@ -74,6 +74,25 @@ func call(ctx context.Context, s *mcp.ClientSession, tool string, args map[strin
 	return nil
 }
 
+// connect connects our client with cfg; the session is closed when the test ends.
+func connect(ctx context.Context, t *testing.T, cfg client.Config) *mcp.ClientSession {
+	t.Helper()
+	s, err := client.Connect(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// mustCall calls tool and fails the test on any error.
+func mustCall(ctx context.Context, t *testing.T, s *mcp.ClientSession, tool string, args map[string]any) {
+	t.Helper()
+	if err := call(ctx, s, tool, args); err != nil {
+		t.Fatalf("%s: %v", tool, err)
+	}
+}
+
 // grantScopes returns the scope of each code.issued audit record.
 func grantScopes(recs []map[string]any) []string {
 	var out []string
@@ -125,18 +144,8 @@ func testClientAgainstServe(t *testing.T, srv *servetest.Server) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Connect(ctx, nil)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
-	defer s.Close()
-	if err := call(ctx, s, "weather_forecast", map[string]any{"city": "Oslo"}); err != nil {
-		t.Fatalf("weather_forecast: %v", err)
-	}
+	s := connect(ctx, t, cfg)
+	mustCall(ctx, t, s, "weather_forecast", map[string]any{"city": "Oslo"})
 	// 1. First connect: each discovery document once, one registration, one code exchange.
 	want := map[string]int{
 		"GET /.well-known/oauth-protected-resource/mcp": 1,
@@ -216,18 +225,8 @@ func testClientAgainstServe(t *testing.T, srv *servetest.Server) {
 		t.Error("the second client opened the browser")
 		return errors.New("no browser")
 	}
-	c2, err := client.New(cfg2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := c2.Connect(ctx, nil)
-	if err != nil {
-		t.Fatalf("second Connect: %v", err)
-	}
-	defer s2.Close()
-	if err := call(ctx, s2, "stock_quotes", map[string]any{"symbols": []string{"ACME"}}); err != nil {
-		t.Fatalf("second process: stock_quotes: %v", err)
-	}
+	s2 := connect(ctx, t, cfg2)
+	mustCall(ctx, t, s2, "stock_quotes", map[string]any{"symbols": []string{"ACME"}})
 	if got := reqs.Take(); len(got) != 0 {
 		t.Errorf("second process: OAuth requests %v, want none", got)
 	}

@@ -82,14 +82,7 @@ func connectAndCall(t *testing.T, cfg client.Config) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	s, err := client.Connect(ctx, cfg)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer s.Close()
-	if err := call(ctx, s, "weather_forecast", map[string]any{"city": "Lisbon", "days": 2}); err != nil {
-		t.Fatal(err)
-	}
+	mustCall(ctx, t, connect(ctx, t, cfg), "weather_forecast", map[string]any{"city": "Lisbon", "days": 2})
 }
 
 // TestOwnClientCIMDAgainstOwnAS: our client identifies itself by a Client ID
