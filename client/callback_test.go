@@ -86,11 +86,11 @@ func TestCallbackPage(t *testing.T) {
 	if status, _ := get("/favicon.ico"); status != 404 {
 		t.Errorf("other path: %d", status)
 	}
-	status, body := get("/callback?code=forged&state=guess")
+	status, _ := get("/callback?code=forged&state=guess")
 	if status != 400 || len(results) != 0 {
 		t.Errorf("a callback with another state: %d, %d results delivered; want 400 and none", status, len(results))
 	}
-	status, body = get("/callback?error=server_error&error_description=%3Cscript%3E&state=st")
+	status, body := get("/callback?error=server_error&error_description=%3Cscript%3E&state=st")
 	if status != 400 || !strings.Contains(body, "close this tab") || strings.Contains(body, "<script>") {
 		t.Errorf("error page %d: %s", status, body)
 	}
