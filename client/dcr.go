@@ -79,6 +79,11 @@ func decodeRegistration(status int, r io.Reader) (*Registration, error) {
 		json.Unmarshal(body, &eb) // a body that is not an OAuth error leaves Code empty
 		return nil, &RegistrationError{StatusCode: status, Code: eb.Code, Description: eb.Description}
 	}
+	// go-sdk v1.8.0's ClientRegistrationResponse.UnmarshalJSON dereferences nil on a JSON
+	// null (found by FuzzDecodeRegistration): only an object is given to it.
+	if !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
+		return nil, &RegistrationError{StatusCode: status, Code: "invalid_response", Description: "registration response is not a JSON object"}
+	}
 	var cr oauthex.ClientRegistrationResponse
 	if err := json.Unmarshal(body, &cr); err != nil {
 		return nil, &RegistrationError{StatusCode: status, Code: "invalid_response", Description: "registration response is not valid: " + err.Error()}

@@ -185,7 +185,8 @@ func (c *Client) postForm(ctx context.Context, name, endpoint, issuer string, re
 	if resp.StatusCode != http.StatusOK {
 		var eb oauthErrorBody
 		json.Unmarshal(body, &eb) // a body that is not an OAuth error leaves Code empty
-		return nil, &TokenError{StatusCode: resp.StatusCode, Code: eb.Code, Description: redact(eb.Description, form, header)}
+		secrets := requestSecrets(reg, form, header)
+		return nil, &TokenError{StatusCode: resp.StatusCode, Code: redact(eb.Code, secrets), Description: redact(eb.Description, secrets)}
 	}
 	return body, nil
 }
@@ -193,19 +194,26 @@ func (c *Client) postForm(ctx context.Context, name, endpoint, issuer string, re
 // secretParams are the request parameters that must never reach an error message.
 var secretParams = []string{"code", "code_verifier", "refresh_token", "client_secret", "client_assertion", "device_code"}
 
-// redact removes from a server's error description any secret of the request it answers (a
-// server may echo what it refused).
-func redact(desc string, form url.Values, header http.Header) string {
-	secrets := []string{strings.TrimPrefix(header.Get("Authorization"), "Basic ")}
+// requestSecrets lists the secrets a request sends: the client secret (also when it travels
+// base64-encoded in the Basic header), the Authorization header value, and the secret form
+// parameters.
+func requestSecrets(reg *Registration, form url.Values, header http.Header) []string {
+	secrets := []string{reg.ClientSecret, strings.TrimPrefix(header.Get("Authorization"), "Basic ")}
 	for _, k := range secretParams {
 		secrets = append(secrets, form.Get(k))
 	}
+	return secrets
+}
+
+// redact removes from a server's error code or description any secret of the request it
+// answers (a server may echo what it refused).
+func redact(text string, secrets []string) string {
 	for _, sec := range secrets {
 		if sec != "" {
-			desc = strings.ReplaceAll(desc, sec, "[redacted]")
+			text = strings.ReplaceAll(text, sec, "[redacted]")
 		}
 	}
-	return desc
+	return text
 }
 
 // authenticate adds the client authentication of reg to a token request.
