@@ -27,8 +27,8 @@ type Challenge struct {
 func (c Challenge) String() string {
 	var params []string
 	add := func(name, value string) {
-		if value != "" {
-			params = append(params, name+`="`+quoteSafe(value)+`"`)
+		if value = quoteSafe(value); value != "" {
+			params = append(params, name+`="`+value+`"`)
 		}
 	}
 	add("resource_metadata", c.ResourceMetadata)

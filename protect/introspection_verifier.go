@@ -206,6 +206,12 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: introspection endpoint answered HTTP %d", ErrVerifierUnavailable, resp.StatusCode)
 	}
+	return v.checkResponse(body)
+}
+
+// checkResponse reads an introspection response (RFC 7662 §2.2): active,
+// then the same iss, aud, exp and nbf checks as a JWT access token.
+func (v *IntrospectionVerifier) checkResponse(body []byte) (*TokenInfo, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var claims map[string]any
