@@ -4,9 +4,7 @@ package protect
 
 import (
 	"bytes"
-	"container/list"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,8 +34,10 @@ type IntrospectionVerifierConfig struct {
 	Resource string
 	// HTTPClient calls the AS (default: a client with a 10s timeout).
 	HTTPClient *http.Client
-	// CacheTTL bounds how long an active result is reused (default 1 minute);
-	// a result is never cached past the token's exp. Zero caching: -1.
+	// CacheTTL bounds how long an active result is reused (default 1 minute):
+	// a token revoked at the authorization server is refused here at most
+	// CacheTTL later. A result is never cached past the token's exp. No
+	// caching: -1.
 	CacheTTL time.Duration
 	// CacheSize bounds the number of cached results (default 10000).
 	CacheSize int
@@ -58,15 +58,7 @@ type IntrospectionVerifier struct {
 	endpoint   string
 
 	flight singleflight.Group
-	mu     sync.Mutex
-	lru    *list.List // of *cacheEntry, most recent first
-	cache  map[[32]byte]*list.Element
-}
-
-type cacheEntry struct {
-	key     [32]byte
-	info    *TokenInfo
-	expires time.Time
+	cache  *tokenCache
 }
 
 // NewIntrospectionVerifier returns a verifier for cfg.
@@ -81,7 +73,7 @@ func NewIntrospectionVerifier(cfg IntrospectionVerifierConfig) (*IntrospectionVe
 		cfg.CacheTTL = time.Minute
 	}
 	if cfg.CacheSize <= 0 {
-		cfg.CacheSize = 10000
+		cfg.CacheSize = defaultCacheSize
 	}
 	if cfg.ClockSkew == 0 {
 		cfg.ClockSkew = 30 * time.Second
@@ -92,7 +84,11 @@ func NewIntrospectionVerifier(cfg IntrospectionVerifierConfig) (*IntrospectionVe
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &IntrospectionVerifier{cfg: cfg, endpoint: cfg.Endpoint, lru: list.New(), cache: map[[32]byte]*list.Element{}}, nil
+	size := cfg.CacheSize
+	if cfg.CacheTTL < 0 {
+		size = 0
+	}
+	return &IntrospectionVerifier{cfg: cfg, endpoint: cfg.Endpoint, cache: newTokenCache(size)}, nil
 }
 
 // Verify introspects token (or reuses a cached answer). See [Verifier].
@@ -100,18 +96,22 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Toke
 	if token == "" {
 		return nil, tokenErr(ReasonMalformed, "empty token", nil)
 	}
-	// The cache is keyed by a hash so that tokens are not kept in memory.
-	key := sha256.Sum256([]byte(token))
+	key := keyOf(token)
 	now := v.cfg.Now()
-	if ti := v.cached(key, now); ti != nil {
+	if ti := v.cache.get(key, now); ti != nil {
 		return ti, nil
 	}
 	// Concurrent requests with one token share one introspection request,
 	// which outlives a caller that gives up (HTTPClient's timeout bounds it).
 	res, err, _ := v.flight.Do(string(key[:]), func() (any, error) {
 		ti, err := v.introspect(context.WithoutCancel(ctx), token)
-		if err == nil && v.cfg.CacheTTL > 0 {
-			v.storeUntil(key, ti, now)
+		if err == nil {
+			// Reused for CacheTTL at most, never past the token's expiry.
+			until := now.Add(v.cfg.CacheTTL)
+			if ti.Expiry.Before(until) {
+				until = ti.Expiry
+			}
+			v.cache.put(key, ti, now, until)
 		}
 		return ti, err
 	})
@@ -119,46 +119,6 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Toke
 		return nil, err
 	}
 	return res.(*TokenInfo), nil
-}
-
-// storeUntil caches ti no longer than CacheTTL and never past its expiry.
-func (v *IntrospectionVerifier) storeUntil(key [32]byte, ti *TokenInfo, now time.Time) {
-	expires := now.Add(v.cfg.CacheTTL)
-	if ti.Expiry.Before(expires) {
-		expires = ti.Expiry
-	}
-	v.store(key, ti, expires)
-}
-
-func (v *IntrospectionVerifier) cached(key [32]byte, now time.Time) *TokenInfo {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	el, ok := v.cache[key]
-	if !ok {
-		return nil
-	}
-	e := el.Value.(*cacheEntry)
-	if !now.Before(e.expires) {
-		v.lru.Remove(el)
-		delete(v.cache, key)
-		return nil
-	}
-	v.lru.MoveToFront(el)
-	return e.info
-}
-
-func (v *IntrospectionVerifier) store(key [32]byte, ti *TokenInfo, expires time.Time) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if el, ok := v.cache[key]; ok {
-		v.lru.Remove(el)
-	}
-	v.cache[key] = v.lru.PushFront(&cacheEntry{key: key, info: ti, expires: expires})
-	for v.lru.Len() > v.cfg.CacheSize {
-		old := v.lru.Back()
-		v.lru.Remove(old)
-		delete(v.cache, old.Value.(*cacheEntry).key)
-	}
 }
 
 func (v *IntrospectionVerifier) introspectionEndpoint(ctx context.Context) (string, error) {

@@ -5,6 +5,7 @@ package protect
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,13 @@ type JWTVerifierConfig struct {
 	MaxKeyAge       time.Duration
 	// TierClaim names the claim holding the client's quota tier (default "quota_tier").
 	TierClaim string
+	// CacheSize bounds the number of verified tokens remembered (default
+	// 10000; negative: none). A remembered token is accepted again without
+	// a signature check until it expires (exp plus ClockSkew, on the clock
+	// read at each request), and for at most MaxKeyAge after the keys that
+	// verified it were fetched; a JWKS fetch that changes the keys forgets
+	// every token.
+	CacheSize int
 	// Now returns the current time (default time.Now); for tests.
 	Now func() time.Time
 }
@@ -62,7 +70,10 @@ type JWTVerifier struct {
 	keys        []jose.JSONWebKey
 	fetchedAt   time.Time
 	lastAttempt time.Time
-	lastErr     error // of the last failed fetch
+	lastErr     error  // of the last failed fetch
+	keysGen     uint64 // counts changes of keys; a verification under an older generation is not cached
+
+	cache *tokenCache
 }
 
 // NewJWTVerifier returns a verifier for cfg. It does not contact the
@@ -98,10 +109,13 @@ func NewJWTVerifier(cfg JWTVerifierConfig) (*JWTVerifier, error) {
 	if cfg.TierClaim == "" {
 		cfg.TierClaim = "quota_tier"
 	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = defaultCacheSize
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &JWTVerifier{cfg: cfg, jwksURL: cfg.JWKSURL}, nil
+	return &JWTVerifier{cfg: cfg, jwksURL: cfg.JWKSURL, cache: newTokenCache(cfg.CacheSize)}, nil
 }
 
 // jwtHeader is the part of the JOSE header checked before the signature.
@@ -111,8 +125,35 @@ type jwtHeader struct {
 	Kid string `json:"kid"`
 }
 
-// Verify checks token and returns its claims. See [Verifier].
+// Verify checks token and returns its claims. See [Verifier]. A token
+// verified before is answered from the cache (see
+// JWTVerifierConfig.CacheSize) with the same *TokenInfo.
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (*TokenInfo, error) {
+	key, now := keyOf(token), v.cfg.Now()
+	if ti := v.cache.get(key, now); ti != nil {
+		return ti, nil
+	}
+	v.mu.Lock()
+	gen := v.keysGen
+	v.mu.Unlock()
+	ti, err := v.verify(ctx, token, now)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.keysGen == gen { // the keys did not change meanwhile
+		until := ti.Expiry.Add(v.cfg.ClockSkew)
+		if keysStale := v.fetchedAt.Add(v.cfg.MaxKeyAge); keysStale.Before(until) {
+			until = keysStale
+		}
+		v.cache.put(key, ti, now, until)
+	}
+	return ti, nil
+}
+
+// verify checks the header, signature and claims of token at now.
+func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (*TokenInfo, error) {
 	hdr, err := parseJWTHeader(token)
 	if err != nil {
 		return nil, err
@@ -132,7 +173,7 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*TokenInfo, err
 	if err != nil {
 		return nil, err
 	}
-	return v.checkClaims(payload)
+	return v.checkClaims(payload, now)
 }
 
 // parseJWTHeader decodes the protected header of a compact JWS.
@@ -221,6 +262,11 @@ func (v *JWTVerifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKe
 		// Keep serving with the keys we have; the AS may be briefly down.
 		return matchKeys(v.keys, kid), nil
 	}
+	if v.keys != nil && !sameKeys(v.keys, keys) {
+		// Tokens verified with a key no longer published must be checked again.
+		v.keysGen++
+		v.cache.clear()
+	}
 	v.keys, v.jwksURL, v.fetchedAt = keys, jwksURL, v.cfg.Now()
 	return matchKeys(v.keys, kid), nil
 }
@@ -237,6 +283,19 @@ func (v *JWTVerifier) needFetch(haveKey bool) bool {
 		return false
 	}
 	return !haveKey || now.Sub(v.fetchedAt) > v.cfg.MaxKeyAge
+}
+
+// sameKeys reports whether two key sets hold the same keys, in order, with
+// the same identifiers and constraints.
+func sameKeys(a, b []jose.JSONWebKey) bool {
+	return slices.EqualFunc(a, b, func(x, y jose.JSONWebKey) bool {
+		if x.KeyID != y.KeyID || x.Algorithm != y.Algorithm || x.Use != y.Use {
+			return false
+		}
+		tx, errx := x.Thumbprint(crypto.SHA256)
+		ty, erry := y.Thumbprint(crypto.SHA256)
+		return errx == nil && erry == nil && bytes.Equal(tx, ty)
+	})
 }
 
 func matchKeys(keys []jose.JSONWebKey, kid string) []jose.JSONWebKey {
@@ -277,7 +336,7 @@ func (v *JWTVerifier) fetchKeys(ctx context.Context) ([]jose.JSONWebKey, string,
 }
 
 // checkClaims validates the RFC 9068 §2.2 claims of a verified payload.
-func (v *JWTVerifier) checkClaims(payload []byte) (*TokenInfo, error) {
+func (v *JWTVerifier) checkClaims(payload []byte, now time.Time) (*TokenInfo, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var claims map[string]any
@@ -294,7 +353,7 @@ func (v *JWTVerifier) checkClaims(payload []byte) (*TokenInfo, error) {
 	if err := checkAudience(ti.Audience, v.cfg.Resource); err != nil {
 		return nil, err
 	}
-	if err := checkTimes(claims, ti, v.cfg.Now(), v.cfg.ClockSkew); err != nil {
+	if err := checkTimes(claims, ti, now, v.cfg.ClockSkew); err != nil {
 		return nil, err
 	}
 	return ti, nil
