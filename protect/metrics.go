@@ -12,6 +12,7 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec
 	rateLimited  *prometheus.CounterVec
 	limiterErrs  prometheus.Counter
+	ok           prometheus.Counter // requests{outcome="ok"}, resolved once: it is counted on every request
 }
 
 // NewMetrics creates the middleware's metrics and registers them with reg
@@ -35,6 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failures of the rate limiter's store (e.g. Redis unreachable).",
 		}),
 	}
+	m.ok = m.requests.WithLabelValues("ok")
 	if reg != nil {
 		reg.MustRegister(m.requests, m.authFailures, m.rateLimited, m.limiterErrs)
 	}

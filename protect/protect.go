@@ -167,6 +167,19 @@ func TokenInfoFromSDK(ti *auth.TokenInfo) *TokenInfo {
 	return info
 }
 
+// sdkTokenInfo returns the go-sdk's view of ti: made once by the verifiers
+// of this package (a cached token reuses it), per request for others.
+func sdkTokenInfo(ti *TokenInfo) *auth.TokenInfo {
+	if ti.sdk != nil {
+		return ti.sdk
+	}
+	return newSDKTokenInfo(ti)
+}
+
+func newSDKTokenInfo(ti *TokenInfo) *auth.TokenInfo {
+	return &auth.TokenInfo{Scopes: ti.Scopes, UserID: userKey(ti), Extra: map[string]any{sdkExtraKey: ti}}
+}
+
 // userKey identifies a user across authorization servers.
 func userKey(ti *TokenInfo) string { return ti.Issuer + "\x00" + ti.Subject }
 
@@ -178,8 +191,7 @@ func (p *Protector) Handler(next http.Handler) http.Handler {
 	// Expiry was enforced by the Verifier (with its clock skew), so the
 	// go-sdk is not asked to check it again.
 	sdk := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
-		ti := TokenInfoFromContext(ctx)
-		return &auth.TokenInfo{Scopes: ti.Scopes, UserID: userKey(ti), Extra: map[string]any{sdkExtraKey: ti}}, nil
+		return sdkTokenInfo(TokenInfoFromContext(ctx)), nil
 	}, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
 	inner := sdk(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Never pass the client's token upstream (MCP authorization, "Token Passthrough").
@@ -230,8 +242,9 @@ func (p *Protector) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 		}
 	}
 
+	user := userKey(ti)
 	if sid := r.Header.Get(sessionHeader); sid != "" {
-		if owner := p.sessions.owner(sid); owner != "" && owner != userKey(ti) {
+		if owner := p.sessions.owner(sid); owner != "" && owner != user {
 			m.requests.WithLabelValues("forbidden").Inc()
 			m.authFailures.WithLabelValues("session_user").Inc()
 			p.cfg.Logger.Warn("protect: session used with another user's token", "sub", ti.Subject, "client_id", ti.ClientID)
@@ -244,10 +257,7 @@ func (p *Protector) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	}
 
 	if rl := p.cfg.RateLimits; rl != nil {
-		out := rl.take(r.Context(), ti)
-		for k, v := range out.headers {
-			w.Header()[k] = v
-		}
+		out := rl.take(r.Context(), ti, w.Header())
 		switch {
 		case out.err != nil:
 			m.limiterErrs.Inc()
@@ -266,9 +276,9 @@ func (p *Protector) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 		}
 	}
 
-	m.requests.WithLabelValues("ok").Inc()
+	m.ok.Inc()
 	r = r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti))
-	next.ServeHTTP(&sessionRecorder{ResponseWriter: w, binder: p.sessions, user: userKey(ti)}, r)
+	next.ServeHTTP(&sessionRecorder{ResponseWriter: w, binder: p.sessions, user: user}, r)
 }
 
 // scopesForBody reads (and restores) the request body and returns the scopes
@@ -277,7 +287,7 @@ func (p *Protector) scopesForBody(r *http.Request) ([]string, int, error) {
 	if r.Body == nil {
 		return nil, 0, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, p.cfg.MaxBodyBytes+1))
+	body, err := readBody(io.LimitReader(r.Body, p.cfg.MaxBodyBytes+1), r.ContentLength, p.cfg.MaxBodyBytes)
 	_ = r.Body.Close()
 	if err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err)
@@ -291,6 +301,30 @@ func (p *Protector) scopesForBody(r *http.Request) ([]string, int, error) {
 		return nil, http.StatusBadRequest, err
 	}
 	return p.requiredScopes(calls), 0, nil
+}
+
+// readBody reads rd to its end like io.ReadAll, into a buffer of the
+// declared length (plus one byte, so that reaching EOF does not grow it)
+// when that is within maxBytes.
+func readBody(rd io.Reader, contentLength, maxBytes int64) ([]byte, error) {
+	size := 512
+	if contentLength >= 0 && contentLength < maxBytes {
+		size = int(contentLength) + 1
+	}
+	b := make([]byte, 0, size)
+	for {
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // bearerToken extracts the token of an "Authorization: Bearer" header

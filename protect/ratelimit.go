@@ -5,11 +5,9 @@ package protect
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -118,9 +116,10 @@ type limitCheck struct {
 	limit  Limit
 }
 
-// checksFor returns the limits that apply to a request with ti.
-func (rl *RateLimits) checksFor(ti *TokenInfo) []limitCheck {
-	var checks []limitCheck
+// checksFor returns the limits that apply to a request with ti (at most
+// two, in buf's storage).
+func (rl *RateLimits) checksFor(ti *TokenInfo, buf *[2]limitCheck) []limitCheck {
+	checks := buf[:0]
 	if !rl.PerUser.unlimited() {
 		checks = append(checks, limitCheck{"user", "user:" + ti.Issuer + "\x00" + ti.Subject, rl.PerUser})
 	}
@@ -140,23 +139,37 @@ func (rl *RateLimits) checksFor(ti *TokenInfo) []limitCheck {
 type rateLimitOutcome struct {
 	denied     string // the policy that refused the request, if any
 	retryAfter time.Duration
-	headers    http.Header
 	err        error
 }
 
-// take applies every limit of ti and computes the response headers.
-func (rl *RateLimits) take(ctx context.Context, ti *TokenInfo) rateLimitOutcome {
-	out := rateLimitOutcome{headers: http.Header{}}
-	var policies []string
+// The response fields of draft-ietf-httpapi-ratelimit-headers, in canonical form.
+const (
+	headerRateLimitPolicy = "Ratelimit-Policy"
+	headerRateLimit       = "Ratelimit"
+	headerRetryAfter      = "Retry-After"
+)
+
+// take applies every limit of ti and sets the rate-limit fields on h.
+func (rl *RateLimits) take(ctx context.Context, ti *TokenInfo, h http.Header) rateLimitOutcome {
+	var out rateLimitOutcome
+	var buf [2]limitCheck
+	checks := rl.checksFor(ti, &buf)
+	if len(checks) == 0 {
+		return out
+	}
+	policies := make([]byte, 0, 64)
 	tightest, tightestRemaining := "", math.MaxInt
 	var tightestReset time.Duration
-	for _, c := range rl.checksFor(ti) {
+	for i, c := range checks {
 		d, err := rl.Limiter.Take(ctx, c.key, c.limit)
 		if err != nil {
 			out.err = err
 			return out
 		}
-		policies = append(policies, fmt.Sprintf("%q;q=%d;w=%d", c.policy, c.limit.Requests, ceilSeconds(c.limit.Window)))
+		if i > 0 {
+			policies = append(policies, ", "...)
+		}
+		policies = appendPolicy(policies, c.policy, c.limit)
 		if !d.Allowed && d.RetryAfter > out.retryAfter {
 			out.denied, out.retryAfter = c.policy, d.RetryAfter
 		}
@@ -164,17 +177,32 @@ func (rl *RateLimits) take(ctx context.Context, ti *TokenInfo) rateLimitOutcome 
 			tightest, tightestRemaining, tightestReset = c.policy, d.Remaining, d.Reset
 		}
 	}
-	if len(policies) == 0 {
-		return out
-	}
-	out.headers.Set("RateLimit-Policy", strings.Join(policies, ", "))
+	h[headerRateLimitPolicy] = []string{string(policies)}
 	if out.denied != "" {
-		out.headers.Set("RateLimit", fmt.Sprintf("%q;r=0;t=%d", out.denied, ceilSeconds(out.retryAfter)))
-		out.headers.Set("Retry-After", strconv.FormatInt(ceilSeconds(out.retryAfter), 10))
+		h[headerRateLimit] = []string{string(appendLimit(nil, out.denied, 0, out.retryAfter))}
+		h[headerRetryAfter] = []string{strconv.FormatInt(ceilSeconds(out.retryAfter), 10)}
 	} else {
-		out.headers.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", tightest, tightestRemaining, ceilSeconds(tightestReset)))
+		h[headerRateLimit] = []string{string(appendLimit(make([]byte, 0, 32), tightest, tightestRemaining, tightestReset))}
 	}
 	return out
+}
+
+// appendPolicy appends one RateLimit-Policy item: "name";q=requests;w=seconds.
+func appendPolicy(b []byte, name string, l Limit) []byte {
+	b = strconv.AppendQuote(b, name)
+	b = append(b, ";q="...)
+	b = strconv.AppendInt(b, int64(l.Requests), 10)
+	b = append(b, ";w="...)
+	return strconv.AppendInt(b, ceilSeconds(l.Window), 10)
+}
+
+// appendLimit appends one RateLimit item: "name";r=remaining;t=seconds.
+func appendLimit(b []byte, name string, remaining int, reset time.Duration) []byte {
+	b = strconv.AppendQuote(b, name)
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, int64(remaining), 10)
+	b = append(b, ";t="...)
+	return strconv.AppendInt(b, ceilSeconds(reset), 10)
 }
 
 // ceilSeconds rounds d up to whole seconds (at least 1 for positive d), as

@@ -7,6 +7,7 @@ package protect
 import (
 	"container/list"
 	"crypto/sha256"
+	"hash"
 	"sync"
 	"time"
 )
@@ -19,7 +20,28 @@ const defaultCacheSize = 10000
 // need a SHA-256 collision.
 type tokenKey [sha256.Size]byte
 
-func keyOf(token string) tokenKey { return sha256.Sum256([]byte(token)) }
+func keyOf(token string) tokenKey {
+	kh := keyHashers.Get().(*keyHasher)
+	defer keyHashers.Put(kh)
+	kh.h.Reset()
+	// The token is hashed through a reused buffer: sha256.Sum256([]byte(token))
+	// would copy it to the heap on every request.
+	for token != "" {
+		n := copy(kh.buf[:], token)
+		kh.h.Write(kh.buf[:n])
+		token = token[n:]
+	}
+	var k tokenKey
+	copy(k[:], kh.h.Sum(kh.buf[:0]))
+	return k
+}
+
+type keyHasher struct {
+	h   hash.Hash
+	buf [256]byte
+}
+
+var keyHashers = sync.Pool{New: func() any { return &keyHasher{h: sha256.New()} }}
 
 // tokenCache remembers verified tokens, least recently used evicted first.
 // An entry is valid until its own deadline, which the verifier sets no later
@@ -76,6 +98,9 @@ func (c *tokenCache) put(key tokenKey, info *TokenInfo, notBefore, until time.Ti
 	defer c.mu.Unlock()
 	if el, ok := c.m[key]; ok {
 		c.lru.Remove(el)
+	}
+	if info.sdk == nil { // before the info is shared between requests
+		info.sdk = newSDKTokenInfo(info)
 	}
 	c.m[key] = c.lru.PushFront(&cacheEntry{key: key, info: info, notBefore: notBefore, until: until})
 	for c.lru.Len() > c.size {

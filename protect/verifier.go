@@ -7,11 +7,15 @@ import (
 	"errors"
 	"slices"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
 )
 
 // TokenInfo is what the middleware knows about a verified access token. It is
 // stored in the request context (see [TokenInfoFromContext]) for the wrapped
-// handler; the token itself is never passed on.
+// handler; the token itself is never passed on. The verifiers of this package
+// share one TokenInfo between the requests of a cached token: treat it as
+// read-only.
 type TokenInfo struct {
 	Issuer   string    // iss: the authorization server that issued the token
 	Subject  string    // sub: the user (or, for client_credentials, the client)
@@ -26,6 +30,8 @@ type TokenInfo struct {
 	QuotaTier string
 	// Claims holds every claim of the token (JWT) or introspection response.
 	Claims map[string]any
+
+	sdk *auth.TokenInfo // the go-sdk's view, made by this package's verifiers before the info is shared
 }
 
 // HasScopes reports whether every scope in want was granted literally (the
