@@ -44,8 +44,8 @@ func (h ScopeHierarchy) expand(granted []string) map[string]bool {
 // missingScopes returns the scopes of need that ti neither holds nor
 // implies through the configured hierarchy.
 func (p *Protector) missingScopes(ti *TokenInfo, need []string) []string {
-	if len(need) == 0 {
-		return nil
+	if !slices.ContainsFunc(need, func(s string) bool { return !slices.Contains(ti.Scopes, s) }) {
+		return nil // every scope granted literally: no need to expand the hierarchy
 	}
 	have := p.cfg.ScopeHierarchy.expand(ti.Scopes)
 	var missing []string
@@ -112,6 +112,9 @@ func peekToolCalls(body []byte) ([]ToolCall, error) {
 // its arguments. Unknown tools need nothing here: the server answers them
 // with its own "unknown tool" error.
 func (p *Protector) requiredScopes(calls []ToolCall) []string {
+	if len(calls) == 1 && p.cfg.CallScopes == nil {
+		return p.cfg.ToolScopes[calls[0].Name] // the common case; callers do not modify it
+	}
 	var need []string
 	for _, c := range calls {
 		scopes := p.cfg.ToolScopes[c.Name]
