@@ -1,6 +1,7 @@
 package protect
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,6 +17,9 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/mcpauth/mcpauth/internal/wwwauth"
 )
@@ -286,5 +290,68 @@ func FuzzHandler(f *testing.F) {
 		}
 		assertNoToken(t, token, rec.Body.String())
 		assertNoToken(t, token, strings.Join(rec.Header().Values("WWW-Authenticate"), ","))
+	})
+}
+
+// sdkToolCalls returns the names of the tools the go-sdk's Streamable HTTP
+// server would call for body, decoding it as the SDK does (v1.8.0
+// mcp.readBatch: a batch first, else one message; jsonrpc.DecodeMessage;
+// params decoded case-sensitively by segmentio/encoding).
+func sdkToolCalls(body []byte) []string {
+	decode := func(data []byte, v any) error {
+		dec := segjson.NewDecoder(bytes.NewReader(data))
+		dec.DontMatchCaseInsensitiveStructFields()
+		return dec.Decode(v)
+	}
+	var raws []json.RawMessage
+	if err := decode(body, &raws); err != nil || len(raws) == 0 {
+		raws = []json.RawMessage{body}
+	}
+	var names []string
+	for _, raw := range raws {
+		msg, err := jsonrpc.DecodeMessage(raw)
+		if err != nil {
+			continue
+		}
+		req, ok := msg.(*jsonrpc.Request)
+		if !ok || req.Method != "tools/call" {
+			continue
+		}
+		var params mcp.CallToolParamsRaw
+		if decode(req.Params, &params) == nil {
+			names = append(names, params.Name)
+		}
+	}
+	return names
+}
+
+// FuzzPeekAgreesWithSDK: the middleware checks the scopes of the tools it
+// reads in a body, and the go-sdk server runs the tools it reads itself. Any
+// tool the SDK would run must be one the peek saw (or the peek must refuse
+// the body), so that no spelling of a request (case, duplicates, escapes,
+// batches, trailing data) runs a tool whose scopes were not checked.
+func FuzzPeekAgreesWithSDK(f *testing.F) {
+	for _, s := range []string{callEcho, "[" + callEcho + "," + callAdmin + "]",
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"admin"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call","params":{"name":"admin"}}`,
+		`{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"Name":"admin"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"\u0061dmin"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin"}} {"method":"x"}`,
+		`[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin"}}]]`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"adm\ud800in"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		calls, err := peekToolCalls(body)
+		if err != nil {
+			return
+		}
+		seen := names(calls)
+		for _, name := range sdkToolCalls(body) {
+			if !slices.Contains(seen, name) {
+				t.Fatalf("the SDK would call %q, the peek saw %q in %q", name, seen, body)
+			}
+		}
 	})
 }
