@@ -1,5 +1,6 @@
 // The login step of the authorization endpoint: a username and password form (no JavaScript),
-// CSRF-protected and rate-limited per source address, checked against argon2id hashes.
+// CSRF-protected, rate-limited per source address and locked per account after repeated wrong
+// passwords (ratelimit.go), checked against argon2id hashes.
 package authserver
 
 import (

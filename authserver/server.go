@@ -71,6 +71,24 @@ type Config struct {
 	// RegistrationRate is how many registrations one source address may make per minute
 	// (burst the same); default 10.
 	RegistrationRate int
+	// LoginRate is how many sign-in attempts one source address may make per minute (burst the
+	// same); default 20, negative means no limit.
+	LoginRate int
+	// LoginLockoutFailures wrong passwords for one account within LoginLockoutWindow lock it
+	// for LoginLockout, doubled at each further lock up to a day; meanwhile even its right
+	// password gets the wrong-password page (audited as login.locked). Defaults: 10 failures,
+	// a 15-minute window, 15 minutes; negative failures mean no lockout. The count is kept per
+	// instance, so k instances allow at most k times as many guesses.
+	LoginLockoutFailures int
+	LoginLockoutWindow   time.Duration
+	LoginLockout         time.Duration
+	// ClientAuthFailuresPerClient and ClientAuthFailuresPerAddress are how many failed client
+	// authentications per minute (burst the same) one client_id and one source address may
+	// have at the token, revocation, introspection and device authorization endpoints; beyond
+	// them those endpoints answer 429 with Retry-After until the budget refills. Defaults 20
+	// and 60; negative means no limit.
+	ClientAuthFailuresPerClient  int
+	ClientAuthFailuresPerAddress int
 	// TrustedProxies are the reverse proxies (load balancers) in front of the server: for a
 	// request from one of them, the client address used by the rate limits and the audit log
 	// is taken from X-Forwarded-For. Empty means the connection's peer is the client.
@@ -117,8 +135,12 @@ type Server struct {
 	keys     *keyring
 	secrets  secretHasher
 	cimd     MetadataFetcher
-	regLimit *addrLimiter
-	loginLim *addrLimiter
+	regLimit *keyLimiter
+	loginLim *keyLimiter
+	// clientAuthLim and clientAuthAddrLim count failed client authentications (ratelimit.go).
+	clientAuthLim     *keyLimiter
+	clientAuthAddrLim *keyLimiter
+	lockout           *accountLockout
 	// assertionJTIs remembers the jti of private_key_jwt client assertions.
 	assertionJTIs jtiCache
 	resources     map[string]Resource
@@ -149,11 +171,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		secrets:   newSecretHasher(cfg.KeyEncryptionKey),
 		cimd:      cfg.CIMD,
-		regLimit:  newAddrLimiter(cfg.RegistrationRate, time.Minute),
-		loginLim:  newAddrLimiter(20, time.Minute),
+		regLimit:  newKeyLimiter(cfg.RegistrationRate, time.Minute, time.Now),
+		loginLim:  newKeyLimiter(cfg.LoginRate, time.Minute, time.Now),
 		resources: map[string]Resource{},
 		done:      make(chan struct{}),
 	}
+	s.clientAuthLim = newKeyLimiter(cfg.ClientAuthFailuresPerClient, time.Minute, s.now)
+	s.clientAuthAddrLim = newKeyLimiter(cfg.ClientAuthFailuresPerAddress, time.Minute, s.now)
+	s.lockout = newAccountLockout(cfg.LoginLockoutFailures, cfg.LoginLockoutWindow, cfg.LoginLockout, maxLoginLockout)
 	for _, r := range cfg.Resources {
 		s.resources[r.URI] = r
 	}
@@ -224,6 +249,12 @@ func (c *Config) defaults() error {
 	if c.RegistrationRate <= 0 {
 		c.RegistrationRate = 10
 	}
+	setDefaultCount(&c.LoginRate, 20)
+	setDefaultCount(&c.LoginLockoutFailures, 10)
+	setDefault(&c.LoginLockoutWindow, 15*time.Minute)
+	setDefault(&c.LoginLockout, 15*time.Minute)
+	setDefaultCount(&c.ClientAuthFailuresPerClient, 20)
+	setDefaultCount(&c.ClientAuthFailuresPerAddress, 60)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -238,6 +269,16 @@ func setDefault(d *time.Duration, v time.Duration) {
 		*d = v
 	}
 }
+
+// setDefaultCount sets a zero limit to v; a negative one (no limit) stays.
+func setDefaultCount(n *int, v int) {
+	if *n == 0 {
+		*n = v
+	}
+}
+
+// maxLoginLockout bounds the doubling of an account lock.
+const maxLoginLockout = 24 * time.Hour
 
 // checkIssuer enforces RFC 8414 §2: https, no query or fragment; http only on loopback, and then
 // only when the server listens on loopback too.
@@ -317,6 +358,10 @@ func (s *Server) sweep(ctx context.Context) {
 	if n > 0 {
 		s.audit(ctx, "clients.expired", slog.Int("count", n))
 	}
+	for _, l := range []*keyLimiter{s.regLimit, s.loginLim, s.clientAuthLim, s.clientAuthAddrLim} {
+		l.sweep()
+	}
+	s.lockout.sweep(now)
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
@@ -373,7 +418,7 @@ func (s *Server) Handler() http.Handler {
 	} else {
 		mux.HandleFunc("POST "+base+pathRegister, s.cors(s.handleRegisterClosed))
 	}
-	return mux
+	return s.guardClientAuth(mux, base+pathToken, base+pathRevoke, base+pathIntrospect, base+pathDeviceAuthorization)
 }
 
 // cors lets browser-based clients call the endpoints that public clients use (OAuth 2.1 §6).

@@ -66,7 +66,10 @@ func checkPassword(hash, password string) bool {
 // cost every mcpauth command (proxy, status, ...) 0.27 s and 20 MB of start-up.
 var dummyHash = sync.OnceValue(func() string { return hashPassword(randomToken(16)) })
 
-// authenticateUser returns the user if username and password match, else nil.
+// authenticateUser returns the user if username and password match and the account is not
+// locked (accountLockout), else nil. A locked account costs the same password check and gets
+// the same nil as a wrong password, so neither its lock nor a right guess shows; the audit
+// log records the lock (login.locked).
 func (s *Server) authenticateUser(ctx context.Context, username, password string) (*store.User, error) {
 	u, err := s.store.GetUserByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
@@ -76,9 +79,19 @@ func (s *Server) authenticateUser(ctx context.Context, username, password string
 	if err != nil {
 		return nil, err
 	}
-	if !checkPassword(u.PasswordHash, password) {
+	ok := checkPassword(u.PasswordHash, password)
+	now := s.now()
+	if until, locked := s.lockout.locked(u.ID, now); locked {
+		s.audit(ctx, "login.locked", "user_id", u.ID, "until", until, "reason", "sign-in attempt while the account is locked")
 		return nil, nil
 	}
+	if !ok {
+		if until, lockedNow := s.lockout.fail(u.ID, now); lockedNow {
+			s.audit(ctx, "login.locked", "user_id", u.ID, "until", until, "reason", "too many wrong passwords")
+		}
+		return nil, nil
+	}
+	s.lockout.succeeded(u.ID)
 	return u, nil
 }
 

@@ -1,0 +1,181 @@
+package authserver_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth/authserver"
+)
+
+// records returns the audit records of one event, decoded.
+func (a *auditLog) records(event string) []map[string]any {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []map[string]any
+	for _, l := range a.lines {
+		var rec map[string]any
+		if json.Unmarshal([]byte(l), &rec) == nil && rec["audit"] == event {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// signInAttempt submits the login form of a fresh authorization page in b and returns the
+// status and the page (with the per-browser CSRF token, so two pages of one browser compare).
+func signInAttempt(t *testing.T, b *browser, as *testAS, authz, username, password string) (int, string) {
+	t.Helper()
+	_, page := b.get(authz)
+	form := hidden(t, page)
+	form.Set("username", username)
+	form.Set("password", password)
+	resp, page := b.post(as.URL+"/login", form)
+	return resp.StatusCode, page
+}
+
+// lockoutAS starts a server on a settable clock that locks an account for 15 minutes after 3
+// wrong passwords within 10 minutes.
+func lockoutAS(t *testing.T) (*clock, *testAS) {
+	clk := newClock()
+	return clk, newTestAS(t, func(c *authserver.Config) {
+		c.Now = clk.now
+		c.LoginLockoutFailures = 3
+		c.LoginLockoutWindow = 10 * time.Minute
+		c.LoginLockout = 15 * time.Minute
+	})
+}
+
+// TestLoginLockout: after LoginLockoutFailures wrong passwords an account is locked; its right
+// password then gets exactly the wrong-password page (no oracle) while the audit log says
+// login.locked; the lock ends after LoginLockout, a second lock lasts twice as long, and a
+// successful sign-in forgets the failures. No password reaches the log.
+func TestLoginLockout(t *testing.T) {
+	clk, as := lockoutAS(t)
+	const right = "correct horse battery"
+	addUser(t, as, "alice", right, "weather:read")
+	addUser(t, as, "bob", "password-of-bob", "weather:read")
+	id := publicClient(t, as)
+	_, challenge := pkce()
+	authz := authorizeURL(as, codeParams(id, challenge))
+	b := newBrowser(t)
+
+	var wrongPage string
+	for i := range 3 {
+		status, page := signInAttempt(t, b, as, authz, "alice", "wrong guess")
+		if status != http.StatusUnauthorized || !strings.Contains(page, "Wrong username or password") {
+			t.Fatalf("wrong password %d: %d %s", i, status, page)
+		}
+		wrongPage = page
+	}
+	locks := as.Audit.records("login.locked")
+	if len(locks) != 1 || locks[0]["user_id"] == nil || !strings.Contains(locks[0]["reason"].(string), "too many") {
+		t.Fatalf("audit after the 3rd wrong password: %v", locks)
+	}
+
+	// Locked: the right password gets the very page a wrong one gets.
+	status, page := signInAttempt(t, b, as, authz, "alice", right)
+	if status != http.StatusUnauthorized || page != wrongPage {
+		t.Fatalf("right password on a locked account: %d, page differs from the wrong-password page:\n%s", status, page)
+	}
+	if n := len(as.Audit.records("login.locked")); n != 2 {
+		t.Fatalf("the attempt on a locked account is not audited: %d login.locked records", n)
+	}
+	if slices.Contains(as.Audit.events(), "login.succeeded") {
+		t.Fatal("a locked account signed in")
+	}
+	// Another account is not affected.
+	if status, page := signInAttempt(t, newBrowser(t), as, authz, "bob", "password-of-bob"); status != 200 || !strings.Contains(page, "Authorize") {
+		t.Fatalf("another user during alice's lock: %d", status)
+	}
+
+	// The first lock lasts 15 minutes; three more failures then lock for 30.
+	clk.advance(15 * time.Minute)
+	for range 3 {
+		signInAttempt(t, b, as, authz, "alice", "wrong guess")
+	}
+	clk.advance(16 * time.Minute)
+	if status, page := signInAttempt(t, b, as, authz, "alice", right); status != http.StatusUnauthorized || page != wrongPage {
+		t.Fatalf("16 minutes into the second (30-minute) lock: %d", status)
+	}
+	clk.advance(14 * time.Minute)
+	if status, page := signInAttempt(t, b, as, authz, "alice", right); status != 200 || !strings.Contains(page, "Authorize") {
+		t.Fatalf("after the second lock: %d %s", status, page)
+	}
+
+	// Signed in: the failures are forgotten, two wrong passwords do not lock.
+	b2 := newBrowser(t)
+	for range 2 {
+		signInAttempt(t, b2, as, authz, "alice", "wrong guess")
+	}
+	if status, _ := signInAttempt(t, b2, as, authz, "alice", right); status != 200 {
+		t.Fatalf("2 failures after a successful sign-in locked the account: %d", status)
+	}
+	if strings.Contains(as.Audit.text(), right) || strings.Contains(as.Audit.text(), "wrong guess") {
+		t.Fatal("a password reached the log")
+	}
+}
+
+// TestLoginLockoutWindow: failures spread wider than the window never lock.
+func TestLoginLockoutWindow(t *testing.T) {
+	clk, as := lockoutAS(t)
+	addUser(t, as, "carol", "password-of-carol", "weather:read")
+	_, challenge := pkce()
+	authz := authorizeURL(as, codeParams(publicClient(t, as), challenge))
+	b := newBrowser(t)
+	for range 4 {
+		signInAttempt(t, b, as, authz, "carol", "wrong guess")
+		clk.advance(6 * time.Minute) // at most two failures in any 10 minutes
+	}
+	if status, _ := signInAttempt(t, b, as, authz, "carol", "password-of-carol"); status != 200 {
+		t.Fatalf("failures outside the window locked the account: %d", status)
+	}
+	if n := len(as.Audit.records("login.locked")); n != 0 {
+		t.Fatalf("%d login.locked records", n)
+	}
+}
+
+// TestLoginRateLimitPerAddress: one source address gets LoginRate attempts a minute, right
+// password or not (audited login.refused); behind a trusted proxy each X-Forwarded-For client
+// has its own budget.
+func TestLoginRateLimitPerAddress(t *testing.T) {
+	as := newTestAS(t, func(c *authserver.Config) {
+		c.LoginRate = 3
+		c.LoginLockoutFailures = -1 // only the address limit in play
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	addUser(t, as, "dave", "password-of-dave", "weather:read")
+	_, challenge := pkce()
+	authz := authorizeURL(as, codeParams(publicClient(t, as), challenge))
+	attempt := func(xff, password string) (int, string) {
+		b := newBrowser(t)
+		_, page := b.get(authz)
+		form := hidden(t, page)
+		form.Set("username", "dave")
+		form.Set("password", password)
+		req, _ := http.NewRequest(http.MethodPost, as.URL+"/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, body := do(t, b.c, req)
+		return resp.StatusCode, string(body)
+	}
+	for range 3 {
+		if status, _ := attempt("203.0.113.9", "wrong guess"); status != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d", status)
+		}
+	}
+	if status, page := attempt("203.0.113.9", "password-of-dave"); status == 200 || !strings.Contains(page, "Too many sign-in attempts") {
+		t.Fatalf("4th attempt in a minute from one address: %d %s", status, page)
+	}
+	refused := as.Audit.records("login.refused")
+	if len(refused) != 1 || refused[0]["remote"] != "203.0.113.9" {
+		t.Fatalf("login.refused records: %v", refused)
+	}
+	if status, _ := attempt("203.0.113.10", "password-of-dave"); status != 200 {
+		t.Fatalf("another address: %d", status)
+	}
+}
