@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -55,6 +56,11 @@ type serveOptions struct {
 	stateless                        bool
 	accessTokenTTL                   time.Duration
 	logJSON                          bool
+	// Brute-force limits of the authorization server (authserver.Config).
+	loginRate, lockoutFailures               int
+	lockoutWindow, lockout                   time.Duration
+	clientAuthFailures, clientAuthAddrFailed int
+	trustedProxies                           []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -106,6 +112,13 @@ and Redis answer).`,
 	f.BoolVar(&o.stateless, "stateless", false, "serve MCP without sessions, so that any instance can answer any request")
 	f.DurationVar(&o.accessTokenTTL, "access-token-ttl", time.Hour, "lifetime of access tokens")
 	f.BoolVar(&o.logJSON, "log-json", false, "write logs as JSON")
+	f.IntVar(&o.loginRate, "login-rate", 20, "sign-in attempts per minute per source address (-1: unlimited)")
+	f.IntVar(&o.lockoutFailures, "login-lockout-failures", 10, "wrong passwords within --login-lockout-window that lock an account (-1: never lock)")
+	f.DurationVar(&o.lockoutWindow, "login-lockout-window", 15*time.Minute, "window in which wrong passwords are counted")
+	f.DurationVar(&o.lockout, "login-lockout", 15*time.Minute, "first account lock; each further lock lasts twice as long, up to 24h")
+	f.IntVar(&o.clientAuthFailures, "client-auth-failures", 20, "failed client authentications per minute per client_id before /token answers 429 (-1: unlimited)")
+	f.IntVar(&o.clientAuthAddrFailed, "client-auth-failures-per-address", 60, "failed client authentications per minute per source address before /token answers 429 (-1: unlimited)")
+	f.StringSliceVar(&o.trustedProxies, "trusted-proxy", nil, "`CIDR` of a reverse proxy in front of the server (repeatable): the client address for limits and audit comes from its X-Forwarded-For")
 	return cmd
 }
 
@@ -245,6 +258,10 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 	if iat == "" {
 		iat = os.Getenv("MCPAUTH_INITIAL_ACCESS_TOKEN")
 	}
+	proxies, err := parsePrefixes(o.trustedProxies)
+	if err != nil {
+		return nil, withExitCode(exitUsage, fmt.Errorf("--trusted-proxy: %w", err))
+	}
 	as, err := authserver.New(ctx, authserver.Config{
 		Issuer:             svc.issuer,
 		Store:              st,
@@ -257,6 +274,14 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 		ListenAddr:         listenAddr,
 		AccessTokenTTL:     o.accessTokenTTL,
 		Logger:             logger,
+
+		LoginRate:                    o.loginRate,
+		LoginLockoutFailures:         o.lockoutFailures,
+		LoginLockoutWindow:           o.lockoutWindow,
+		LoginLockout:                 o.lockout,
+		ClientAuthFailuresPerClient:  o.clientAuthFailures,
+		ClientAuthFailuresPerAddress: o.clientAuthAddrFailed,
+		TrustedProxies:               proxies,
 	})
 	if err != nil {
 		return nil, err
@@ -491,4 +516,21 @@ func (s *statusWriter) Write(p []byte) (int, error) {
 		s.status = http.StatusOK
 	}
 	return s.ResponseWriter.Write(p)
+}
+
+// parsePrefixes parses CIDR prefixes; a bare address stands for itself alone.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range list {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR prefix nor an IP address", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
