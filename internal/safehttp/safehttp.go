@@ -56,6 +56,10 @@ type Options struct {
 	// RootCAs verifies servers' certificates; nil means the system roots.
 	RootCAs *x509.CertPool
 
+	// Resolver resolves host names; nil means net.DefaultResolver. Whatever it answers, the
+	// address actually dialled is checked.
+	Resolver *net.Resolver
+
 	// TestOnlyAllowHost names one host (host:port, exactly as in the URL) that may be fetched
 	// over http or https although its address is not public, so tests can reach a local
 	// server. Production code must leave it empty; it exists because no public address is
@@ -79,8 +83,8 @@ func New(opts Options) *Client {
 		opts.MaxBodyBytes = 1 << 20
 	}
 	c := &Client{maxBody: opts.MaxBodyBytes, allowHost: opts.TestOnlyAllowHost}
-	guarded := &net.Dialer{Timeout: opts.Timeout, Control: control}
-	unguarded := &net.Dialer{Timeout: opts.Timeout}
+	guarded := &net.Dialer{Timeout: opts.Timeout, Resolver: opts.Resolver, Control: control}
+	unguarded := &net.Dialer{Timeout: opts.Timeout, Resolver: opts.Resolver}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		// addr is the URL's host:port, before name resolution.
 		if c.allowHost != "" && addr == c.allowHost {
