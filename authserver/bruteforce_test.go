@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -177,5 +178,37 @@ func TestLoginRateLimitPerAddress(t *testing.T) {
 	}
 	if status, _ := attempt("203.0.113.10", "password-of-dave"); status != 200 {
 		t.Fatalf("another address: %d", status)
+	}
+}
+
+// TestLoginLockoutCoversDevicePage: the device verification page signs in through the same
+// check, so guesses there count towards the lock and a locked account's right password is
+// refused there too (no way around the lockout).
+func TestLoginLockoutCoversDevicePage(t *testing.T) {
+	_, as := lockoutAS(t)
+	addUser(t, as, "frank", "password-of-frank", "weather:read")
+	_, userCode := startDevice(t, as, publicClient(t, as))
+	b := newBrowser(t)
+	attempt := func(password string) (int, string) {
+		_, page := b.get(as.URL + "/device")
+		m := csrfInput.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no CSRF field in:\n%s", page)
+		}
+		resp, page := b.post(as.URL+"/device", url.Values{"csrf": {m[1]}, "user_code": {userCode}, "action": {"continue"},
+			"username": {"frank"}, "password": {password}})
+		return resp.StatusCode, page
+	}
+	for range 3 {
+		if status, _ := attempt("wrong guess"); status != http.StatusUnauthorized {
+			t.Fatalf("wrong password on the device page: %d", status)
+		}
+	}
+	status, page := attempt("password-of-frank")
+	if status != http.StatusUnauthorized || !strings.Contains(page, "Wrong username or password") {
+		t.Fatalf("right password of a locked account on the device page: %d %s", status, page)
+	}
+	if n := len(as.Audit.records("login.locked")); n != 2 {
+		t.Fatalf("%d login.locked records, want 2 (the lock, the attempt while locked)", n)
 	}
 }
