@@ -141,7 +141,7 @@ func TestLoginLockoutWindow(t *testing.T) {
 }
 
 // TestLoginRateLimitPerAddress: one source address gets LoginRate attempts a minute, right
-// password or not (audited login.refused); behind a trusted proxy each X-Forwarded-For client
+// password or not, then 429 with Retry-After (audited login.refused); behind a trusted proxy each X-Forwarded-For client
 // has its own budget.
 func TestLoginRateLimitPerAddress(t *testing.T) {
 	as := newTestAS(t, func(c *authserver.Config) {
@@ -152,7 +152,7 @@ func TestLoginRateLimitPerAddress(t *testing.T) {
 	addUser(t, as, "dave", "password-of-dave", "weather:read")
 	_, challenge := pkce()
 	authz := authorizeURL(as, codeParams(publicClient(t, as), challenge))
-	attempt := func(xff, password string) (int, string) {
+	attempt := func(xff, password string) (*http.Response, string) {
 		b := newBrowser(t)
 		_, page := b.get(authz)
 		form := hidden(t, page)
@@ -162,22 +162,23 @@ func TestLoginRateLimitPerAddress(t *testing.T) {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("X-Forwarded-For", xff)
 		resp, body := do(t, b.c, req)
-		return resp.StatusCode, string(body)
+		return resp, string(body)
 	}
 	for range 3 {
-		if status, _ := attempt("203.0.113.9", "wrong guess"); status != http.StatusUnauthorized {
-			t.Fatalf("wrong password: %d", status)
+		if resp, _ := attempt("203.0.113.9", "wrong guess"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d", resp.StatusCode)
 		}
 	}
-	if status, page := attempt("203.0.113.9", "password-of-dave"); status == 200 || !strings.Contains(page, "Too many sign-in attempts") {
-		t.Fatalf("4th attempt in a minute from one address: %d %s", status, page)
+	resp, page := attempt("203.0.113.9", "password-of-dave")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(page, "Too many sign-in attempts") {
+		t.Fatalf("4th attempt in a minute from one address: %d %s", resp.StatusCode, page)
 	}
 	refused := as.Audit.records("login.refused")
 	if len(refused) != 1 || refused[0]["remote"] != "203.0.113.9" {
 		t.Fatalf("login.refused records: %v", refused)
 	}
-	if status, _ := attempt("203.0.113.10", "password-of-dave"); status != 200 {
-		t.Fatalf("another address: %d", status)
+	if resp, _ := attempt("203.0.113.10", "password-of-dave"); resp.StatusCode != 200 {
+		t.Fatalf("another address: %d", resp.StatusCode)
 	}
 }
 

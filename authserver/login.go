@@ -14,6 +14,11 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, req *authRequ
 	if message != "" {
 		status = http.StatusUnauthorized
 	}
+	s.renderLogin(w, r, req, status, message, username)
+}
+
+// renderLogin shows the login form with the given status.
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, req *authRequest, status int, message, username string) {
 	s.renderPage(w, r, status, "login.html", &pageData{
 		Title: "Sign in", Message: message, Action: s.issuer.Path + pathLogin, CSRF: s.csrfToken(w, r),
 		Request: req.query.Encode(), ClientName: req.client.name(), Username: username,
@@ -29,7 +34,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
 	if !s.loginLim.allow(s.clientAddr(r)) {
 		s.audit(r.Context(), "login.refused", "reason", "rate limit", "remote", s.clientAddr(r))
-		s.loginPage(w, r, req, "Too many sign-in attempts from your network. Wait a minute and try again.", username)
+		w.Header().Set("Retry-After", "60")
+		s.renderLogin(w, r, req, http.StatusTooManyRequests, "Too many sign-in attempts from your network. Wait a minute and try again.", username)
 		return
 	}
 	if username == "" || password == "" || len(username) > 200 || len(password) > 1024 || !utf8.ValidString(username) {
