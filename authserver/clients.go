@@ -92,8 +92,9 @@ func (c *client) hasGrant(g string) bool { return slices.Contains(c.meta.GrantTy
 // errUnknownClient: no client with that ID (or its metadata document could not be used).
 var errUnknownClient = errors.New("unknown client")
 
-// lookupClient finds a client by ID: in the store, or, for a URL, by fetching its metadata
-// document. The error wraps errUnknownClient when there is no usable client.
+// lookupClient finds a client by ID: in the store (through the client cache), or, for a URL, by
+// fetching its metadata document. The error wraps errUnknownClient when there is no usable
+// client. The client returned is the caller's to change.
 func (s *Server) lookupClient(ctx context.Context, id string) (*client, error) {
 	if id == "" {
 		return nil, fmt.Errorf("%w: client_id is missing", errUnknownClient)
@@ -116,14 +117,11 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*client, error) {
 		}
 		return &client{id: id, kind: ClientKindCIMD, meta: meta}, nil
 	}
-	sc, err := s.store.GetClient(ctx, id)
+	c, err := s.clients.get(ctx, s.store, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: no client with this client_id", errUnknownClient)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return clientFromStore(sc)
+	return c, err
 }
 
 func clientFromStore(sc *store.Client) (*client, error) {

@@ -42,7 +42,7 @@ const userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
 
 // deviceStore returns the store's device support, if any.
 func (s *Server) deviceStore() (store.DeviceStore, bool) {
-	ds, ok := s.store.(store.DeviceStore)
+	ds, ok := s.cfg.Store.(store.DeviceStore)
 	return ds, ok
 }
 

@@ -1,9 +1,11 @@
 // Token introspection: RFC 7662, for resource servers that authenticate as confidential
 // pre-registered clients. A token is active while it is unexpired and neither it nor its grant
-// has been revoked.
+// has been revoked; a client_credentials token, whose grant is its client, while the client is
+// registered.
 package authserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -58,16 +60,7 @@ func (s *Server) introspect(r *http.Request, tok string) (*introspection, error)
 	ctx := r.Context()
 	inactive := &introspection{Active: false}
 	if claims, err := s.parseAccessToken(ctx, tok); err == nil {
-		at, err := s.store.GetAccessToken(ctx, claims.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return inactive, nil
-		} else if err != nil {
-			return nil, err
-		}
-		if !at.RevokedAt.IsZero() {
-			return inactive, nil
-		}
-		if active, err := s.grantActive(r, at.GrantID); err != nil || !active {
+		if active, err := s.accessTokenActive(ctx, claims); err != nil || !active {
 			return inactive, err
 		}
 		resp := &introspection{
@@ -101,16 +94,32 @@ func (s *Server) introspect(r *http.Request, tok string) (*introspection, error)
 	}, nil
 }
 
-// grantActive reports whether the grant exists and is not revoked.
-func (s *Server) grantActive(r *http.Request, id string) (bool, error) {
-	g, err := s.store.GetGrant(r.Context(), id)
+// accessTokenActive reports whether an access token with a valid signature and expiry is in
+// force: its jti was not revoked, and its grant was not revoked or, for client_credentials
+// (no grant ID; the subject is the client), its client is still registered. A token issued
+// before tokens named their grant has neither and is inactive.
+func (s *Server) accessTokenActive(ctx context.Context, claims *accessClaims) (bool, error) {
+	if revoked, err := s.store.AccessTokenRevoked(ctx, claims.ID); err != nil || revoked {
+		return false, err
+	}
+	if claims.GrantID == "" {
+		if claims.Subject != claims.ClientID || IsURLClientID(claims.ClientID) {
+			return false, nil
+		}
+		c, err := s.lookupClient(ctx, claims.ClientID)
+		if errors.Is(err, errUnknownClient) {
+			return false, nil
+		}
+		return err == nil && c.kind == store.ClientStatic, err
+	}
+	g, err := s.store.GetGrant(ctx, claims.GrantID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return g.RevokedAt.IsZero(), nil
+	return g.RevokedAt.IsZero() && g.ClientID == claims.ClientID, nil
 }
 
 // username returns the username of a subject, "" for a client or an unknown user.

@@ -11,8 +11,10 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// accessClaims are the claims of an access token (RFC 9068 §2.2). QuotaTier, a private claim,
-// carries the rate-limit tier of a pre-registered client to resource servers.
+// accessClaims are the claims of an access token (RFC 9068 §2.2). Two private claims: QuotaTier
+// carries the rate-limit tier of a pre-registered client to resource servers; GrantID names the
+// grant the token was issued under, for introspection and revocation here (empty for
+// client_credentials, whose grant is the client itself).
 type accessClaims struct {
 	Issuer    string           `json:"iss"`
 	Subject   string           `json:"sub"`
@@ -24,6 +26,7 @@ type accessClaims struct {
 	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
 	ID        string           `json:"jti"`
 	QuotaTier string           `json:"quota_tier,omitempty"`
+	GrantID   string           `json:"gid,omitempty"`
 }
 
 // ClaimQuotaTier is the private claim naming the client's quota tier.

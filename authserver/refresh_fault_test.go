@@ -8,24 +8,26 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/authserver/store"
 	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 )
 
-// failingAccessTokens is a real SQLite store whose next CreateAccessToken fails when armed.
-// A hand-written fault: no real database fails one chosen write on demand.
-type failingAccessTokens struct {
+// failingRotation is a real SQLite store whose next RotateRefreshToken, the one write of a
+// refresh, fails when armed. A hand-written fault: no real database fails one chosen write on
+// demand.
+type failingRotation struct {
 	store.Store
 	armed atomic.Bool
 }
 
-func (f *failingAccessTokens) CreateAccessToken(ctx context.Context, at *store.AccessToken) error {
+func (f *failingRotation) RotateRefreshToken(ctx context.Context, oldHash string, next *store.RefreshToken, now time.Time) error {
 	if f.armed.CompareAndSwap(true, false) {
 		return errors.New("injected: the database went away")
 	}
-	return f.Store.CreateAccessToken(ctx, at)
+	return f.Store.RotateRefreshToken(ctx, oldHash, next, now)
 }
 
 // TestRefreshStoreFailureKeepsTheRefreshToken: when the store fails while a refresh is being
@@ -37,7 +39,7 @@ func TestRefreshStoreFailureKeepsTheRefreshToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	faulty := &failingAccessTokens{Store: st}
+	faulty := &failingRotation{Store: st}
 	as := newTestASOn(t, faulty, testKey(), func(c *authserver.Config) { c.DevLoginUser = "dev" })
 	id := publicClient(t, as)
 	refresh := tokens(t, as, id)["refresh_token"].(string)

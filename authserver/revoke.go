@@ -1,6 +1,6 @@
 // Token revocation: RFC 7009. Revoking a refresh token revokes its whole grant (§2.1: "SHOULD
 // also invalidate all access tokens based on the same authorization grant"); revoking an access
-// token revokes that token, as introspection then reports.
+// token records its jti until it expires, and introspection then reports it inactive.
 package authserver
 
 import (
@@ -48,7 +48,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, newError(errInvalidRequest, "the token was not issued to this client"))
 			return
 		}
-		if err := s.store.RevokeAccessToken(ctx, claims.ID, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := s.store.RevokeAccessToken(ctx, claims.ID, claims.Expiry.Time()); err != nil {
 			s.serverError(w, r, "revoke access token", err)
 			return
 		}

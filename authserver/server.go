@@ -130,7 +130,8 @@ type MetadataFetcher interface {
 type Server struct {
 	cfg      Config
 	issuer   *url.URL
-	store    store.Store
+	store    store.Store // cfg.Store behind the client cache
+	clients  *clientCache
 	log      *slog.Logger
 	keys     *keyring
 	secrets  secretHasher
@@ -164,10 +165,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if len(cfg.KeyEncryptionKey) != keySize {
 		return nil, fmt.Errorf("authserver: KeyEncryptionKey must be %d bytes (see LoadKey)", keySize)
 	}
+	clients := newClientCache(cfg.Now)
 	s := &Server{
 		cfg:       cfg,
 		issuer:    iss,
-		store:     cfg.Store,
+		store:     cachingStore{Store: cfg.Store, clients: clients},
+		clients:   clients,
 		log:       cfg.Logger,
 		secrets:   newSecretHasher(cfg.KeyEncryptionKey),
 		cimd:      cfg.CIMD,

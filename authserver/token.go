@@ -297,8 +297,8 @@ func (s *Server) refresh(ctx context.Context, c *client, tr *tokenRequest) (*tok
 		return !slices.Contains(u.Scopes, sc) || limit != nil && !slices.Contains(limit, sc)
 	})
 
-	// The access token is signed and recorded before the rotation, so that the rotation is the
-	// last write: a store failure before it leaves the old refresh token valid for a retry,
+	// The access token is signed before the rotation, so that the rotation, the one write, is
+	// the last step: a failure before or in it leaves the old refresh token valid for a retry,
 	// instead of spending it and turning the client's retry into reuse that revokes the family.
 	// A token minted for a rotation that then fails is never sent to anyone.
 	resp, err := s.mintAccessToken(ctx, c, g, scopes, audience)
@@ -348,46 +348,32 @@ func (s *Server) clientCredentials(ctx context.Context, c *client, tr *tokenRequ
 	if e := s.checkScopes(req, scope); e != nil {
 		return nil, e
 	}
-	now := s.now()
-	g := &store.Grant{
-		ID: "g_" + randomToken(16), ClientID: c.id, Subject: c.id, Scopes: nonNil(req.scopes), Resources: resources,
-		CreatedAt: now, ExpiresAt: now.Add(s.cfg.AccessTokenTTL),
-	}
-	if err := s.store.CreateGrant(ctx, g); err != nil {
-		return nil, internalError(err)
-	}
-	resp, err := s.mintAccessToken(ctx, c, g, g.Scopes, resources)
+	// No grant record: the grant is the client itself, so deleting the client ends it.
+	resp, err := s.mintAccessToken(ctx, c, nil, req.scopes, resources)
 	if err != nil {
 		return nil, internalError(err)
 	}
 	return resp, nil
 }
 
-func nonNil(l []string) []string {
-	if l == nil {
-		return []string{}
-	}
-	return l
-}
-
-// mintAccessToken signs and records an access token of the grant for the audience.
+// mintAccessToken signs an access token of grant g (nil for client_credentials: the client acts
+// for itself) for the audience. Nothing is written: the token is self-contained, and its
+// grant, client and jti are checked at introspection.
 func (s *Server) mintAccessToken(ctx context.Context, c *client, g *store.Grant, scopes, audience []string) (*tokenResponse, error) {
 	now := s.now()
-	exp := now.Add(s.cfg.AccessTokenTTL)
 	claims := &accessClaims{
-		Issuer: s.cfg.Issuer, Subject: g.Subject, Audience: audience, ClientID: c.id, Scope: strings.Join(scopes, " "),
-		Expiry: numericDate(exp), IssuedAt: numericDate(now), NotBefore: numericDate(now), ID: randomToken(16),
-		QuotaTier: c.quotaTier(),
+		Issuer: s.cfg.Issuer, Subject: c.id, Audience: audience, ClientID: c.id, Scope: strings.Join(scopes, " "),
+		Expiry: numericDate(now.Add(s.cfg.AccessTokenTTL)), IssuedAt: numericDate(now), NotBefore: numericDate(now),
+		ID: randomToken(16), QuotaTier: c.quotaTier(),
+	}
+	if g != nil {
+		claims.Subject, claims.GrantID = g.Subject, g.ID
 	}
 	tok, err := s.signAccessToken(ctx, claims)
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.CreateAccessToken(ctx, &store.AccessToken{JTI: claims.ID, GrantID: g.ID, ClientID: c.id, Subject: g.Subject, ExpiresAt: exp})
-	if err != nil {
-		return nil, err
-	}
-	s.audit(ctx, "token.issued", "client_id", c.id, "subject", g.Subject, "grant_id", g.ID, "jti", claims.ID,
+	s.audit(ctx, "token.issued", "client_id", c.id, "subject", claims.Subject, "grant_id", claims.GrantID, "jti", claims.ID,
 		"scope", claims.Scope, "aud", audience)
 	return &tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTokenTTL.Seconds()), Scope: claims.Scope}, nil
 }

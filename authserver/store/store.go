@@ -1,6 +1,7 @@
 // Package store is the persistence interface of the authorization server: clients (RFC 7591), users,
 // consents, login sessions, grants with their authorization codes and refresh tokens (RFC 6749),
-// issued access tokens (for RFC 7009 revocation and RFC 7662 introspection) and signing keys.
+// the access tokens revoked before their expiry (RFC 7009) and signing keys. Issued access tokens
+// are not recorded: they are self-contained JWTs (RFC 9068), so issuing one writes nothing.
 //
 // Two implementations share one portable schema, one SQL core (internal/sqlstore) and one test
 // suite (package storetest): sqlite (embedded, the default) and postgres (several server
@@ -90,13 +91,14 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
-// Grant is one authorization given to a client: the family of one authorization code, the
-// refresh tokens rotated from it and every access token issued under it (or one
-// client_credentials issuance). Revoking the grant revokes all of them.
+// Grant is one authorization given to a client by a user: the family of one authorization code
+// (or device code), the refresh tokens rotated from it and every access token issued under it.
+// Revoking the grant revokes all of them. The client_credentials grant has no record: there the
+// grant is the client itself.
 type Grant struct {
 	ID       string
 	ClientID string
-	// Subject is the user ID, or the client ID for the client_credentials grant.
+	// Subject is the user ID.
 	Subject   string
 	Scopes    []string
 	Resources []string
@@ -132,18 +134,6 @@ type RefreshToken struct {
 	ExpiresAt time.Time
 	// UsedAt is zero until the token is rotated; a rotated token presented again is a reuse.
 	UsedAt time.Time
-}
-
-// AccessToken records an issued JWT access token by its jti, so it can be revoked and
-// introspected.
-type AccessToken struct {
-	JTI       string
-	GrantID   string
-	ClientID  string
-	Subject   string
-	ExpiresAt time.Time
-	// RevokedAt is zero unless this token itself was revoked (see also its grant).
-	RevokedAt time.Time
 }
 
 // SigningKey is a token signing key; the private key is encrypted by the server before it
@@ -263,8 +253,6 @@ type Store interface {
 	// code and ErrRevoked; an unknown code yields ErrNotFound. Expiry is the caller's check.
 	RedeemAuthCode(ctx context.Context, hash string, now time.Time) (*AuthCode, error)
 
-	// CreateGrant stores a grant that starts without a code (client_credentials).
-	CreateGrant(ctx context.Context, g *Grant) error
 	// GetGrant returns the grant or ErrNotFound.
 	GetGrant(ctx context.Context, id string) (*Grant, error)
 	// RevokeGrant marks the grant revoked at time now, which revokes its codes, refresh tokens
@@ -281,12 +269,12 @@ type Store interface {
 	// if the grant was revoked, ErrRevoked; if oldHash is unknown, ErrNotFound.
 	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) error
 
-	// CreateAccessToken records an issued access token.
-	CreateAccessToken(ctx context.Context, t *AccessToken) error
-	// GetAccessToken returns the access token record or ErrNotFound.
-	GetAccessToken(ctx context.Context, jti string) (*AccessToken, error)
-	// RevokeAccessToken marks one access token revoked at time now; ErrNotFound if unknown.
-	RevokeAccessToken(ctx context.Context, jti string, now time.Time) error
+	// RevokeAccessToken records that the access token with that jti, which expires at
+	// expiresAt, is revoked (RFC 7009 §2.1); revoking it again is not an error. DeleteExpired
+	// forgets it once it has expired.
+	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
+	// AccessTokenRevoked reports whether RevokeAccessToken recorded the jti.
+	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
 
 	// AddSigningKey stores a new signing key; ErrConflict if the ID exists.
 	AddSigningKey(ctx context.Context, k *SigningKey) error
@@ -295,7 +283,7 @@ type Store interface {
 
 	// DeleteExpired removes what has expired at time now: sessions; device codes (in a
 	// DeviceStore); grants past their ExpiresAt with all their codes and tokens; unused codes
-	// and access token records past their own ExpiresAt; signing keys past PublishUntil.
+	// and revoked access tokens past their own expiry; signing keys past PublishUntil.
 	// Refresh tokens, used ones included, live as long as their grant, so a reused rotated
 	// token is detected for the grant's whole life. It returns how many records it removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)

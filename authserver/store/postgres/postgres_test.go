@@ -74,7 +74,9 @@ func BenchmarkRotateRefreshTokenParallel(b *testing.B) {
 	b.SetParallelism(8) // many requests in flight, as on a busy server
 	b.RunParallel(func(pb *testing.PB) {
 		id := fmt.Sprint(n.Add(1))
-		if err := s.CreateGrant(ctx, &store.Grant{ID: id, ClientID: "c", Subject: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		g := &store.Grant{ID: id, ClientID: "c", Subject: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := s.CreateAuthCode(ctx, g, &store.AuthCode{Hash: "code-" + id, GrantID: id, ClientID: "c", Subject: "u",
+			CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
 			b.Error(err)
 			return
 		}
@@ -143,8 +145,9 @@ func TestTextPostgreSQLCannotHold(t *testing.T) {
 	}
 }
 
-// TestUpgradesOlderSchema: a database at an older schema version (here: before the device
-// codes table) gets the missing migrations when a store opens, keeping its data.
+// TestUpgradesOlderSchema: a database at an older schema version (here: version 1, before the
+// device codes table, with access tokens recorded when issued) gets the missing migrations when
+// a store opens, keeping its data: users, and the revocation of a revoked access token.
 func TestUpgradesOlderSchema(t *testing.T) {
 	dsn := testenv.PostgresDSN(t)
 	s := open(t, dsn)
@@ -157,7 +160,11 @@ func TestUpgradesOlderSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(t.Context())
-	if _, err := conn.Exec(t.Context(), `DROP TABLE device_codes; DELETE FROM schema_migrations WHERE version > 1`); err != nil {
+	if _, err := conn.Exec(t.Context(), `DROP TABLE device_codes; DROP TABLE revoked_access_tokens;
+		CREATE TABLE access_tokens (jti TEXT PRIMARY KEY, grant_id TEXT NOT NULL, client_id TEXT NOT NULL,
+			subject TEXT NOT NULL, expires_at BIGINT NOT NULL, revoked_at BIGINT NOT NULL DEFAULT 0);
+		INSERT INTO access_tokens VALUES ('revoked', 'g', 'c', 'u', 4102444800000, 1), ('live', 'g', 'c', 'u', 4102444800000, 0);
+		DELETE FROM schema_migrations WHERE version > 1`); err != nil {
 		t.Fatal(err)
 	}
 	s = open(t, dsn)
@@ -168,6 +175,11 @@ func TestUpgradesOlderSchema(t *testing.T) {
 	}
 	if u, err := s.GetUser(t.Context(), "u1"); err != nil || u.Username != "alice" {
 		t.Fatalf("data after the upgrade: %v, %v", u, err)
+	}
+	for jti, want := range map[string]bool{"revoked": true, "live": false} {
+		if r, err := s.AccessTokenRevoked(t.Context(), jti); err != nil || r != want {
+			t.Fatalf("access token %q after the upgrade: revoked %v, %v; want %v", jti, r, err, want)
+		}
 	}
 }
 

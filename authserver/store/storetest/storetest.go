@@ -360,16 +360,15 @@ func testAuthCodeRevokedGrant(t *testing.T, s store.Store) {
 
 func testGrants(t *testing.T, s store.Store) {
 	t0 := now()
-	g := &store.Grant{ID: "cc1", ClientID: "svc", Subject: "svc", Scopes: []string{"a"}, Resources: []string{"https://r.example/"},
-		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-	must(t, s.CreateGrant(ctx, g))
-	wantErr(t, "duplicate grant", s.CreateGrant(ctx, g), store.ErrConflict)
-	got, err := s.GetGrant(ctx, "cc1")
+	g, _ := grantFor(t, s, "g1", "c1", "u1", t0)
+	wantErr(t, "duplicate grant", s.CreateAuthCode(ctx, g, &store.AuthCode{Hash: "other", GrantID: "g1", ClientID: "c1",
+		Subject: "u1", Scopes: []string{}, Resources: []string{}, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}), store.ErrConflict)
+	got, err := s.GetGrant(ctx, "g1")
 	must(t, err)
 	equal(t, "grant", got, g)
-	must(t, s.RevokeGrant(ctx, "cc1", t0.Add(time.Second)))
-	must(t, s.RevokeGrant(ctx, "cc1", t0.Add(time.Minute)))
-	got, err = s.GetGrant(ctx, "cc1")
+	must(t, s.RevokeGrant(ctx, "g1", t0.Add(time.Second)))
+	must(t, s.RevokeGrant(ctx, "g1", t0.Add(time.Minute)))
+	got, err = s.GetGrant(ctx, "g1")
 	must(t, err)
 	equal(t, "first revocation time kept", got.RevokedAt, t0.Add(time.Second))
 	wantErr(t, "revoke unknown", s.RevokeGrant(ctx, "nope", t0), store.ErrNotFound)
@@ -428,20 +427,23 @@ func testRefreshConcurrent(t *testing.T, s store.Store) {
 
 func testAccessTokens(t *testing.T, s store.Store) {
 	t0 := now()
-	a := &store.AccessToken{JTI: "j1", GrantID: "g1", ClientID: "c1", Subject: "u1", ExpiresAt: t0.Add(time.Hour)}
-	must(t, s.CreateAccessToken(ctx, a))
-	wantErr(t, "duplicate jti", s.CreateAccessToken(ctx, a), store.ErrConflict)
-	got, err := s.GetAccessToken(ctx, "j1")
-	must(t, err)
-	equal(t, "access token", got, a)
-	must(t, s.RevokeAccessToken(ctx, "j1", t0.Add(time.Second)))
-	must(t, s.RevokeAccessToken(ctx, "j1", t0.Add(time.Minute)))
-	got, err = s.GetAccessToken(ctx, "j1")
-	must(t, err)
-	equal(t, "revoked at", got.RevokedAt, t0.Add(time.Second))
-	wantErr(t, "revoke unknown", s.RevokeAccessToken(ctx, "nope", t0), store.ErrNotFound)
-	_, err = s.GetAccessToken(ctx, "nope")
-	wantErr(t, "unknown jti", err, store.ErrNotFound)
+	revoked := func(jti string) bool {
+		t.Helper()
+		r, err := s.AccessTokenRevoked(ctx, jti)
+		must(t, err)
+		return r
+	}
+	if revoked("j1") {
+		t.Fatal("a jti never revoked is reported revoked")
+	}
+	must(t, s.RevokeAccessToken(ctx, "j1", t0.Add(time.Hour)))
+	must(t, s.RevokeAccessToken(ctx, "j1", t0.Add(time.Hour))) // twice is not an error
+	if !revoked("j1") || revoked("j2") {
+		t.Fatalf("after revoking j1: j1 revoked %v, j2 revoked %v", revoked("j1"), revoked("j2"))
+	}
+	if r, err := s.AccessTokenRevoked(ctx, "bad\x00jti\xff"); err != nil || r {
+		t.Fatalf("a jti no database can hold: %v, %v; want not revoked", r, err)
+	}
 }
 
 func testSigningKeys(t *testing.T, s store.Store) {
@@ -466,13 +468,13 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	// g1 expires (24h) with its code and tokens; g2 lives on, but its unused code expired.
 	grantFor(t, s, "g1", "c1", "u1", t0)
 	must(t, s.CreateRefreshToken(ctx, refresh("r1", "g1", t0)))
-	must(t, s.CreateAccessToken(ctx, &store.AccessToken{JTI: "j1", GrantID: "g1", ClientID: "c1", Subject: "u1", ExpiresAt: t0.Add(time.Hour)}))
+	must(t, s.RevokeAccessToken(ctx, "j1", t0.Add(time.Hour)))
 	g2 := &store.Grant{ID: "g2", ClientID: "c1", Subject: "u1", Scopes: []string{}, Resources: []string{}, CreatedAt: t0, ExpiresAt: later.Add(time.Hour)}
 	must(t, s.CreateAuthCode(ctx, g2, &store.AuthCode{Hash: "code-g2", GrantID: "g2", ClientID: "c1", Subject: "u1", Scopes: []string{},
 		Resources: []string{}, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}))
 	r2 := refresh("r2", "g2", t0) // expired itself, but kept for reuse detection while g2 lives
 	must(t, s.CreateRefreshToken(ctx, r2))
-	must(t, s.CreateAccessToken(ctx, &store.AccessToken{JTI: "j2", GrantID: "g2", ClientID: "c1", Subject: "u1", ExpiresAt: later.Add(time.Minute)}))
+	must(t, s.RevokeAccessToken(ctx, "j2", later.Add(time.Minute)))
 	must(t, s.AddSigningKey(ctx, &store.SigningKey{ID: "k-old", Algorithm: "ES256", Encrypted: []byte("x"), CreatedAt: t0,
 		SignUntil: t0.Add(time.Hour), PublishUntil: t0.Add(2 * time.Hour)}))
 	must(t, s.AddSigningKey(ctx, &store.SigningKey{ID: "k-new", Algorithm: "ES256", Encrypted: []byte("y"), CreatedAt: t0,
@@ -486,7 +488,6 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 		"old session": func() error { _, err := s.GetSession(ctx, "old", t0); return err }(),
 		"grant g1":    func() error { _, err := s.GetGrant(ctx, "g1"); return err }(),
 		"token r1":    func() error { _, err := s.GetRefreshToken(ctx, "r1"); return err }(),
-		"token j1":    func() error { _, err := s.GetAccessToken(ctx, "j1"); return err }(),
 		"code g1":     func() error { _, err := s.RedeemAuthCode(ctx, "code-g1", later); return err }(),
 		"code g2":     func() error { _, err := s.RedeemAuthCode(ctx, "code-g2", later); return err }(),
 	} {
@@ -496,10 +497,14 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 		"live session": func() error { _, err := s.GetSession(ctx, "live", later); return err }(),
 		"grant g2":     func() error { _, err := s.GetGrant(ctx, "g2"); return err }(),
 		"token r2":     func() error { _, err := s.GetRefreshToken(ctx, "r2"); return err }(),
-		"token j2":     func() error { _, err := s.GetAccessToken(ctx, "j2"); return err }(),
 	} {
 		if err != nil {
 			t.Fatalf("%s was deleted: %v", what, err)
+		}
+	}
+	for jti, want := range map[string]bool{"j1": false, "j2": true} {
+		if r, err := s.AccessTokenRevoked(ctx, jti); err != nil || r != want {
+			t.Fatalf("revoked access token %s after expiry: %v, %v; want %v", jti, r, err, want)
 		}
 	}
 	keys, err := s.ListSigningKeys(ctx)

@@ -29,20 +29,20 @@ func (s *Store) scanDevice(r row) (*store.DeviceCode, error) {
 }
 
 func (s *Store) CreateDeviceCode(ctx context.Context, d *store.DeviceCode) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO device_codes (`+deviceCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+	_, err := s.q.ExecContext(ctx, `INSERT INTO device_codes (`+deviceCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
 		d.Hash, d.UserCodeHash, d.ClientID, join(d.Scopes), join(d.Resources), ms(d.CreatedAt), ms(d.ExpiresAt),
 		ms(d.LastPolledAt), ms(d.DecidedAt), d.Approved, d.Subject, d.GrantID, ms(d.UsedAt))
 	return s.conflict(err)
 }
 
 func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCodeHash string, now time.Time) (*store.DeviceCode, error) {
-	return s.scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes
+	return s.scanDevice(s.q.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes
 		WHERE user_code_hash = $1 AND decided_at = 0 AND expires_at > $2`, userCodeHash, ms(now)))
 }
 
 func (s *Store) DecideDeviceCode(ctx context.Context, userCodeHash string, approve bool, subject string, g *store.Grant, now time.Time) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		d, err := s.scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes
+		d, err := s.scanDevice(s.in(tx).QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes
 			WHERE user_code_hash = $1 AND expires_at > $2`+s.forUpdate(""), userCodeHash, ms(now)))
 		if err != nil {
 			return err
@@ -52,12 +52,12 @@ func (s *Store) DecideDeviceCode(ctx context.Context, userCodeHash string, appro
 		}
 		grantID := ""
 		if approve {
-			if err := s.insertGrant(ctx, tx, g); err != nil {
+			if err := s.insertGrant(ctx, s.in(tx), g); err != nil {
 				return err
 			}
 			grantID = g.ID
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE device_codes SET decided_at = $1, approved = $2, subject = $3, grant_id = $4
+		_, err = s.in(tx).ExecContext(ctx, `UPDATE device_codes SET decided_at = $1, approved = $2, subject = $3, grant_id = $4
 			WHERE hash = $5`, ms(now), approve, subject, grantID, d.Hash)
 		return err
 	})
@@ -67,14 +67,14 @@ func (s *Store) PollDeviceCode(ctx context.Context, hash string, now time.Time) 
 	var d *store.DeviceCode
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if d, err = s.scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1`+s.forUpdate(""), hash)); err != nil {
+		if d, err = s.scanDevice(s.in(tx).QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1`+s.forUpdate(""), hash)); err != nil {
 			return err
 		}
 		used := d.UsedAt
 		if d.Approved && used.IsZero() {
 			used = now
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE device_codes SET last_polled_at = $1, used_at = $2 WHERE hash = $3`,
+		if _, err := s.in(tx).ExecContext(ctx, `UPDATE device_codes SET last_polled_at = $1, used_at = $2 WHERE hash = $3`,
 			ms(now), ms(used), hash); err != nil {
 			return err
 		}

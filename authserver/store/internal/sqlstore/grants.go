@@ -1,10 +1,11 @@
-// Grants with their authorization codes, refresh tokens and access tokens (RFC 6749, RFC 7009),
+// Grants with their authorization codes and refresh tokens (RFC 6749), revoked access tokens (RFC 7009),
 // signing keys, and the removal of what expired.
 package sqlstore
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
@@ -14,21 +15,17 @@ import (
 
 const grantCols = `id, client_id, subject, scopes, resources, created_at, expires_at, revoked_at`
 
-func (s *Store) insertGrant(ctx context.Context, ex execer, g *store.Grant) error {
+func (s *Store) insertGrant(ctx context.Context, ex querier, g *store.Grant) error {
 	_, err := ex.ExecContext(ctx, `INSERT INTO grants (`+grantCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
 		g.ID, g.ClientID, g.Subject, join(g.Scopes), join(g.Resources), ms(g.CreatedAt), ms(g.ExpiresAt), ms(g.RevokedAt))
 	return s.conflict(err)
-}
-
-func (s *Store) CreateGrant(ctx context.Context, g *store.Grant) error {
-	return s.insertGrant(ctx, s.db, g)
 }
 
 func (s *Store) GetGrant(ctx context.Context, id string) (*store.Grant, error) {
 	var g store.Grant
 	var scopes, resources string
 	var created, expires, revoked int64
-	err := s.db.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id).
+	err := s.q.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id).
 		Scan(&g.ID, &g.ClientID, &g.Subject, &scopes, &resources, &created, &expires, &revoked)
 	if err != nil {
 		return nil, s.notFound(err)
@@ -39,21 +36,21 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*store.Grant, error) {
 }
 
 func (s *Store) RevokeGrant(ctx context.Context, id string, now time.Time) error {
-	return s.revokeGrant(ctx, s.db, id, now)
+	return s.revokeGrant(ctx, s.q, id, now)
 }
 
 // revokeGrant sets revoked_at unless it is set already (the first revocation time stays).
-func (s *Store) revokeGrant(ctx context.Context, ex execer, id string, now time.Time) error {
+func (s *Store) revokeGrant(ctx context.Context, ex querier, id string, now time.Time) error {
 	return s.affected(ex.ExecContext(ctx, `UPDATE grants SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END
 		WHERE id = $2`, ms(now), id))
 }
 
 func (s *Store) CreateAuthCode(ctx context.Context, g *store.Grant, c *store.AuthCode) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.insertGrant(ctx, tx, g); err != nil {
+		if err := s.insertGrant(ctx, s.in(tx), g); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO auth_codes (hash, grant_id, client_id, subject, redirect_uri,
+		_, err := s.in(tx).ExecContext(ctx, `INSERT INTO auth_codes (hash, grant_id, client_id, subject, redirect_uri,
 			code_challenge, scopes, resources, created_at, expires_at, used_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
 			c.Hash, c.GrantID, c.ClientID, c.Subject, c.RedirectURI, c.CodeChallenge, join(c.Scopes), join(c.Resources),
 			ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.UsedAt))
@@ -70,7 +67,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time) 
 		c = &store.AuthCode{Hash: hash}
 		var scopes, resources string
 		var created, expires, used, revoked int64
-		err := tx.QueryRowContext(ctx, `SELECT c.grant_id, c.client_id, c.subject, c.redirect_uri, c.code_challenge,
+		err := s.in(tx).QueryRowContext(ctx, `SELECT c.grant_id, c.client_id, c.subject, c.redirect_uri, c.code_challenge,
 			c.scopes, c.resources, c.created_at, c.expires_at, c.used_at, g.revoked_at
 			FROM auth_codes c JOIN grants g ON g.id = c.grant_id WHERE c.hash = $1`+s.forUpdate(" OF c, g"), hash).
 			Scan(&c.GrantID, &c.ClientID, &c.Subject, &c.RedirectURI, &c.CodeChallenge, &scopes, &resources,
@@ -88,7 +85,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time) 
 			return store.ErrRevoked
 		}
 		c.UsedAt = tm(ms(now))
-		_, err = tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2`, ms(now), hash)
+		_, err = s.in(tx).ExecContext(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2`, ms(now), hash)
 		return err
 	})
 	return c, err
@@ -97,10 +94,10 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time) 
 // --- refresh tokens
 
 func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
-	return s.insertRefresh(ctx, s.db, t)
+	return s.insertRefresh(ctx, s.q, t)
 }
 
-func (s *Store) insertRefresh(ctx context.Context, ex execer, t *store.RefreshToken) error {
+func (s *Store) insertRefresh(ctx context.Context, ex querier, t *store.RefreshToken) error {
 	_, err := ex.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at)
 		VALUES ($1,$2,$3,$4,$5,$6)`, t.Hash, t.GrantID, t.ClientID, ms(t.CreatedAt), ms(t.ExpiresAt), ms(t.UsedAt))
 	return s.conflict(err)
@@ -109,7 +106,7 @@ func (s *Store) insertRefresh(ctx context.Context, ex execer, t *store.RefreshTo
 func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshToken, error) {
 	t := store.RefreshToken{Hash: hash}
 	var created, expires, used int64
-	err := s.db.QueryRowContext(ctx, `SELECT grant_id, client_id, created_at, expires_at, used_at FROM refresh_tokens WHERE hash = $1`,
+	err := s.q.QueryRowContext(ctx, `SELECT grant_id, client_id, created_at, expires_at, used_at FROM refresh_tokens WHERE hash = $1`,
 		hash).Scan(&t.GrantID, &t.ClientID, &created, &expires, &used)
 	if err != nil {
 		return nil, s.notFound(err)
@@ -124,7 +121,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var grantID string
 		var used, revoked int64
-		err := tx.QueryRowContext(ctx, `SELECT r.grant_id, r.used_at, g.revoked_at FROM refresh_tokens r
+		err := s.in(tx).QueryRowContext(ctx, `SELECT r.grant_id, r.used_at, g.revoked_at FROM refresh_tokens r
 			JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1`+s.forUpdate(" OF r, g"), oldHash).Scan(&grantID, &used, &revoked)
 		if err != nil {
 			return s.notFound(err)
@@ -133,56 +130,48 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 		case revoked != 0:
 			return store.ErrRevoked
 		case used != 0:
-			if err := s.revokeGrant(ctx, tx, grantID, now); err != nil {
+			if err := s.revokeGrant(ctx, s.in(tx), grantID, now); err != nil {
 				return err
 			}
 			return store.ErrAlreadyUsed
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, ms(now), oldHash); err != nil {
+		if _, err := s.in(tx).ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, ms(now), oldHash); err != nil {
 			return err
 		}
 		n := *next
 		n.GrantID = grantID
-		return s.insertRefresh(ctx, tx, &n)
+		return s.insertRefresh(ctx, s.in(tx), &n)
 	})
 }
 
-// --- access tokens
+// --- revoked access tokens
 
-func (s *Store) CreateAccessToken(ctx context.Context, t *store.AccessToken) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO access_tokens (jti, grant_id, client_id, subject, expires_at, revoked_at)
-		VALUES ($1,$2,$3,$4,$5,$6)`, t.JTI, t.GrantID, t.ClientID, t.Subject, ms(t.ExpiresAt), ms(t.RevokedAt))
+// RevokeAccessToken keeps a revoked jti until the token's expiry, when DeleteExpired drops it.
+func (s *Store) RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
+	_, err := s.q.ExecContext(ctx, `INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2)
+		ON CONFLICT (jti) DO NOTHING`, jti, ms(expiresAt))
 	return s.conflict(err)
 }
 
-func (s *Store) GetAccessToken(ctx context.Context, jti string) (*store.AccessToken, error) {
-	t := store.AccessToken{JTI: jti}
-	var expires, revoked int64
-	err := s.db.QueryRowContext(ctx, `SELECT grant_id, client_id, subject, expires_at, revoked_at FROM access_tokens WHERE jti = $1`,
-		jti).Scan(&t.GrantID, &t.ClientID, &t.Subject, &expires, &revoked)
-	if err != nil {
-		return nil, s.notFound(err)
+func (s *Store) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var one int
+	err := s.q.QueryRowContext(ctx, `SELECT 1 FROM revoked_access_tokens WHERE jti = $1`, jti).Scan(&one)
+	if err = s.notFound(err); errors.Is(err, store.ErrNotFound) {
+		return false, nil
 	}
-	t.ExpiresAt, t.RevokedAt = tm(expires), tm(revoked)
-	return &t, nil
-}
-
-// RevokeAccessToken keeps the first revocation time of a token revoked twice.
-func (s *Store) RevokeAccessToken(ctx context.Context, jti string, now time.Time) error {
-	return s.affected(s.db.ExecContext(ctx, `UPDATE access_tokens SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END
-		WHERE jti = $2`, ms(now), jti))
+	return err == nil, err
 }
 
 // --- signing keys
 
 func (s *Store) AddSigningKey(ctx context.Context, k *store.SigningKey) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, encrypted, created_at, sign_until, publish_until)
+	_, err := s.q.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, encrypted, created_at, sign_until, publish_until)
 		VALUES ($1,$2,$3,$4,$5,$6)`, k.ID, k.Algorithm, k.Encrypted, ms(k.CreatedAt), ms(k.SignUntil), ms(k.PublishUntil))
 	return s.conflict(err)
 }
 
 func (s *Store) ListSigningKeys(ctx context.Context) ([]*store.SigningKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, algorithm, encrypted, created_at, sign_until, publish_until
+	rows, err := s.q.QueryContext(ctx, `SELECT id, algorithm, encrypted, created_at, sign_until, publish_until
 		FROM signing_keys ORDER BY created_at DESC, id DESC`)
 	return collect(rows, err, func(r row) (*store.SigningKey, error) {
 		var k store.SigningKey
@@ -209,11 +198,11 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 			// Refresh tokens, used ones included, live as long as their grant, so that the reuse
 			// of a rotated token is detected for the grant's whole life.
 			`DELETE FROM refresh_tokens WHERE grant_id IN (SELECT id FROM grants WHERE expires_at <= $1)`,
-			`DELETE FROM access_tokens WHERE expires_at <= $1 OR grant_id IN (SELECT id FROM grants WHERE expires_at <= $1)`,
+			`DELETE FROM revoked_access_tokens WHERE expires_at <= $1`,
 			`DELETE FROM grants WHERE expires_at <= $1`,
 			`DELETE FROM signing_keys WHERE publish_until <= $1`,
 		} {
-			k, err := rowsAffected(tx.ExecContext(ctx, q, ms(now)))
+			k, err := rowsAffected(s.in(tx).ExecContext(ctx, q, ms(now)))
 			if err != nil {
 				return err
 			}

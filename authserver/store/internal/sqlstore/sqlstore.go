@@ -47,12 +47,17 @@ type Dialect struct {
 	MigrationLock string
 	// Classify tells what a database error means.
 	Classify func(error) ErrorKind
+	// PrepareStatements: the store prepares each query once per connection (see stmtCache),
+	// for a driver that would parse it on every call. Its connection pool must be unbounded.
+	PrepareStatements bool
 }
 
 // Store is a store.Store and store.DeviceStore on a database/sql handle.
 type Store struct {
-	db *sql.DB
-	d  Dialect
+	db    *sql.DB
+	d     Dialect
+	stmts *stmtCache
+	q     prepared // runs prepared statements outside a transaction
 }
 
 var (
@@ -63,15 +68,27 @@ var (
 // Open migrates the schema of db to the current version and returns a store on it, which
 // owns db from then on.
 func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
-	s := &Store{db: db, d: d}
+	var stmts *stmtCache
+	if d.PrepareStatements {
+		stmts = &stmtCache{db: db}
+	}
+	s := &Store{db: db, d: d, stmts: stmts, q: prepared{c: stmts, db: db}}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// Close closes the database handle.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the prepared statements and the database handle.
+func (s *Store) Close() error {
+	if s.stmts != nil {
+		s.stmts.close()
+	}
+	return s.db.Close()
+}
+
+// in runs prepared statements in the transaction tx.
+func (s *Store) in(tx *sql.Tx) prepared { return prepared{c: s.stmts, db: s.db, tx: tx} }
 
 // forUpdate is the row locking clause for a read whose rows the transaction decides on; of
 // names the tables to lock (" OF a, b"), empty for all.
@@ -179,11 +196,6 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // row is what both *sql.Row and *sql.Rows offer.
 type row = interface{ Scan(...any) error }
-
-// execer is what both the database handle and a transaction offer.
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
 
 // collect scans every row with scan.
 func collect[T any](rows *sql.Rows, err error, scan func(row) (*T, error)) ([]*T, error) {
