@@ -29,9 +29,10 @@ import (
 //	go test -run '^$' -bench InProcess -cpuprofile cpu.out ./bench/ && go tool pprof -top bench.test cpu.out
 
 // inProcessAS serves mcpauth's authorization server on SQLite from this process, logging as
-// mcpauth serve does (text, audit events included) to nowhere, and returns a client view of it
-// with a pre-registered client_credentials client. With protected, the server also serves the
-// example MCP server at /mcp behind protect, as mcpauth serve assembles it.
+// mcpauth serve does (text, audit events included) to nowhere, with dev login (user "bench"),
+// and returns a client view of it with a pre-registered client_credentials client. With
+// protected, the server also serves the example MCP server at /mcp behind protect, as mcpauth
+// serve assembles it.
 func inProcessAS(b *testing.B, protected bool) (*harness.AS, *harness.Client) {
 	ctx := context.Background()
 	st, err := sqlite.Open(filepath.Join(b.TempDir(), "mcpauth.db"))
@@ -47,6 +48,7 @@ func inProcessAS(b *testing.B, protected bool) (*harness.AS, *harness.Client) {
 		Issuer: issuer, Store: st, KeyEncryptionKey: kek, ListenAddr: srv.Listener.Addr().String(),
 		Resources:        []authserver.Resource{{URI: issuer + "/mcp", Scopes: publicserver.Scopes()}},
 		RegistrationRate: 1 << 30,
+		DevLoginUser:     "bench",
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -124,6 +126,11 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 func BenchmarkInProcessClientCredentials(b *testing.B) {
 	as, cc := inProcessAS(b, false)
 	runParallel(b, ccOp(as, cc))
+}
+
+func BenchmarkInProcessRefresh(b *testing.B) {
+	as, _ := inProcessAS(b, false)
+	runParallel(b, refreshOp(b, as, *conns, devLogin(as)))
 }
 
 func BenchmarkInProcessRegistration(b *testing.B) {

@@ -26,7 +26,7 @@ type Store struct {
 // dialect: no row locks (BEGIN IMMEDIATE serialises writers, migrations included), no
 // retries (busy_timeout waits for the write lock instead), and prepared statements (the driver
 // parses a query on every call otherwise; the pool is unbounded, as they need).
-var dialect = sqlstore.Dialect{Classify: classify, PrepareStatements: false}
+var dialect = sqlstore.Dialect{Classify: classify, PrepareStatements: true}
 
 // Open opens (creating if needed) the SQLite database at path and migrates its schema to the
 // current version.
