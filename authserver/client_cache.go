@@ -125,8 +125,11 @@ func (s cachingStore) DeleteClient(ctx context.Context, id string) error {
 }
 
 func (s cachingStore) DeleteUnusedClients(ctx context.Context, cutoff time.Time) (int, error) {
-	defer s.clients.forget("")
-	return s.Store.DeleteUnusedClients(ctx, cutoff)
+	n, err := s.Store.DeleteUnusedClients(ctx, cutoff)
+	if n > 0 || err != nil { // nothing deleted: every cached client is still there
+		s.clients.forget("")
+	}
+	return n, err
 }
 
 func (s cachingStore) TouchClient(ctx context.Context, id string, at time.Time) error {
