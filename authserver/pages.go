@@ -8,12 +8,17 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
+	"sync"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
-var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+// pages is parsed on first use, not at program start, so commands of the binary that serve
+// no pages (the stdio proxy, login) do not pay for it.
+var pages = sync.OnceValue(func() *template.Template {
+	return template.Must(template.ParseFS(templateFS, "templates/*.html"))
+})
 
 // pageData is what every page template may use.
 type pageData struct {
@@ -40,7 +45,7 @@ type pageData struct {
 // renderPage writes one of the templates with the security headers of every page.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, d *pageData) {
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name, d); err != nil {
+	if err := pages().ExecuteTemplate(&buf, name, d); err != nil {
 		s.log.ErrorContext(r.Context(), "authserver: render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
