@@ -213,3 +213,45 @@ func TestLoginLockoutCoversDevicePage(t *testing.T) {
 		t.Fatalf("%d login.locked records, want 2 (the lock, the attempt while locked)", n)
 	}
 }
+
+// TestLockoutSparesKnownBrowser: guesses from elsewhere lock the account for every browser
+// but the ones the user signed in with before (device cookie): those keep signing in, and
+// count their own failures, locking only themselves; their success does not unlock the account
+// for the others.
+func TestLockoutSparesKnownBrowser(t *testing.T) {
+	_, as := lockoutAS(t)
+	addUser(t, as, "grace", "password-of-grace", "weather:read")
+	_, challenge := pkce()
+	authz := authorizeURL(as, codeParams(publicClient(t, as), challenge))
+	owner, attacker := newBrowser(t), newBrowser(t)
+	if status, _ := signInAttempt(t, owner, as, authz, "grace", "password-of-grace"); status != 200 {
+		t.Fatalf("first sign-in: %d", status)
+	}
+	for range 3 {
+		signInAttempt(t, attacker, as, authz, "grace", "wrong guess")
+	}
+	if status, _ := signInAttempt(t, attacker, as, authz, "grace", "password-of-grace"); status != http.StatusUnauthorized {
+		t.Fatalf("right password from an unknown browser on a locked account: %d", status)
+	}
+	if status, page := signInAttempt(t, owner, as, authz, "grace", "password-of-grace"); status != 200 || !strings.Contains(page, "Authorize") {
+		t.Fatalf("the owner's browser during the lock: %d", status)
+	}
+	if status, _ := signInAttempt(t, newBrowser(t), as, authz, "grace", "password-of-grace"); status != http.StatusUnauthorized {
+		t.Fatalf("the owner's success unlocked the account for other browsers: %d", status)
+	}
+	for range 3 {
+		signInAttempt(t, owner, as, authz, "grace", "wrong guess")
+	}
+	if status, _ := signInAttempt(t, owner, as, authz, "grace", "password-of-grace"); status != http.StatusUnauthorized {
+		t.Fatalf("a known browser's own failures do not lock it: %d", status)
+	}
+	var known int
+	for _, rec := range as.Audit.records("login.locked") {
+		if rec["known_browser"] == true {
+			known++
+		}
+	}
+	if known != 2 { // its lock, then its refused attempt
+		t.Fatalf("%d login.locked records for the known browser, want 2", known)
+	}
+}

@@ -42,7 +42,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginPage(w, r, req, "Enter your username and password.", "")
 		return
 	}
-	u, err := s.authenticateUser(r.Context(), username, password)
+	u, err := s.signIn(r.Context(), r, username, password)
 	if err != nil {
 		s.serverError(w, r, "authenticate user", err)
 		return

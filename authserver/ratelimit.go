@@ -218,7 +218,9 @@ func (w *authFailureWatch) Unwrap() http.ResponseWriter { return w.ResponseWrite
 // accountLockout locks a user account after max wrong passwords within window (OWASP
 // Authentication Cheat Sheet, "Account Lockout"; NIST SP 800-63B §5.2.2). The first lock lasts
 // base, each further one twice the one before, at most maxLock; a successful sign-in or a
-// quiet maxLock after the last lock starts afresh. The state is per instance: with k instances
+// quiet maxLock after the last lock starts afresh. A browser the user signed in with before
+// counts apart (key "user ID/device", see knownDevice), so guesses from elsewhere do not lock
+// the owner out of it. The state is per instance: with k instances
 // sharing a store an attacker gets at most k×max guesses per window. A nil *accountLockout
 // never locks.
 type accountLockout struct {
@@ -226,7 +228,7 @@ type accountLockout struct {
 	window, base, maxLock time.Duration
 
 	mu       sync.Mutex
-	accounts map[string]*lockState // user ID → state; only known users are tracked
+	accounts map[string]*lockState // user ID (or user ID/device) → state; only existing users are tracked
 }
 
 type lockState struct {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
 )
@@ -88,7 +89,37 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 		return err
 	}
 	s.setCookie(w, "mcpauth_session", id+"."+s.sessionMAC(id, u), int(s.cfg.SessionTTL.Seconds()))
+	if s.knownDevice(r, u.ID) == "" {
+		nonce := randomToken(16)
+		s.setCookie(w, "mcpauth_device", nonce+"."+s.deviceMAC(nonce, u.ID), int(deviceCookieTTL.Seconds()))
+	}
 	return nil
+}
+
+// deviceCookieTTL is how long a browser is remembered after the user signed in with it.
+const deviceCookieTTL = 90 * 24 * time.Hour
+
+// knownDevice returns the ID of this browser if the user signed in with it before, from its
+// device cookie (OWASP "Slow Down Online Guessing Attacks with Device Cookies"), else "".
+// Such a browser has a lockout budget of its own, so that whoever locks the account by
+// guessing does not lock its owner out.
+func (s *Server) knownDevice(r *http.Request, userID string) string {
+	c, err := r.Cookie(s.cookieName("mcpauth_device"))
+	if err != nil {
+		return ""
+	}
+	nonce, mac, ok := strings.Cut(c.Value, ".")
+	if !ok || nonce == "" || subtle.ConstantTimeCompare([]byte(mac), []byte(s.deviceMAC(nonce, userID))) != 1 {
+		return ""
+	}
+	return nonce
+}
+
+// deviceMAC binds a device cookie's nonce to the user who signed in.
+func (s *Server) deviceMAC(nonce, userID string) string {
+	m := hmac.New(sha256.New, deriveKey(s.cfg.KeyEncryptionKey, "device-cookie"))
+	m.Write([]byte(nonce + "\x00" + userID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // endSession logs out: the session is deleted and its cookie cleared.

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -71,6 +72,12 @@ var dummyHash = sync.OnceValue(func() string { return hashPassword(randomToken(1
 // the same nil as a wrong password, so neither its lock nor a right guess shows; the audit
 // log records the lock (login.locked).
 func (s *Server) authenticateUser(ctx context.Context, username, password string) (*store.User, error) {
+	return s.signIn(ctx, nil, username, password)
+}
+
+// signIn is authenticateUser for a sign-in form posted by r: a browser the user signed in
+// with before (knownDevice) has its own failure count and lock, apart from the account's.
+func (s *Server) signIn(ctx context.Context, r *http.Request, username, password string) (*store.User, error) {
 	u, err := s.store.GetUserByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		checkPassword(dummyHash(), password)
@@ -81,17 +88,23 @@ func (s *Server) authenticateUser(ctx context.Context, username, password string
 	}
 	ok := checkPassword(u.PasswordHash, password)
 	now := s.now()
-	if until, locked := s.lockout.locked(u.ID, now); locked {
-		s.audit(ctx, "login.locked", "user_id", u.ID, "until", until, "reason", "sign-in attempt while the account is locked")
+	key, known := u.ID, false
+	if r != nil {
+		if d := s.knownDevice(r, u.ID); d != "" {
+			key, known = u.ID+"/"+d, true
+		}
+	}
+	if until, locked := s.lockout.locked(key, now); locked {
+		s.audit(ctx, "login.locked", "user_id", u.ID, "known_browser", known, "until", until, "reason", "sign-in attempt while locked")
 		return nil, nil
 	}
 	if !ok {
-		if until, lockedNow := s.lockout.fail(u.ID, now); lockedNow {
-			s.audit(ctx, "login.locked", "user_id", u.ID, "until", until, "reason", "too many wrong passwords")
+		if until, lockedNow := s.lockout.fail(key, now); lockedNow {
+			s.audit(ctx, "login.locked", "user_id", u.ID, "known_browser", known, "until", until, "reason", "too many wrong passwords")
 		}
 		return nil, nil
 	}
-	s.lockout.succeeded(u.ID)
+	s.lockout.succeeded(key)
 	return u, nil
 }
 
