@@ -3,6 +3,11 @@ package authserver
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -35,18 +40,41 @@ const ClaimQuotaTier = "quota_tier"
 // accessTokenType is the JWS "typ" of RFC 9068 §2.1.
 const accessTokenType = "at+jwt"
 
-// signAccessToken signs the claims with the current signing key.
+// signAccessToken signs the claims with the current signing key: a compact JWS (RFC 7515
+// §7.1) with ES256, whose signature is R || S, 32 bytes each (RFC 7518 §3.4). Written here
+// rather than with go-jose's builder, which encodes the claims three times (about a third of
+// the cost of a token).
 func (s *Server) signAccessToken(ctx context.Context, c *accessClaims) (string, error) {
 	key, err := s.keys.signer(ctx)
 	if err != nil {
 		return "", err
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key.priv, KeyID: key.id}},
-		(&jose.SignerOptions{}).WithType(accessTokenType))
+	header, err := json.Marshal(jwsHeader{Algorithm: string(jose.ES256), KeyID: key.id, Type: accessTokenType})
 	if err != nil {
 		return "", err
 	}
-	return jwt.Signed(signer).Claims(c).Serialize()
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	b64 := base64.RawURLEncoding
+	input := b64.EncodeToString(header) + "." + b64.EncodeToString(payload)
+	digest := sha256.Sum256([]byte(input))
+	r, sv, err := ecdsa.Sign(rand.Reader, key.priv, digest[:])
+	if err != nil {
+		return "", err
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	sv.FillBytes(sig[32:])
+	return input + "." + b64.EncodeToString(sig), nil
+}
+
+// jwsHeader is the protected header of an access token (RFC 7515 §4.1, RFC 9068 §2.1).
+type jwsHeader struct {
+	Algorithm string `json:"alg"`
+	KeyID     string `json:"kid"`
+	Type      string `json:"typ"`
 }
 
 // errNotOurToken: the string is not an access token this server signed, or it has expired.
