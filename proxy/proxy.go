@@ -73,6 +73,8 @@ type bridge struct {
 	init     *jsonrpc.Request // the host's initialize request
 	inited   *jsonrpc.Request // the host's initialized notification
 	version  *protocolVersion // negotiated protocol version, for the header
+	// stopListening ends the standalone stream of the current session (listen.go), if any.
+	stopListening context.CancelFunc
 }
 
 func newBridge(local mcp.Connection, cfg Config) (*bridge, error) {
@@ -315,8 +317,14 @@ func (b *bridge) readRemote(conn mcp.Connection, gen int) {
 			b.drop(gen)
 			return
 		}
-		if resp, ok := msg.(*jsonrpc.Response); ok && b.consume(resp) {
-			continue
+		if resp, ok := msg.(*jsonrpc.Response); ok {
+			swallow, initialized := b.consume(resp)
+			if initialized {
+				b.startListening(conn, gen)
+			}
+			if swallow {
+				continue
+			}
 		}
 		b.writeLocal(msg)
 	}
@@ -324,23 +332,25 @@ func (b *bridge) readRemote(conn mcp.Connection, gen int) {
 
 // consume handles a response before it goes to the host: the result of a replayed initialize
 // is swallowed; a host request's response settles it and, for initialize, gives the version.
-func (b *bridge) consume(resp *jsonrpc.Response) bool {
+// initialized reports a successful initialize result (the host's or a replayed one).
+func (b *bridge) consume(resp *jsonrpc.Response) (swallow, initialized bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if done, ok := b.replays[resp.ID]; ok {
 		if resp.Error != nil {
 			done <- fmt.Errorf("initialize: %w", resp.Error)
-		} else {
-			b.version.setFromResult(resp.Result)
-			done <- nil
+			return true, false
 		}
-		return true
+		b.version.setFromResult(resp.Result)
+		done <- nil
+		return true, true
 	}
 	if b.init != nil && resp.ID == b.init.ID && resp.Error == nil {
 		b.version.setFromResult(resp.Result)
+		initialized = true
 	}
 	delete(b.inflight, resp.ID)
-	return false
+	return false, initialized
 }
 
 // drop forgets remote session gen (if current) and answers the host's requests that were
@@ -353,6 +363,7 @@ func (b *bridge) drop(gen int) {
 	}
 	conn := b.remote
 	b.remote = nil
+	b.endListening()
 	var lost []jsonrpc.ID
 	for id, g := range b.inflight {
 		if g == gen {
@@ -365,6 +376,14 @@ func (b *bridge) drop(gen int) {
 	b.dialer.client.CloseIdleConnections()
 	for _, id := range lost {
 		b.answerError(id, errLost)
+	}
+}
+
+// endListening stops the standalone stream of the current session; b.mu is held.
+func (b *bridge) endListening() {
+	if b.stopListening != nil {
+		b.stopListening()
+		b.stopListening = nil
 	}
 }
 
@@ -390,6 +409,7 @@ func (b *bridge) close() {
 	conn := b.remote
 	b.remote = nil
 	b.gen++
+	b.endListening()
 	b.mu.Unlock()
 	if conn != nil {
 		conn.Close()

@@ -130,6 +130,13 @@ func (d *dialer) settle(k kind) {
 	}
 }
 
+// current returns the transport of the sessions once one worked (ok false before).
+func (d *dialer) current() (k kind, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.chosen[0], d.settled
+}
+
 func (d *dialer) connect(ctx context.Context, k kind) (mcp.Connection, error) {
 	d.status.reset()
 	if k == sse {
@@ -213,6 +220,8 @@ func (c *fallbackConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 }
 
 func (c *fallbackConn) Close() error { return c.current().Close() }
+
+func (c *fallbackConn) SessionID() string { return c.current().SessionID() }
 
 // headerTransport adds the configured headers and MCP-Protocol-Version to MCP requests.
 type headerTransport struct {
