@@ -23,14 +23,7 @@ type rawHost struct {
 
 func startRawHost(t *testing.T, cfg Config) *rawHost {
 	t.Helper()
-	hostR, bridgeW := io.Pipe()
-	bridgeR, hostW := io.Pipe()
-	local, err := (&mcp.IOTransport{Reader: bridgeR, Writer: bridgeW}).Connect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- Run(context.Background(), local, cfg) }()
+	hostR, hostW, done := startBridge(t, cfg)
 	t.Cleanup(func() {
 		hostW.Close()
 		select {

@@ -40,14 +40,7 @@ func remoteServer(t *testing.T, sse bool) (*httptest.Server, *atomic.Int32) {
 // returns the session and a channel with Run's result once the host closes.
 func host(t *testing.T, cfg Config) (*mcp.ClientSession, <-chan error) {
 	t.Helper()
-	hostR, bridgeW := io.Pipe()
-	bridgeR, hostW := io.Pipe()
-	local, err := (&mcp.IOTransport{Reader: bridgeR, Writer: bridgeW}).Connect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- Run(context.Background(), local, cfg) }()
+	hostR, hostW, done := startBridge(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "host", Version: "1"}, nil).Connect(ctx, &mcp.IOTransport{Reader: hostR, Writer: hostW}, nil)
@@ -55,6 +48,20 @@ func host(t *testing.T, cfg Config) (*mcp.ClientSession, <-chan error) {
 		t.Fatal(err)
 	}
 	return cs, done
+}
+
+// startBridge runs Run on a pair of pipes and returns the host's ends and Run's result.
+func startBridge(t *testing.T, cfg Config) (hostR *io.PipeReader, hostW *io.PipeWriter, done <-chan error) {
+	t.Helper()
+	hostR, bridgeW := io.Pipe()
+	bridgeR, hostW := io.Pipe()
+	local, err := (&mcp.IOTransport{Reader: bridgeR, Writer: bridgeW}).Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := make(chan error, 1)
+	go func() { result <- Run(context.Background(), local, cfg) }()
+	return hostR, hostW, result
 }
 
 func TestRunTransports(t *testing.T) {
