@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,5 +129,37 @@ func TestClientAuthFailuresPerAddress(t *testing.T) {
 	locked := as.Audit.records("client_auth.locked")
 	if len(locked) != 1 || locked[0]["remote"] != attacker {
 		t.Fatalf("client_auth.locked records: %v", locked)
+	}
+}
+
+// TestClientAuthConcurrentSuccessesNeverLimited: with the default limits, 32 connections of one
+// client from one address, all authenticating correctly (the benchmark's load), never get 429.
+func TestClientAuthConcurrentSuccessesNeverLimited(t *testing.T) {
+	as := newTestAS(t, nil)
+	id, secret := backend(t, as, "bench")
+	var wg sync.WaitGroup
+	var refused atomic.Int32
+	for range 32 {
+		wg.Go(func() {
+			for range 10 {
+				form := strings.NewReader(ccForm.Encode())
+				req, _ := http.NewRequest(http.MethodPost, as.URL+"/token", form)
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					refused.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := refused.Load(); n != 0 {
+		t.Fatalf("%d of 320 correct token requests were refused", n)
 	}
 }
