@@ -154,26 +154,37 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*TokenInfo, err
 
 // verify checks the header, signature and claims of token at now.
 func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (*TokenInfo, error) {
-	hdr, err := parseJWTHeader(token)
+	jws, kid, err := v.parseToken(token)
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(v.cfg.Algorithms, jose.SignatureAlgorithm(hdr.Alg)) {
-		return nil, tokenErr(ReasonAlgorithm, fmt.Sprintf("signature algorithm %q not accepted", hdr.Alg), nil)
-	}
-	// RFC 9068 §2.1 and §4: typ must be "at+jwt" (the "application/" prefix may be present).
-	if typ := strings.ToLower(hdr.Typ); typ != "at+jwt" && typ != "application/at+jwt" {
-		return nil, tokenErr(ReasonType, "token type is not at+jwt", nil)
-	}
-	jws, err := jose.ParseSigned(token, v.cfg.Algorithms)
-	if err != nil || len(jws.Signatures) != 1 {
-		return nil, tokenErr(ReasonMalformed, "not a compact JWS", err)
-	}
-	payload, err := v.verifySignature(ctx, jws, hdr.Kid)
+	payload, err := v.verifySignature(ctx, jws, kid)
 	if err != nil {
 		return nil, err
 	}
 	return v.checkClaims(payload, now)
+}
+
+// parseToken parses a compact JWS with one signature and checks its header
+// before any key is looked up: an accepted algorithm and typ at+jwt. It
+// returns the JWS and the key ID.
+func (v *JWTVerifier) parseToken(token string) (*jose.JSONWebSignature, string, error) {
+	hdr, err := parseJWTHeader(token)
+	if err != nil {
+		return nil, "", err
+	}
+	if !slices.Contains(v.cfg.Algorithms, jose.SignatureAlgorithm(hdr.Alg)) {
+		return nil, "", tokenErr(ReasonAlgorithm, fmt.Sprintf("signature algorithm %q not accepted", hdr.Alg), nil)
+	}
+	// RFC 9068 §2.1 and §4: typ must be "at+jwt" (the "application/" prefix may be present).
+	if typ := strings.ToLower(hdr.Typ); typ != "at+jwt" && typ != "application/at+jwt" {
+		return nil, "", tokenErr(ReasonType, "token type is not at+jwt", nil)
+	}
+	jws, err := jose.ParseSigned(token, v.cfg.Algorithms)
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, "", tokenErr(ReasonMalformed, "not a compact JWS", err)
+	}
+	return jws, hdr.Kid, nil
 }
 
 // parseJWTHeader decodes the protected header of a compact JWS.
