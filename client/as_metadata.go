@@ -24,8 +24,8 @@ type authServerMeta struct {
 // authServerMetadataURLs lists the metadata URLs of an issuer in the specification's order:
 // for an issuer with a path, OAuth path insertion, OpenID Connect path insertion, then
 // OpenID Connect path appending; for one without, the two root documents.
-func authServerMetadataURLs(issuer string) ([]string, error) {
-	u, err := checkEndpointString(issuer)
+func authServerMetadataURLs(rule endpointRule, issuer string) ([]string, error) {
+	u, err := rule.checkString(issuer)
 	if err != nil {
 		return nil, fmt.Errorf("issuer %q: %w", sanitize(issuer), err)
 	}
@@ -51,7 +51,7 @@ func authServerMetadataURLs(issuer string) ([]string, error) {
 // wrapping errNoDocument when there is none. legacy is the 2025-03-26 fallback, where issuer
 // is only the MCP server's origin: the document's issuer must then be on that origin.
 func (c *Client) fetchAuthServerMetadata(ctx context.Context, issuer string, legacy bool) (*authServerMeta, error) {
-	urls, err := authServerMetadataURLs(issuer)
+	urls, err := authServerMetadataURLs(c.rule, issuer)
 	if err != nil {
 		return nil, &MetadataError{URL: issuer, Reason: err.Error()}
 	}
@@ -65,14 +65,14 @@ func (c *Client) fetchAuthServerMetadata(ctx context.Context, issuer string, leg
 		if err != nil {
 			return nil, err
 		}
-		return decodeAuthServerMetadata(body, issuer, u, legacy)
+		return decodeAuthServerMetadata(c.rule, body, issuer, u, legacy)
 	}
 	return nil, lastErr
 }
 
 // decodeAuthServerMetadata parses and validates a metadata document fetched for issuer (for
 // legacy, an origin: see fetchAuthServerMetadata).
-func decodeAuthServerMetadata(body []byte, issuer, from string, legacy bool) (*authServerMeta, error) {
+func decodeAuthServerMetadata(rule endpointRule, body []byte, issuer, from string, legacy bool) (*authServerMeta, error) {
 	var as authServerMeta
 	if err := json.Unmarshal(body, &as); err != nil {
 		return nil, &MetadataError{URL: from, Reason: fmt.Sprintf("invalid authorization server metadata: %v", err)}
@@ -97,7 +97,7 @@ func decodeAuthServerMetadata(body []byte, issuer, from string, legacy bool) (*a
 		}
 		u, err := url.Parse(v)
 		if err == nil {
-			err = checkEndpoint(u)
+			err = rule.check(u)
 		}
 		if err != nil {
 			return nil, &MetadataError{URL: from, Reason: fmt.Sprintf("%s %q: %v", name, sanitize(v), err)}

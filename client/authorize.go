@@ -31,7 +31,7 @@ func (c *Client) authorizationCodeLocked(ctx context.Context, scopes []string) e
 	if d.as.AuthorizationEndpoint == "" {
 		return &MetadataError{URL: d.as.Issuer, Reason: "no authorization_endpoint"}
 	}
-	authEP, err := checkEndpointString(d.as.AuthorizationEndpoint)
+	authEP, err := c.rule.checkString(d.as.AuthorizationEndpoint)
 	if err != nil {
 		return &MetadataError{URL: d.as.Issuer, Reason: "authorization_endpoint: " + err.Error()}
 	}

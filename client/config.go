@@ -86,6 +86,18 @@ type Config struct {
 	// client_id_metadata_document_supported.
 	ClientMetadataURL string
 
+	// Resource, when set, is the resource indicator (RFC 8707) sent in authorization, token
+	// and refresh requests instead of the one discovery finds (the resource of the server's
+	// protected resource metadata, else the canonical ServerURL): for a server whose tokens
+	// must name another audience. The metadata is still checked against ServerURL.
+	Resource string
+
+	// AllowHTTP allows plain http URLs on hosts other than loopback, for the MCP server and
+	// every OAuth endpoint, so that tokens, codes and secrets travel unencrypted: only for a
+	// trusted private network. http on loopback is always allowed, https always required
+	// otherwise. The Client ID Metadata Document URL must be https regardless.
+	AllowHTTP bool
+
 	// GrantType is AuthorizationCode (default) or ClientCredentials.
 	GrantType GrantType
 

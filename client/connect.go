@@ -33,6 +33,7 @@ func Connect(ctx context.Context, cfg Config) (*mcp.ClientSession, error) {
 type Client struct {
 	cfg      Config
 	server   serverURL
+	rule     endpointRule // which endpoints may be sent requests (Config.AllowHTTP)
 	base     *http.Client // sends OAuth requests (discovery, registration, token)
 	post     *http.Client // base without following redirects: registration and token requests
 	store    Store
@@ -48,9 +49,15 @@ type Client struct {
 
 // New checks cfg and returns a Client. It makes no network request.
 func New(cfg Config) (*Client, error) {
-	server, err := parseServerURL(cfg.ServerURL)
+	rule := endpointRule{allowHTTP: cfg.AllowHTTP}
+	server, err := parseServerURL(rule, cfg.ServerURL)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Resource != "" {
+		if err := checkResourceIndicator(cfg.Resource); err != nil {
+			return nil, err
+		}
 	}
 	switch cfg.GrantType {
 	case "":
@@ -87,7 +94,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ClientVersion == "" {
 		cfg.ClientVersion = "dev"
 	}
-	c := &Client{cfg: cfg, server: server, lock: make(chan struct{}, 1)}
+	c := &Client{cfg: cfg, server: server, rule: rule, lock: make(chan struct{}, 1)}
 	c.base = cfg.HTTPClient
 	if c.base == nil {
 		c.base = http.DefaultClient

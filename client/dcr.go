@@ -19,7 +19,7 @@ import (
 // code grant instead for DeviceCode), and the token endpoint authentication "none" unless the
 // server does not support it.
 func (c *Client) register(ctx context.Context, as *authServerMeta, redirectURI string) (*Registration, error) {
-	ep, err := checkEndpointString(as.RegistrationEndpoint)
+	ep, err := c.rule.checkString(as.RegistrationEndpoint)
 	if err != nil {
 		return nil, &MetadataError{URL: as.Issuer, Reason: "registration_endpoint: " + err.Error()}
 	}

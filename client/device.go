@@ -118,7 +118,7 @@ func (c *Client) requestDeviceCode(ctx context.Context, endpoint, issuer string,
 		if u == "" {
 			continue
 		}
-		if _, err := checkEndpointString(u); err != nil {
+		if _, err := c.rule.checkString(u); err != nil {
 			return nil, &TokenError{StatusCode: http.StatusOK, Code: "invalid_response", Description: fmt.Sprintf("verification URI %q: %v", sanitize(u), err)}
 		}
 	}

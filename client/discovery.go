@@ -104,6 +104,9 @@ func (c *Client) discover(ctx context.Context, metadataURL string) (*discovery, 
 	if c.cfg.GrantType == AuthorizationCode && !slices.Contains(d.as.CodeChallengeMethodsSupported, "S256") {
 		return nil, &PKCEUnsupportedError{Issuer: d.as.Issuer, Methods: d.as.CodeChallengeMethodsSupported}
 	}
+	if c.cfg.Resource != "" {
+		d.resource = c.cfg.Resource
+	}
 	c.log.Debug("mcpauth: discovered", "resource", d.resource, "issuer", d.as.Issuer)
 	return d, nil
 }
@@ -123,7 +126,7 @@ func defaultEndpoints(origin string) *authServerMeta {
 // fetchJSON GETs a JSON document through the configured HTTP client. A 4xx answer is
 // errNoDocument; the body is capped at maxMetadataBytes.
 func (c *Client) fetchJSON(ctx context.Context, rawURL string) ([]byte, error) {
-	u, err := checkEndpointString(rawURL)
+	u, err := c.rule.checkString(rawURL)
 	if err != nil {
 		return nil, &MetadataError{URL: rawURL, Reason: err.Error()}
 	}

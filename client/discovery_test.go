@@ -51,13 +51,13 @@ func TestAuthServerMetadataURLs(t *testing.T) {
 			"https://as.example/tenant1/.well-known/openid-configuration",
 		}},
 	} {
-		got, err := authServerMetadataURLs(tc.issuer)
+		got, err := authServerMetadataURLs(endpointRule{}, tc.issuer)
 		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, %v; want %v", tc.issuer, got, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"http://as.example", "https://as.example/?q=1", "ftp://as.example", "/relative"} {
-		if _, err := authServerMetadataURLs(bad); err == nil {
+		if _, err := authServerMetadataURLs(endpointRule{}, bad); err == nil {
 			t.Errorf("issuer %q accepted", bad)
 		}
 	}
@@ -81,7 +81,7 @@ func TestResourceMismatchRefused(t *testing.T) {
 }
 
 func TestResourceCovers(t *testing.T) {
-	s, _ := parseServerURL("https://API.example:443/mcp/v1")
+	s, _ := parseServerURL(endpointRule{}, "https://API.example:443/mcp/v1")
 	for resource, want := range map[string]bool{
 		"https://api.example/mcp/v1":      true,
 		"https://api.example/mcp/v1/":     true,

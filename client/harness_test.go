@@ -358,7 +358,9 @@ func newTestRSOn(t *testing.T, as *testAS, mux *http.ServeMux, withPRM bool) *te
 		}) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "echo: " + in.Text}}}, nil, nil
 		})
-	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	// The server listens on loopback but may play a host of a private network (TestAllowHTTP):
+	// go-sdk's DNS rebinding guard for loopback servers would refuse that Host header.
+	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{DisableLocalhostProtection: true})
 	if withPRM {
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", rs.prm)
 	}

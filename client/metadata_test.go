@@ -125,7 +125,7 @@ func FuzzDecodeResourceMetadata(f *testing.F) {
 	f.Add([]byte(`{"authorization_servers":[null,"http://x"]}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		prm, err := decodeResourceMetadata(b)
+		prm, err := decodeResourceMetadata(endpointRule{}, b)
 		if err == nil && (prm.Resource == "" || len(prm.AuthorizationServers) == 0) {
 			t.Fatalf("accepted invalid metadata %+v", prm)
 		}
@@ -137,7 +137,7 @@ func FuzzDecodeAuthServerMetadata(f *testing.F) {
 	f.Add([]byte(`{"issuer":"https://as.example","token_endpoint":"javascript:x"}`))
 	f.Add([]byte(`{"issuer":7}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		as, err := decodeAuthServerMetadata(b, "https://as.example", "https://as.example/.well-known/oauth-authorization-server", false)
+		as, err := decodeAuthServerMetadata(endpointRule{}, b, "https://as.example", "https://as.example/.well-known/oauth-authorization-server", false)
 		if err == nil && (as.Issuer != "https://as.example" || as.TokenEndpoint == "") {
 			t.Fatalf("accepted invalid metadata %+v", as)
 		}

@@ -1,5 +1,6 @@
 // Canonical server URIs for the resource parameter (RFC 8707 §2; MCP authorization
-// specification, "Canonical Server URI") and the https-or-loopback rule for endpoints.
+// specification, "Canonical Server URI") and the https-or-loopback rule for endpoints
+// (OAuth 2.1 §1.5, RFC 8252 §8.3).
 
 package client
 
@@ -14,7 +15,7 @@ import (
 // no fragment.
 type serverURL struct{ u *url.URL }
 
-func parseServerURL(raw string) (serverURL, error) {
+func parseServerURL(rule endpointRule, raw string) (serverURL, error) {
 	if raw == "" {
 		return serverURL{}, fmt.Errorf("Config.ServerURL is empty")
 	}
@@ -22,7 +23,7 @@ func parseServerURL(raw string) (serverURL, error) {
 	if err != nil {
 		return serverURL{}, fmt.Errorf("server URL: %w", err)
 	}
-	if err := checkEndpoint(u); err != nil {
+	if err := rule.check(u); err != nil {
 		return serverURL{}, fmt.Errorf("server URL %s: %w", raw, err)
 	}
 	return serverURL{canonical(u)}, nil
@@ -50,6 +51,16 @@ func canonical(u *url.URL) *url.URL {
 
 func (s serverURL) String() string { return s.u.String() }
 
+// checkResourceIndicator checks a resource value given in Config.Resource: an absolute URI
+// without a fragment (RFC 8707 §2).
+func checkResourceIndicator(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Fragment != "" || strings.ContainsAny(raw, " \t\r\n") {
+		return fmt.Errorf("Config.Resource %q is not an absolute URI without a fragment (RFC 8707 §2)", sanitize(raw))
+	}
+	return nil
+}
+
 // origin returns scheme://host[:port] of the server.
 func (s serverURL) origin() string { return s.u.Scheme + "://" + s.u.Host }
 
@@ -75,8 +86,12 @@ func (s serverURL) covers(resource string) bool {
 	return sp == rp || strings.HasPrefix(sp, rp+"/")
 }
 
-// checkEndpoint refuses a URL that is not https, or http on a loopback host.
-func checkEndpoint(u *url.URL) error {
+// endpointRule decides which URLs the client sends requests (and credentials) to: https, and
+// http on a loopback host; with allowHTTP (Config.AllowHTTP) also http on any host.
+type endpointRule struct{ allowHTTP bool }
+
+// check refuses a URL the rule does not allow.
+func (r endpointRule) check(u *url.URL) error {
 	if !u.IsAbs() || u.Host == "" {
 		return fmt.Errorf("%w: not an absolute URL", ErrInsecureURL)
 	}
@@ -84,19 +99,20 @@ func checkEndpoint(u *url.URL) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if r.allowHTTP || isLoopback(u.Hostname()) {
 			return nil
 		}
 	}
 	return ErrInsecureURL
 }
 
-func checkEndpointString(raw string) (*url.URL, error) {
+// checkString parses raw and checks it.
+func (r endpointRule) checkString(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInsecureURL, err)
 	}
-	return u, checkEndpoint(u)
+	return u, r.check(u)
 }
 
 func isLoopback(host string) bool {

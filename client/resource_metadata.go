@@ -42,7 +42,7 @@ func (c *Client) fetchResourceMetadata(ctx context.Context, fromChallenge string
 		if err != nil {
 			return nil, "", err
 		}
-		prm, err := decodeResourceMetadata(body)
+		prm, err := decodeResourceMetadata(c.rule, body)
 		if err != nil {
 			return nil, "", &MetadataError{URL: u, Reason: err.Error()}
 		}
@@ -55,7 +55,7 @@ func (c *Client) fetchResourceMetadata(ctx context.Context, fromChallenge string
 }
 
 // decodeResourceMetadata parses and validates a protected resource metadata document.
-func decodeResourceMetadata(body []byte) (*oauthex.ProtectedResourceMetadata, error) {
+func decodeResourceMetadata(rule endpointRule, body []byte) (*oauthex.ProtectedResourceMetadata, error) {
 	var prm oauthex.ProtectedResourceMetadata
 	if err := json.Unmarshal(body, &prm); err != nil {
 		return nil, fmt.Errorf("invalid protected resource metadata: %v", err)
@@ -67,7 +67,7 @@ func decodeResourceMetadata(body []byte) (*oauthex.ProtectedResourceMetadata, er
 		return nil, errors.New("protected resource metadata lists no authorization_servers")
 	}
 	for _, as := range prm.AuthorizationServers {
-		if _, err := checkEndpointString(as); err != nil {
+		if _, err := rule.checkString(as); err != nil {
 			return nil, fmt.Errorf("authorization server %q: %v", sanitize(as), err)
 		}
 	}

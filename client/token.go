@@ -156,7 +156,7 @@ func (c *Client) postToken(ctx context.Context, e *Entry, form url.Values) (*tok
 // name of issuer, with the client authentication of reg and without following redirects,
 // and returns the body of a 200 answer. Any other answer is a *TokenError (RFC 6749 §5.2).
 func (c *Client) postForm(ctx context.Context, name, endpoint, issuer string, reg *Registration, form url.Values) ([]byte, error) {
-	ep, err := checkEndpointString(endpoint)
+	ep, err := c.rule.checkString(endpoint)
 	if err != nil {
 		return nil, &MetadataError{URL: issuer, Reason: name + ": " + err.Error()}
 	}

@@ -28,6 +28,7 @@ type clientFlags struct {
 	scopes                 []string
 	noBrowser              bool
 	deviceCode             bool
+	allowHTTP              bool
 	configDir              string
 	profile                string
 	output                 string
@@ -43,6 +44,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	fs.StringSliceVar(&f.scopes, "scope", nil, "`scopes` to request instead of those the server asks for (comma-separated or repeated)")
 	fs.BoolVar(&f.noBrowser, "no-browser", false, "print the authorization URL instead of opening a browser; on a terminal, the redirect address may be pasted back")
 	fs.BoolVar(&f.deviceCode, "device-code", false, "log in with a code entered on another device (RFC 8628 device authorization grant)")
+	fs.BoolVar(&f.allowHTTP, "allow-http", false, "allow plain http to the server and its authorization server off loopback: tokens travel unencrypted (trusted private networks only)")
 	fs.StringVar(&f.configDir, "config-dir", "", "`directory` of stored registrations and tokens (default $"+client.ConfigDirEnv+", else the user config directory/mcpauth)")
 	fs.StringVar(&f.profile, "profile", "", "use the credentials of this `profile` (several accounts for one server; see mcpauth status)")
 	fs.StringVarP(&f.output, "output", "o", "text", "output `format`: text or json")
@@ -85,6 +87,7 @@ func (f *clientFlags) config(serverURL string, stderr io.Writer) (client.Config,
 		Scopes:            scopes,
 		Store:             client.NewFileStore(dir),
 		NoBrowser:         f.noBrowser,
+		AllowHTTP:         f.allowHTTP,
 		Stderr:            stderr,
 	}
 	if f.deviceCode {

@@ -72,8 +72,8 @@ The flags are mcp-remote's, with the same meaning. HTTPS_PROXY and NO_PROXY are 
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.headers, "header", nil, "add `\"Name: value\"` to every request to the MCP server (repeatable; ${VAR} is expanded from the environment)")
-	f.BoolVar(&o.allowHTTP, "allow-http", false, "allow a plain-http server URL off loopback (trusted private networks only)")
-	f.StringVar(&o.resource, "resource", "", "keep the OAuth session of this `name` apart from others for the same server")
+	f.BoolVar(&o.allowHTTP, "allow-http", false, "allow plain http to the server and its authorization server off loopback: tokens travel unencrypted (trusted private networks only)")
+	f.StringVar(&o.resource, "resource", "", "send this `URI` as the OAuth resource (RFC 8707) instead of the server's, and keep its session apart from others for the same server")
 	f.StringVar(&o.clientInfo, "static-oauth-client-info", "", "pre-registered client as `JSON|@file`: {\"client_id\":...,\"client_secret\":...}")
 	f.StringVar(&o.clientMetadata, "static-oauth-client-metadata", "", "client metadata as `JSON|@file`: client_name, scope, token_endpoint_auth_method")
 	f.StringVar(&o.host, "host", "localhost", "callback host; the redirect URI always uses 127.0.0.1 (RFC 8252 §7.3), so only a loopback name is accepted")
@@ -150,6 +150,8 @@ func (o proxyOptions) clientConfig(serverURL string, port int, logger *slog.Logg
 		RedirectPort: port,
 		Stderr:       stderr,
 		Logger:       logger,
+		Resource:     o.resource,
+		AllowHTTP:    o.allowHTTP,
 	}
 	if o.clientInfo != "" {
 		var info struct {
@@ -190,11 +192,8 @@ func checkServerScheme(raw string, allowHTTP bool) error {
 	if err != nil {
 		return err
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
-		if !allowHTTP {
-			return fmt.Errorf("%s is plain http: use https, or pass --allow-http on a trusted private network", raw)
-		}
-		return fmt.Errorf("%s is plain http: --allow-http is not supported yet by the OAuth client (tokens are only sent over https or to loopback)", raw)
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) && !allowHTTP {
+		return fmt.Errorf("%s is plain http: use https, or pass --allow-http on a trusted private network", raw)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mcpauth/mcpauth/client"
 )
 
 // TestProxyFlags covers mcp-remote's flags as mcpauth proxy reads them: ${VAR} expansion in
@@ -47,5 +49,19 @@ func TestProxyFlags(t *testing.T) {
 	}
 	if _, _, _, err := (proxyOptions{transport: "http-first", host: "localhost"}).clientConfig("http://api.example.com/mcp", 0, nil, nil); err == nil || !strings.Contains(err.Error(), "--allow-http") {
 		t.Errorf("plain http off loopback: %v", err)
+	}
+	// --allow-http and --resource reach the client (client.TestAllowHTTP and
+	// client.TestResourceOverride show what it does with them); --resource also keeps the
+	// session in a store of its own.
+	o = proxyOptions{transport: "http-first", host: "localhost", allowHTTP: true, resource: "https://audience.example/api"}
+	cfg, dir, _, err := o.clientConfig("http://api.example.com/mcp", 0, nil, nil)
+	if err != nil || !cfg.AllowHTTP || cfg.Resource != "https://audience.example/api" {
+		t.Fatalf("--allow-http --resource: config %+v, %v", cfg, err)
+	}
+	if _, err := client.New(cfg); err != nil {
+		t.Fatalf("client.New with --allow-http: %v", err)
+	}
+	if plain, _ := storeDir("", ""); dir == plain {
+		t.Errorf("--resource shares the default store %s", dir)
 	}
 }
