@@ -273,6 +273,11 @@ func (s *Server) decideDevice(w http.ResponseWriter, r *http.Request, ds store.D
 	s.renderPage(w, r, http.StatusOK, "error.html", &pageData{Title: title, Message: message})
 }
 
+// pendingPoll reports the answer to a device token request while the user has not decided:
+// the normal state of the grant that clients poll every few seconds (§3.5), so the token
+// endpoint does not audit it as a refusal.
+func pendingPoll(e *oauthError) bool { return e.Code == errAuthorizationPending }
+
 // deviceToken answers a device_code token request (§3.4, §3.5).
 func (s *Server) deviceToken(ctx context.Context, c *client, deviceCode string) (*tokenResponse, *oauthError) {
 	ds, ok := s.deviceStore()

@@ -1,6 +1,7 @@
 package authserver_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -78,6 +79,15 @@ func TestDeviceTokenEndpoint(t *testing.T) {
 	clk.advance(6 * time.Second)
 	status, body = poll(otherID, deviceCode)
 	wantOAuthError(t, "another client's poll", status, body, http.StatusBadRequest, "invalid_grant")
+	// A pending poll is the normal state of the grant, not a refusal: only the slow_down and
+	// the other client's poll are audited as token.refused.
+	var refusals []string
+	for _, rec := range as.Audit.records("token.refused") {
+		refusals = append(refusals, fmt.Sprint(rec["error"]))
+	}
+	if strings.Join(refusals, " ") != "slow_down invalid_grant" {
+		t.Errorf("token.refused audit records for the polls: %v, want slow_down and invalid_grant", refusals)
+	}
 
 	if status, page := decideOnPage(t, as, strings.ToLower(strings.ReplaceAll(userCode, "-", " ")), ""); status != http.StatusOK || !strings.Contains(page, "weather:read") || !strings.Contains(page, userCode) {
 		t.Fatalf("consent page for a code typed in lower case with a space: %d\n%s", status, page)

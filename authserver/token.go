@@ -133,7 +133,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		if e.Code == errServerError {
 			s.log.ErrorContext(r.Context(), "authserver: token request", "err", e.Description, "grant_type", tr.grantType)
 			e = newError(errServerError, "internal error")
-		} else {
+		} else if !pendingPoll(e) {
 			s.audit(r.Context(), "token.refused", "client_id", c.id, "grant_type", tr.grantType, "error", e.Code, "reason", e.Description)
 		}
 		writeError(w, r, e)
