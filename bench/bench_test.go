@@ -252,34 +252,48 @@ func BenchmarkRegistration(b *testing.B) {
 	})
 }
 
-// BenchmarkToolCall: tools/call per second of the example MCP server protected by mcpauth
-// (ES256 JWT checked on every request: its signature at first use, then protect's verified-token
-// cache; per-user and per-client rate limits counted) vs the same go-sdk server with no
-// authentication.
+// BenchmarkToolCall: tools/call per second of the example go-sdk MCP server with no
+// authentication, of the same server behind protect (JWT checked on every request: its
+// signature at first use, then protect's verified-token cache; per-tool scopes; per-user and
+// per-client rate limits counted) — the cost of protection — and of mcpauth serve, which runs
+// the authorization server in the same process as the protected MCP server.
 func BenchmarkToolCall(b *testing.B) {
 	once(b, func() {
-		p, base := harness.StartBenchServer(b, serverCPU(), "mcp")
-		defer p.Kill()
+		plainProc, plainBase := harness.StartBenchServer(b, serverCPU(), "mcp")
+		defer plainProc.Kill()
 		o := startOurs(b, "sqlite")
+		protProc, protBase := harness.StartBenchServer(b, serverCPU(), "protected", "-issuer", o.Issuer, "-resource", o.MCPURL)
+		defer protProc.Kill()
 		t, err := o.as.ClientCredentials(context.Background(), o.cc, "weather:read")
 		if err != nil {
 			b.Fatal(err)
 		}
-		// The two sides alternate in rounds (both servers pinned to the same CPU, the idle one
-		// idle), so that a change of the machine's load during the run falls on both: one
-		// measurement after the other put 3.7% to 47% on the cost over runs.
-		plainOp, protectedOp := toolCallOp(b, base+"/mcp", ""), toolCallOp(b, o.MCPURL, t.AccessToken)
-		const rounds = 3
-		var plain, protected float64
-		for range rounds {
-			plain += measure(b, "mcp without auth", *duration/rounds, plainOp) / rounds
-			protected += measure(b, "mcp protected", *duration/rounds, protectedOp) / rounds
+		// The sides alternate in rounds (all servers up, pinned to the same CPU, the idle ones
+		// idle), so that a change of the machine's load during the run falls on each: one
+		// measurement after the other put the cost anywhere from 3.7% to 47% over runs.
+		sides := []struct {
+			name string
+			op   harness.Op
+			rate float64
+		}{
+			{"mcp without auth", toolCallOp(b, plainBase+"/mcp", ""), 0},
+			{"mcp behind protect", toolCallOp(b, protBase+"/mcp", t.AccessToken), 0},
+			{"mcpauth serve", toolCallOp(b, o.MCPURL, t.AccessToken), 0},
 		}
+		const rounds = 3
+		for range rounds {
+			for i := range sides {
+				sides[i].rate += measure(b, sides[i].name, *duration/rounds, sides[i].op) / rounds
+			}
+		}
+		plain, protected, serve := sides[0].rate, sides[1].rate, sides[2].rate
 		fmt.Printf("\ntools/call at %d connections, servers pinned to CPU %d, %v each in %d alternating rounds:\n", *conns, serverCPU(), *duration, rounds)
-		fmt.Printf("  %-40s %9.0f /s\n", "go-sdk example server, no auth", plain)
-		fmt.Printf("  %-40s %9.0f /s   cost of protection %.1f%%\n", "same server protected by mcpauth", protected, 100*(1-protected/plain))
+		fmt.Printf("  %-44s %9.0f /s\n", "go-sdk example server, no auth", plain)
+		fmt.Printf("  %-44s %9.0f /s   cost of protection %.1f%%\n", "same server behind protect", protected, 100*(1-protected/plain))
+		fmt.Printf("  %-44s %9.0f /s   %.1f%% below no auth\n", "mcpauth serve (authorization server in process)", serve, 100*(1-serve/plain))
 		b.ReportMetric(plain, "noauth/s")
 		b.ReportMetric(protected, "protected/s")
+		b.ReportMetric(serve, "serve/s")
 		b.ReportMetric(100*(1-protected/plain), "cost%")
 	})
 }

@@ -10,16 +10,16 @@
 #   EXECS=200000 bench/fuzz.sh
 #   ONLY='FuzzJWTVerify|FuzzHandler' bench/fuzz.sh   # targets whose name matches (grep -E)
 #
-# MINIMIZE bounds the time spent shrinking each new interesting input (go test's
-# -fuzzminimizetime, default 60s there, 2s here): with go's default, a target that keeps
-# finding coverage spends most of its run minimizing rather than executing.
+# MINIMIZE bounds the work spent shrinking each new interesting input (go test's
+# -fuzzminimizetime, default 60s there, 100 executions here): with go's default, a target that
+# keeps finding coverage spends most of its run minimizing rather than executing.
 # While the file named by HOLD exists, the next target waits (keeps a benchmark run on the
 # same machine free of fuzzing).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 EXECS=${EXECS:-1000000}
 ONLY=${ONLY:-.}
-MINIMIZE=${MINIMIZE:-2s}
+MINIMIZE=${MINIMIZE:-100x}
 HOLD=${HOLD:-}
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT

@@ -42,6 +42,8 @@ func TestBenchmarkScenariosRun(t *testing.T) {
 	measure(t, "ours register", d, registerOp(discover(t, reg, reg+"/mcp")))
 	_, mcpBase := harness.StartBenchServer(t, -1, "mcp")
 	measure(t, "tools/call without auth", d, toolCallOp(t, mcpBase+"/mcp", ""))
+	_, protBase := harness.StartBenchServer(t, -1, "protected", "-issuer", o.Issuer, "-resource", o.MCPURL)
+	measure(t, "tools/call behind protect", d, toolCallOp(t, protBase+"/mcp", tok.AccessToken))
 	_, plain := harness.StartBenchServer(t, -1, "plain")
 	measure(t, "plain", d, plainOp(plain))
 

@@ -3,6 +3,11 @@
 //
 //	benchserver -mode plain       a plain net/http handler answering a small JSON body: the floor
 //	benchserver -mode mcp         the example MCP server (go-sdk) with no authentication at all
+//	benchserver -mode protected -issuer URL -resource URL
+//	                              the same server behind protect, as mcpauth serve assembles it
+//	                              (JWT verified against the issuer's JWKS, per-tool scopes, per-user
+//	                              and per-client rate limits in memory, metrics), without an
+//	                              authorization server in the process: the cost of protection alone
 //	benchserver -mode register    mcpauth's authorization server without the per-address
 //	                              registration rate limit (which refuses a benchmark's flood from
 //	                              one address), on SQLite (-data) or PostgreSQL (-postgres)
@@ -23,18 +28,23 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/authserver/store"
 	"github.com/mcpauth/mcpauth/authserver/store/postgres"
 	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 	"github.com/mcpauth/mcpauth/examples/publicserver"
+	"github.com/mcpauth/mcpauth/protect"
 )
 
 func main() {
-	mode := flag.String("mode", "plain", "plain, mcp or register")
+	mode := flag.String("mode", "plain", "plain, mcp, protected or register")
+	issuer := flag.String("issuer", "", "authorization server issuer (protected)")
+	resource := flag.String("resource", "", "resource the tokens are for (protected)")
 	data := flag.String("data", "", "SQLite data directory (register)")
 	dsn := flag.String("postgres", "", "PostgreSQL DSN instead of SQLite (register)")
 	flag.Parse()
@@ -59,6 +69,11 @@ func main() {
 		mux := http.NewServeMux()
 		mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
 		h = mux
+	case "protected":
+		h, err = protectedServer(*issuer, *resource)
+		if err != nil {
+			log.Fatal(err)
+		}
 	case "register":
 		h, err = registerServer(ctx, base, ln.Addr().String(), *data, *dsn)
 		if err != nil {
@@ -76,6 +91,31 @@ func main() {
 	if err := srv.Serve(ln); err != http.ErrServerClosed {
 		log.Fatal(err)
 	}
+}
+
+// protectedServer is the example MCP server behind protect, configured as mcpauth serve
+// configures it (cmd/mcpauth/serve.go), verifying tokens of issuer for resource.
+func protectedServer(issuer, resource string) (http.Handler, error) {
+	verifier, err := protect.NewJWTVerifier(protect.JWTVerifierConfig{Issuer: issuer, Resource: resource})
+	if err != nil {
+		return nil, err
+	}
+	p, err := protect.New(protect.Config{
+		Resource: resource, AuthorizationServers: []string{issuer}, Verifier: verifier,
+		ScopesSupported: publicserver.Scopes(), ToolScopes: publicserver.ToolScopes(),
+		RateLimits: &protect.RateLimits{PerUser: protect.Limit{Requests: 1_000_000_000, Window: time.Minute},
+			PerClient: protect.Limit{Requests: 1_000_000_000, Window: time.Minute}},
+		Metrics: protect.NewMetrics(prometheus.NewRegistry()),
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := publicserver.NewServer("bench")
+	s.AddReceivingMiddleware(p.ServerMiddleware(true))
+	mux := http.NewServeMux()
+	p.Mount(mux, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	return mux, nil
 }
 
 // registerServer is the authorization server as mcpauth serve assembles it, with a registration
