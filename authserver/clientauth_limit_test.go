@@ -163,3 +163,35 @@ func TestClientAuthConcurrentSuccessesNeverLimited(t *testing.T) {
 		t.Fatalf("%d of 320 correct token requests were refused", n)
 	}
 }
+
+// TestClientAuthOneAddressCannotLockOutClient: with the default limits, an address guessing a
+// client's secret as fast as it can is refused long before the client's own budget is spent, so
+// the client keeps getting tokens from its own address.
+func TestClientAuthOneAddressCannotLockOutClient(t *testing.T) {
+	clk := newClock()
+	as := newTestAS(t, func(c *authserver.Config) {
+		c.Now = clk.now
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	id, secret := backend(t, as, "victim")
+	const attacker, owner = "198.51.100.66", "192.0.2.10"
+	for minute := range 3 {
+		var failed, limited int
+		for range 100 {
+			resp, _ := endpointPost(t, as.URL+"/token", ccForm, id, "guess", attacker)
+			switch resp.StatusCode {
+			case http.StatusUnauthorized:
+				failed++
+			case http.StatusTooManyRequests:
+				limited++
+			}
+		}
+		if failed > 20 || limited == 0 {
+			t.Fatalf("minute %d: the attacker's address had %d failures and %d refusals", minute, failed, limited)
+		}
+		if resp, body := endpointPost(t, as.URL+"/token", ccForm, id, secret, owner); resp.StatusCode != 200 {
+			t.Fatalf("minute %d: the client from its own address: %d %v", minute, resp.StatusCode, body)
+		}
+		clk.advance(time.Minute)
+	}
+}

@@ -85,8 +85,9 @@ type Config struct {
 	// ClientAuthFailuresPerClient and ClientAuthFailuresPerAddress are how many failed client
 	// authentications per minute (burst the same) one client_id and one source address may
 	// have at the token, revocation, introspection and device authorization endpoints; beyond
-	// them those endpoints answer 429 with Retry-After until the budget refills. Defaults 20
-	// and 60; negative means no limit.
+	// them those endpoints answer 429 with Retry-After until the budget refills. Defaults 60
+	// and 20: a client's budget larger than an address's, so that no single address can lock
+	// a client out. Negative means no limit.
 	ClientAuthFailuresPerClient  int
 	ClientAuthFailuresPerAddress int
 	// TrustedProxies are the reverse proxies (load balancers) in front of the server: for a
@@ -256,8 +257,8 @@ func (c *Config) defaults() error {
 	setDefaultCount(&c.LoginLockoutFailures, 10)
 	setDefault(&c.LoginLockoutWindow, 15*time.Minute)
 	setDefault(&c.LoginLockout, 15*time.Minute)
-	setDefaultCount(&c.ClientAuthFailuresPerClient, 20)
-	setDefaultCount(&c.ClientAuthFailuresPerAddress, 60)
+	setDefaultCount(&c.ClientAuthFailuresPerClient, 60)
+	setDefaultCount(&c.ClientAuthFailuresPerAddress, 20)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -116,8 +116,8 @@ and Redis answer).`,
 	f.IntVar(&o.lockoutFailures, "login-lockout-failures", 10, "wrong passwords within --login-lockout-window that lock an account (-1: never lock)")
 	f.DurationVar(&o.lockoutWindow, "login-lockout-window", 15*time.Minute, "window in which wrong passwords are counted")
 	f.DurationVar(&o.lockout, "login-lockout", 15*time.Minute, "first account lock; each further lock lasts twice as long, up to 24h")
-	f.IntVar(&o.clientAuthFailures, "client-auth-failures", 20, "failed client authentications per minute per client_id before /token answers 429 (-1: unlimited)")
-	f.IntVar(&o.clientAuthAddrFailed, "client-auth-failures-per-address", 60, "failed client authentications per minute per source address before /token answers 429 (-1: unlimited)")
+	f.IntVar(&o.clientAuthFailures, "client-auth-failures", 60, "failed client authentications per minute per client_id before /token answers 429 (-1: unlimited); keep it above the per-address one so no single address can lock a client out")
+	f.IntVar(&o.clientAuthAddrFailed, "client-auth-failures-per-address", 20, "failed client authentications per minute per source address before /token answers 429 (-1: unlimited)")
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxy", nil, "`CIDR` of a reverse proxy in front of the server (repeatable): the client address for limits and audit comes from its X-Forwarded-For")
 	return cmd
 }
