@@ -74,17 +74,13 @@ func (s *Server) introspect(r *http.Request, tok string) (*introspection, error)
 		resp.Username = s.username(r, claims.Subject)
 		return resp, nil
 	}
-	rt, err := s.store.GetRefreshToken(ctx, s.secrets.hash(kindRefresh, tok))
+	rt, g, err := s.store.GetRefreshToken(ctx, s.secrets.hash(kindRefresh, tok))
 	if errors.Is(err, store.ErrNotFound) {
 		return inactive, nil
 	} else if err != nil {
 		return nil, err
 	}
-	if !rt.UsedAt.IsZero() || !rt.ExpiresAt.After(s.now()) {
-		return inactive, nil
-	}
-	g, err := s.store.GetGrant(ctx, rt.GrantID)
-	if err != nil || !g.RevokedAt.IsZero() || !g.ExpiresAt.After(s.now()) {
+	if !rt.UsedAt.IsZero() || !rt.ExpiresAt.After(s.now()) || !g.RevokedAt.IsZero() || !g.ExpiresAt.After(s.now()) {
 		return inactive, nil
 	}
 	return &introspection{

@@ -246,7 +246,7 @@ func (s *Server) refreshExpiry(now, grantExpiry time.Time) time.Time {
 func (s *Server) refresh(ctx context.Context, c *client, tr *tokenRequest) (*tokenResponse, *oauthError) {
 	now := s.now()
 	oldHash := s.secrets.hash(kindRefresh, tr.refreshToken)
-	rt, err := s.store.GetRefreshToken(ctx, oldHash)
+	rt, g, err := s.store.GetRefreshToken(ctx, oldHash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, newError(errInvalidGrant, "the refresh token is invalid")
 	}
@@ -258,10 +258,6 @@ func (s *Server) refresh(ctx context.Context, c *client, tr *tokenRequest) (*tok
 	}
 	if !rt.UsedAt.IsZero() {
 		return nil, s.refreshReuse(ctx, c, rt.GrantID, now)
-	}
-	g, err := s.store.GetGrant(ctx, rt.GrantID)
-	if err != nil {
-		return nil, internalError(err)
 	}
 	switch {
 	case !g.RevokedAt.IsZero():

@@ -261,8 +261,8 @@ type Store interface {
 
 	// CreateRefreshToken stores the first refresh token of a grant.
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
-	// GetRefreshToken returns the refresh token or ErrNotFound.
-	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
+	// GetRefreshToken returns the refresh token and its grant (one read), or ErrNotFound.
+	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, *Grant, error)
 	// RotateRefreshToken atomically marks the token oldHash used at time now and stores next
 	// (same grant). Exactly one of any number of concurrent rotations of one token succeeds. If
 	// the old token was already used, the whole grant is revoked and ErrAlreadyUsed returned;

@@ -382,18 +382,19 @@ func refresh(hash, grantID string, t0 time.Time) *store.RefreshToken {
 
 func testRefreshRotation(t *testing.T, s store.Store) {
 	t0 := now()
-	grantFor(t, s, "g1", "c1", "u1", t0)
+	g1, _ := grantFor(t, s, "g1", "c1", "u1", t0)
 	r1 := refresh("r1", "g1", t0)
 	must(t, s.CreateRefreshToken(ctx, r1))
 	wantErr(t, "duplicate refresh token", s.CreateRefreshToken(ctx, r1), store.ErrConflict)
-	got, err := s.GetRefreshToken(ctx, "r1")
+	got, gotGrant, err := s.GetRefreshToken(ctx, "r1")
 	must(t, err)
 	equal(t, "refresh token", got, r1)
-	_, err = s.GetRefreshToken(ctx, "nope")
+	equal(t, "grant of the refresh token", gotGrant, g1)
+	_, _, err = s.GetRefreshToken(ctx, "nope")
 	wantErr(t, "unknown refresh token", err, store.ErrNotFound)
 
 	must(t, s.RotateRefreshToken(ctx, "r1", refresh("r2", "g1", t0), t0.Add(time.Second)))
-	got, err = s.GetRefreshToken(ctx, "r1")
+	got, _, err = s.GetRefreshToken(ctx, "r1")
 	must(t, err)
 	equal(t, "rotated token used at", got.UsedAt, t0.Add(time.Second))
 	must(t, s.RotateRefreshToken(ctx, "r2", refresh("r3", "g1", t0), t0.Add(2*time.Second)))
@@ -407,7 +408,7 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 		t.Fatal("reuse did not revoke the grant")
 	}
 	wantErr(t, "current token after reuse", s.RotateRefreshToken(ctx, "r3", refresh("r5", "g1", t0), t0.Add(4*time.Second)), store.ErrRevoked)
-	_, err = s.GetRefreshToken(ctx, "r4")
+	_, _, err = s.GetRefreshToken(ctx, "r4")
 	wantErr(t, "token of a refused rotation", err, store.ErrNotFound)
 	wantErr(t, "rotate unknown", s.RotateRefreshToken(ctx, "nope", refresh("r6", "g1", t0), t0), store.ErrNotFound)
 }
@@ -487,7 +488,7 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	for what, err := range map[string]error{
 		"old session": func() error { _, err := s.GetSession(ctx, "old", t0); return err }(),
 		"grant g1":    func() error { _, err := s.GetGrant(ctx, "g1"); return err }(),
-		"token r1":    func() error { _, err := s.GetRefreshToken(ctx, "r1"); return err }(),
+		"token r1":    func() error { _, _, err := s.GetRefreshToken(ctx, "r1"); return err }(),
 		"code g1":     func() error { _, err := s.RedeemAuthCode(ctx, "code-g1", later); return err }(),
 		"code g2":     func() error { _, err := s.RedeemAuthCode(ctx, "code-g2", later); return err }(),
 	} {
@@ -496,7 +497,7 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	for what, err := range map[string]error{
 		"live session": func() error { _, err := s.GetSession(ctx, "live", later); return err }(),
 		"grant g2":     func() error { _, err := s.GetGrant(ctx, "g2"); return err }(),
-		"token r2":     func() error { _, err := s.GetRefreshToken(ctx, "r2"); return err }(),
+		"token r2":     func() error { _, _, err := s.GetRefreshToken(ctx, "r2"); return err }(),
 	} {
 		if err != nil {
 			t.Fatalf("%s was deleted: %v", what, err)

@@ -22,11 +22,15 @@ func (s *Store) insertGrant(ctx context.Context, ex querier, g *store.Grant) err
 }
 
 func (s *Store) GetGrant(ctx context.Context, id string) (*store.Grant, error) {
+	return s.scanGrant(s.q.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id))
+}
+
+// scanGrant reads the grantCols of a row, and then dest.
+func (s *Store) scanGrant(r row, dest ...any) (*store.Grant, error) {
 	var g store.Grant
 	var scopes, resources string
 	var created, expires, revoked int64
-	err := s.q.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id).
-		Scan(&g.ID, &g.ClientID, &g.Subject, &scopes, &resources, &created, &expires, &revoked)
+	err := r.Scan(append([]any{&g.ID, &g.ClientID, &g.Subject, &scopes, &resources, &created, &expires, &revoked}, dest...)...)
 	if err != nil {
 		return nil, s.notFound(err)
 	}
@@ -103,16 +107,19 @@ func (s *Store) insertRefresh(ctx context.Context, ex querier, t *store.RefreshT
 	return s.conflict(err)
 }
 
-func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshToken, error) {
+func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshToken, *store.Grant, error) {
 	t := store.RefreshToken{Hash: hash}
 	var created, expires, used int64
-	err := s.q.QueryRowContext(ctx, `SELECT grant_id, client_id, created_at, expires_at, used_at FROM refresh_tokens WHERE hash = $1`,
-		hash).Scan(&t.GrantID, &t.ClientID, &created, &expires, &used)
+	g, err := s.scanGrant(s.q.QueryRowContext(ctx, `SELECT g.id, g.client_id, g.subject, g.scopes, g.resources, g.created_at, g.expires_at,
+		g.revoked_at, r.client_id, r.created_at, r.expires_at, r.used_at
+		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1`, hash),
+		&t.ClientID, &created, &expires, &used)
 	if err != nil {
-		return nil, s.notFound(err)
+		return nil, nil, err
 	}
+	t.GrantID = g.ID
 	t.CreatedAt, t.ExpiresAt, t.UsedAt = tm(created), tm(expires), tm(used)
-	return &t, nil
+	return &t, g, nil
 }
 
 // RotateRefreshToken locks the token's row and its grant's (or the database): concurrent
