@@ -27,6 +27,7 @@ type state struct {
 	denied       error  // a refused authorization: not asked again
 	bgRefused    string // an access token a background request found refused even after a refresh
 	reregistered bool   // a dynamic registration was replaced after invalid_client
+	storeLocked  bool   // this Client holds the store's cross-process lock (lock.go)
 }
 
 // refusal is what a 401 or 403 response says.
@@ -235,20 +236,21 @@ func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // obtainLocked gets a new token from the discovered authorization server with the grant
-// of the configuration, registering first when needed, and stores it.
+// of the configuration, registering first when needed, and stores it. A grant with the user
+// runs under the store's cross-process lock, so that of several processes sharing the store
+// one registers and authorizes and the others, having waited, use what it stored.
 func (c *Client) obtainLocked(ctx context.Context, scopes []string) error {
+	if c.cfg.GrantType != ClientCredentials {
+		unlock, err := c.lockStore(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	d := c.state.disc
 	key := Key{Resource: c.server.String(), Issuer: d.as.Issuer}
-	if e := c.state.entry; e == nil || e.Key != key {
-		// Credentials are bound to their issuer: never reuse another issuer's.
-		e, err := c.store.Get(ctx, key)
-		if err != nil {
-			if !errors.Is(err, ErrNotFound) {
-				c.log.Warn("mcpauth: reading stored credentials", "err", err)
-			}
-			e = &Entry{Key: key}
-		}
-		c.state.entry = e
+	if c.adoptLoginLocked(ctx, key, scopes) {
+		return nil
 	}
 	c.state.entry.TokenEndpoint = d.as.TokenEndpoint
 	c.state.entry.ResourceIndicator = d.resource
@@ -270,6 +272,34 @@ func (c *Client) obtainLocked(ctx context.Context, scopes []string) error {
 		return err
 	}
 	return nil
+}
+
+// adoptLoginLocked reads the stored entry of key (credentials are bound to their issuer:
+// never another issuer's) and makes it current when it is newer than the current one. It
+// reports whether its token, obtained by another process meanwhile, serves scopes as is.
+func (c *Client) adoptLoginLocked(ctx context.Context, key Key, scopes []string) bool {
+	prev := c.state.entry
+	if prev != nil && prev.Key != key {
+		prev = nil
+	}
+	stored, err := c.store.Get(ctx, key)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			c.log.Warn("mcpauth: reading stored credentials", "err", err)
+		}
+		if prev == nil {
+			c.state.entry = &Entry{Key: key}
+		}
+		return false
+	}
+	if prev != nil && !stored.Updated.After(prev.Updated) {
+		c.state.entry = prev
+		return false
+	}
+	c.state.entry = stored
+	return stored.Token != nil && c.fresh(stored.Token) && stored.Registration != nil &&
+		(prev == nil || prev.Token == nil || stored.Token.AccessToken != prev.Token.AccessToken) &&
+		containsAll(stored.Scopes, scopes)
 }
 
 // deviceGrant obtains and stores a token with the RFC 8628 device authorization grant,

@@ -21,7 +21,8 @@ const lockPoll = 20 * time.Millisecond
 // resource: the kernel releases it when the holder exits, crashed or not, so a dead holder
 // never blocks the others. unlock releases it.
 //
-// It is not reentrant: a holder must not take it again (a refresh takes it, see lockStore).
+// It is not reentrant: a holder must not take it again. A Client takes it itself around its
+// logins and refreshes (lockStore), so callers of a Client need not.
 //
 // A process that waited must read the store again after taking the lock: the holder may have
 // stored a registration or a fresh token it can reuse.
@@ -57,11 +58,21 @@ func LockServer(ctx context.Context, dir, resource string) (unlock func(), err e
 }
 
 // lockStore takes the cross-process lock of this server's credentials when the store is a
-// FileStore (other stores coordinate on their own); the returned function releases it.
+// FileStore (other stores coordinate on their own); the returned function releases it. It is
+// reentrant for the Client: a login or refresh running under the lock (c.lock is held by the
+// caller throughout) does not wait for itself, and only the outermost release unlocks.
 func (c *Client) lockStore(ctx context.Context) (func(), error) {
 	fs, ok := c.store.(*FileStore)
-	if !ok {
+	if !ok || c.state.storeLocked {
 		return func() {}, nil
 	}
-	return LockServer(ctx, fs.Dir(), c.server.String())
+	unlock, err := LockServer(ctx, fs.Dir(), c.server.String())
+	if err != nil {
+		return nil, err
+	}
+	c.state.storeLocked = true
+	return func() {
+		c.state.storeLocked = false
+		unlock()
+	}, nil
 }

@@ -199,9 +199,10 @@ func checkServerScheme(raw string, allowHTTP bool) error {
 }
 
 // ensureCredentials makes sure a proxy can start: it asks the server without a token
-// whether it needs one and, if so, obtains one under the store's cross-process lock, so
-// that of many proxies started at once exactly one registers, authorizes or refreshes and
-// the others reuse what it stored. Without a way to ask the user it fails with exit code 3.
+// whether it needs one and, if so, obtains one. The client registers, authorizes and
+// refreshes under the store's cross-process lock (client.LockServer), so that of many proxies
+// started at once exactly one does each and the others reuse what it stored. Without a way to
+// ask the user it fails with exit code 3.
 func ensureCredentials(ctx context.Context, c *client.Client, dir string, header http.Header, timeout time.Duration) error {
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -209,9 +210,7 @@ func ensureCredentials(ctx context.Context, c *client.Client, dir string, header
 		if fresh(ctx, dir, c.ServerResource()) {
 			return nil // the common case: no lock, no request
 		}
-		// The client refreshes under the store lock and first adopts a token another
-		// process refreshed meanwhile: one refresh however many proxies start.
-		_, err := c.Token(lctx)
+		_, err := c.Token(lctx) // a refresh, or adopting the one another proxy did
 		return err
 	}
 	needs, err := needsAuthorization(ctx, c.ServerResource(), header)
@@ -224,19 +223,6 @@ func ensureCredentials(ctx context.Context, c *client.Client, dir string, header
 	if !canAskUser() {
 		return withExitCode(exitNeedLogin, fmt.Errorf("%s needs a login and there is no terminal or browser to ask for it: run `mcpauth login %s` first", c.ServerResource(), c.ServerResource()))
 	}
-	unlock, err := client.LockServer(lctx, dir, c.ServerResource())
-	if err != nil {
-		return err
-	}
-	if usableCredentials(ctx, dir, c.ServerResource()) {
-		// Another proxy logged in while this one waited: use its login (a refresh, if
-		// needed, takes the lock itself).
-		unlock()
-		_, err := c.Token(lctx)
-		return err
-	}
-	defer unlock()
-	// Under the lock: this process registers and authorizes once for all.
 	if _, err := c.Token(lctx); err != nil {
 		if errors.Is(lctx.Err(), context.DeadlineExceeded) {
 			return withExitCode(exitNeedLogin, fmt.Errorf("login not completed within %s: run `mcpauth login %s`", timeout, c.ServerResource()))
