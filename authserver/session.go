@@ -1,5 +1,6 @@
-// Login sessions and CSRF protection of the login and consent forms. The session cookie holds a
-// random ID whose keyed hash is the store's key, so sessions work across instances. Cookies are
+// Login sessions, device cookies (browsers a user signed in with, for the lockout) and CSRF
+// protection of the login and consent forms. The session cookie holds a random ID whose keyed
+// hash is the store's key, so sessions work across instances. Cookies are
 // HttpOnly and SameSite=Lax, and use the __Host- prefix (RFC 6265bis §4.1.3.2) whenever the
 // issuer is https; a plain-http loopback issuer cannot set Secure cookies, which that prefix
 // requires, so there the names carry no prefix.
