@@ -93,8 +93,9 @@ func (c *Client) loadLocked(ctx context.Context) {
 		if c.cfg.ClientID != "" && (e.Registration == nil || e.Registration.ClientID != c.cfg.ClientID) {
 			continue
 		}
-		if c.cfg.ClientID == "" && e.Registration != nil && !e.Registration.Dynamic && e.Registration.ClientID != c.cfg.ClientMetadataURL {
-			continue // a pre-registered client of another configuration
+		if c.cfg.ClientID == "" && e.Registration != nil && !e.Registration.Dynamic &&
+			e.Registration.ClientID != c.cfg.ClientMetadataURL && !c.reusableMetadataDocument(e.Registration) {
+			continue // a pre-registered client, or another metadata document, of another configuration
 		}
 		c.state.entry = e
 		return

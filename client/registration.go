@@ -25,7 +25,9 @@ func (c *Client) registrationLocked(ctx context.Context, redirectURI string) (*R
 		if c.cfg.PrivateKey != nil {
 			method = AuthPrivateKeyJWT
 		}
-		e.Registration = &Registration{ClientID: c.cfg.ClientMetadataURL, AuthMethod: method}
+		e.Registration = &Registration{ClientID: c.cfg.ClientMetadataURL, AuthMethod: method, MetadataDocument: true}
+	case c.reusableMetadataDocument(e.Registration) && as.ClientIDMetadataDocumentSupported:
+		c.log.Debug("mcpauth: reusing the stored metadata document client", "issuer", as.Issuer)
 	case e.Registration != nil && e.Registration.Dynamic &&
 		(e.Registration.SecretExpiresAt.IsZero() || e.Registration.SecretExpiresAt.After(c.now().Add(expirySkew))):
 		c.log.Debug("mcpauth: reusing the stored registration", "issuer", as.Issuer)
@@ -41,6 +43,21 @@ func (c *Client) registrationLocked(ctx context.Context, redirectURI string) (*R
 		return nil, &NoRegistrationError{Issuer: as.Issuer}
 	}
 	return e.Registration, nil
+}
+
+// reusableMetadataDocument reports whether reg is a Client ID Metadata Document client this
+// configuration may use without naming it: no client ID or other document is configured, and
+// its authentication needs no key the configuration lacks. Registrations stored before
+// Registration.MetadataDocument existed are recognised by their client_id, an https document
+// URL, and the absence of a secret, so that an upgrade keeps their logins.
+func (c *Client) reusableMetadataDocument(reg *Registration) bool {
+	if reg == nil || reg.Dynamic || c.cfg.ClientID != "" || c.cfg.ClientMetadataURL != "" {
+		return false
+	}
+	if !reg.MetadataDocument && (reg.ClientSecret != "" || checkClientMetadataURL(reg.ClientID) != nil) {
+		return false
+	}
+	return reg.AuthMethod != AuthPrivateKeyJWT || c.cfg.PrivateKey != nil
 }
 
 // preRegisteredAuthMethod chooses the token endpoint authentication of a pre-registered

@@ -384,3 +384,47 @@ func TestConfiguredIssuerPinsCredentials(t *testing.T) {
 		t.Fatalf("Connect with stored credentials of another issuer: %v, want IssuerMismatchError", err)
 	}
 }
+
+// TestStoredMetadataDocumentClientReused: after a login with a Client ID Metadata Document, a
+// client configured without its URL (mcpauth call without --client-metadata-url) uses the
+// stored document client and its token instead of registering by DCR; once the token is
+// gone it authorizes again as that client, still without registering.
+func TestStoredMetadataDocumentClientReused(t *testing.T) {
+	const cimd = "https://client.example/mcpauth.json"
+	as := newTestAS(t)
+	as.meta["client_id_metadata_document_supported"] = true
+	rs := newTestRS(t, as)
+	store := NewMemoryStore()
+	b := &headlessBrowser{}
+	cfg := testConfig(rs, b)
+	cfg.Store, cfg.ClientMetadataURL = store, cimd
+	ctx := testContext(t)
+	mustConnect(t, ctx, cfg).Close()
+
+	cfg.ClientMetadataURL = ""
+	s := mustConnect(t, ctx, cfg)
+	callEcho(t, ctx, s, "again")
+	s.Close()
+	if as.count("register") != 0 || b.count() != 1 {
+		t.Fatalf("registrations %d, authorizations %d; want 0 and 1", as.count("register"), b.count())
+	}
+
+	entries, err := store.List(ctx, rs.url)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("stored entries %v, %v", entries, err)
+	}
+	e := entries[0]
+	if !e.Registration.MetadataDocument {
+		t.Fatalf("stored registration %+v is not marked as a metadata document client", e.Registration)
+	}
+	// A registration stored before the MetadataDocument field, and no token: authorize again
+	// with the same document client.
+	e.Registration.MetadataDocument, e.Token = false, nil
+	if err := store.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	mustConnect(t, ctx, cfg).Close()
+	if as.count("register") != 0 || b.count() != 2 || as.authReqs[1].Get("client_id") != cimd {
+		t.Fatalf("after the token was lost: registrations %d, authorizations %d, client_id %q", as.count("register"), b.count(), as.authReqs[1].Get("client_id"))
+	}
+}

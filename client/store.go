@@ -32,6 +32,9 @@ type Registration struct {
 	// Dynamic is true for a registration obtained by RFC 7591 dynamic registration, which
 	// the client may replace; false for pre-registered and metadata-document clients.
 	Dynamic bool `json:"dynamic,omitempty"`
+	// MetadataDocument is true when ClientID is the URL of this client's Client ID Metadata
+	// Document: the client is this program's own, not one an administrator registered.
+	MetadataDocument bool `json:"metadata_document,omitempty"`
 }
 
 // Entry is what a Store keeps for one Key.
