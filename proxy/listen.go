@@ -25,9 +25,9 @@ const noStandaloneStream = "2026-07-28"
 // maxEventSize bounds one SSE event of the standalone stream (the sum of its data lines).
 const maxEventSize = 8 << 20
 
-// startListening opens the standalone stream of remote session gen once it is initialized, so
-// that notifications such as notifications/tools/list_changed reach the host between
-// requests. It does nothing for the legacy HTTP+SSE transport (its one stream already carries
+// startListening opens the standalone stream of remote session gen once the server has
+// been sent notifications/initialized (as the TypeScript SDK does), so that notifications
+// such as notifications/tools/list_changed reach the host between requests. It does nothing for the legacy HTTP+SSE transport (its one stream already carries
 // everything), for a server without sessions, and for protocol versions without the stream.
 func (b *bridge) startListening(conn mcp.Connection, gen int) {
 	sessionID := conn.SessionID()
@@ -44,6 +44,12 @@ func (b *bridge) startListening(conn mcp.Connection, gen int) {
 	b.stopListening = cancel
 	b.mu.Unlock()
 	go b.listen(ctx, sessionID)
+}
+
+// isInitialized reports the initialized notification that completes a session's handshake.
+func isInitialized(msg jsonrpc.Message) bool {
+	req, ok := msg.(*jsonrpc.Request)
+	return ok && !req.IsCall() && req.Method == "notifications/initialized"
 }
 
 // listen reads the standalone stream of session sessionID until ctx ends (the session was dropped
@@ -131,10 +137,8 @@ func (b *bridge) handleStream(resp *http.Response, lastID *string) (stop bool, r
 			b.log.Warn("mcpauth proxy: ignoring an unreadable message of the server", "err", err)
 			return
 		}
-		if r, ok := msg.(*jsonrpc.Response); ok {
-			if swallow, _ := b.consume(r); swallow {
-				return
-			}
+		if r, ok := msg.(*jsonrpc.Response); ok && b.consume(r) {
+			return
 		}
 		b.writeLocal(msg)
 	})

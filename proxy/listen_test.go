@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,25 +70,47 @@ func (h *rawHost) await(want string) string {
 	}
 }
 
+// streamSignal tells when the server accepts a standalone stream (answers a GET with 200).
+type streamSignal struct {
+	http.ResponseWriter
+	accepted chan<- struct{}
+}
+
+func (w *streamSignal) WriteHeader(code int) {
+	if code == http.StatusOK {
+		w.accepted <- struct{}{}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *streamSignal) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // TestRelaysServerNotificationsBetweenRequests: a tool added on the server while the host
 // sends nothing reaches the host as notifications/tools/list_changed, through the standalone
 // stream the bridge opens; after that stream is cut, the bridge opens it again and the next
-// notification arrives too.
+// notification arrives too; after a server restart (sessions lost), the new session the
+// bridge opens gets its own stream.
 func TestRelaysServerNotificationsBetweenRequests(t *testing.T) {
-	server := mcp.NewServer(&mcp.Implementation{Name: "remote", Version: "1"}, nil)
+	var server atomic.Pointer[mcp.Server]
 	addTool := func(name string) {
-		mcp.AddTool(server, &mcp.Tool{Name: name}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		mcp.AddTool(server.Load(), &mcp.Tool{Name: name}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{}, nil, nil
 		})
 	}
-	addTool("first")
+	var handler atomic.Pointer[http.Handler]
+	start := func() { // a (re)started server: new sessions, one tool
+		server.Store(mcp.NewServer(&mcp.Implementation{Name: "remote", Version: "1"}, nil))
+		addTool("first")
+		var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server.Load() }, nil)
+		handler.Store(&h)
+	}
+	start()
 	streams := make(chan struct{}, 10) // one per standalone stream the server accepted
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && r.Header.Get("Mcp-Session-Id") != "" {
-			streams <- struct{}{}
+		if r.Method == http.MethodGet {
+			w = &streamSignal{ResponseWriter: w, accepted: streams}
 		}
-		h.ServeHTTP(w, r)
+		(*handler.Load()).ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 
@@ -118,6 +141,16 @@ func TestRelaysServerNotificationsBetweenRequests(t *testing.T) {
 	if line := host.await(`"id":3`); !strings.Contains(line, `"third"`) {
 		t.Fatalf("tools/list after the notifications: %s", line)
 	}
+
+	start() // the server restarts: the bridge's session is unknown to it
+	srv.CloseClientConnections()
+	host.send(`{"jsonrpc":"2.0","id":4,"method":"tools/list"}`)
+	if line := host.await(`"id":4`); !strings.Contains(line, `"first"`) || strings.Contains(line, `"third"`) {
+		t.Fatalf("tools/list after the restart: %s", line)
+	}
+	awaitStream()
+	addTool("after-restart")
+	host.await(`"method":"notifications/tools/list_changed"`)
 }
 
 func TestReadEvents(t *testing.T) {

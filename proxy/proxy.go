@@ -184,6 +184,9 @@ func (b *bridge) send(ctx context.Context, msg jsonrpc.Message) error {
 			err = conn.Write(ctx, msg)
 			if err == nil {
 				b.markSent(msg, gen)
+				if isInitialized(msg) {
+					b.startListening(conn, gen)
+				}
 				return nil
 			}
 		}
@@ -299,9 +302,13 @@ func (b *bridge) replay(ctx context.Context, conn mcp.Connection, init, inited *
 	case <-time.After(b.cfg.RetryFor):
 		return errors.New("the server did not answer initialize")
 	}
-	if inited != nil {
-		return conn.Write(ctx, inited)
+	if inited == nil {
+		return nil
 	}
+	if err := conn.Write(ctx, inited); err != nil {
+		return err
+	}
+	b.startListening(conn, gen)
 	return nil
 }
 
@@ -317,14 +324,8 @@ func (b *bridge) readRemote(conn mcp.Connection, gen int) {
 			b.drop(gen)
 			return
 		}
-		if resp, ok := msg.(*jsonrpc.Response); ok {
-			swallow, initialized := b.consume(resp)
-			if initialized {
-				b.startListening(conn, gen)
-			}
-			if swallow {
-				continue
-			}
+		if resp, ok := msg.(*jsonrpc.Response); ok && b.consume(resp) {
+			continue
 		}
 		b.writeLocal(msg)
 	}
@@ -332,25 +333,23 @@ func (b *bridge) readRemote(conn mcp.Connection, gen int) {
 
 // consume handles a response before it goes to the host: the result of a replayed initialize
 // is swallowed; a host request's response settles it and, for initialize, gives the version.
-// initialized reports a successful initialize result (the host's or a replayed one).
-func (b *bridge) consume(resp *jsonrpc.Response) (swallow, initialized bool) {
+func (b *bridge) consume(resp *jsonrpc.Response) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if done, ok := b.replays[resp.ID]; ok {
 		if resp.Error != nil {
 			done <- fmt.Errorf("initialize: %w", resp.Error)
-			return true, false
+		} else {
+			b.version.setFromResult(resp.Result)
+			done <- nil
 		}
-		b.version.setFromResult(resp.Result)
-		done <- nil
-		return true, true
+		return true
 	}
 	if b.init != nil && resp.ID == b.init.ID && resp.Error == nil {
 		b.version.setFromResult(resp.Result)
-		initialized = true
 	}
 	delete(b.inflight, resp.ID)
-	return false, initialized
+	return false
 }
 
 // drop forgets remote session gen (if current) and answers the host's requests that were
