@@ -199,19 +199,27 @@ func (p *Protector) Handler(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.serve(w, r, inner)
+		// The decision returns before the MCP handler runs, so that its large
+		// frame is not on the stack beneath the whole MCP request (deeper
+		// stacks cost stack growth and GC scanning on every request).
+		if r, w := p.authorize(w, r); r != nil {
+			inner.ServeHTTP(w, r)
+		}
 	})
 }
 
-func (p *Protector) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+// authorize decides a request: it answers a refused one itself and returns
+// nil, or returns the request (with its TokenInfo) and the response writer
+// for the MCP handler.
+func (p *Protector) authorize(w http.ResponseWriter, r *http.Request) (*http.Request, http.ResponseWriter) {
 	if p.cors(w, r) {
-		return
+		return nil, nil
 	}
 	m := p.cfg.Metrics
 	token, ok := bearerToken(r)
 	if !ok {
 		p.refuse(w, r, http.StatusUnauthorized, ReasonMissing, Challenge{ResourceMetadata: p.metadataURL, Scope: p.cfg.ChallengeScopes})
-		return
+		return nil, nil
 	}
 	ti, err := p.cfg.Verifier.Verify(r.Context(), token)
 	if err != nil {
@@ -220,11 +228,11 @@ func (p *Protector) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			p.cfg.Logger.Error("protect: token verifier failed", "err", err)
 			m.requests.WithLabelValues("unavailable").Inc()
 			http.Error(w, "authorization server unavailable", http.StatusServiceUnavailable)
-			return
+			return nil, nil
 		}
 		p.refuse(w, r, http.StatusUnauthorized, te.Reason, Challenge{ResourceMetadata: p.metadataURL, Scope: p.cfg.ChallengeScopes,
 			Error: ErrorInvalidToken, Description: te.Error()})
-		return
+		return nil, nil
 	}
 
 	if r.Method == http.MethodPost {
@@ -233,12 +241,12 @@ func (p *Protector) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			m.requests.WithLabelValues("bad_request").Inc()
 			p.cfg.Logger.Info("protect: request refused", "status", status, "err", err)
 			http.Error(w, err.Error(), status)
-			return
+			return nil, nil
 		}
 		if missing := p.missingScopes(ti, need); len(missing) > 0 {
 			p.refuse(w, r, http.StatusForbidden, ErrorInsufficientScope, Challenge{ResourceMetadata: p.metadataURL, Scope: need,
 				Error: ErrorInsufficientScope, Description: "this call needs scope " + strings.Join(need, " ")}, "sub", ti.Subject, "client_id", ti.ClientID)
-			return
+			return nil, nil
 		}
 	}
 
@@ -249,7 +257,7 @@ func (p *Protector) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			m.authFailures.WithLabelValues("session_user").Inc()
 			p.cfg.Logger.Warn("protect: session used with another user's token", "sub", ti.Subject, "client_id", ti.ClientID)
 			http.Error(w, "this session belongs to another user", http.StatusForbidden)
-			return
+			return nil, nil
 		}
 		if r.Method == http.MethodDelete {
 			defer p.sessions.forget(sid)
@@ -265,20 +273,19 @@ func (p *Protector) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			if rl.FailClosed {
 				m.requests.WithLabelValues("unavailable").Inc()
 				http.Error(w, "rate limiter unavailable", http.StatusServiceUnavailable)
-				return
+				return nil, nil
 			}
 		case out.denied != "":
 			m.requests.WithLabelValues("rate_limited").Inc()
 			m.rateLimited.WithLabelValues(out.denied).Inc()
 			p.cfg.Logger.Info("protect: rate limited", "limit", out.denied, "sub", ti.Subject, "client_id", ti.ClientID)
 			http.Error(w, fmt.Sprintf("rate limit exceeded (%s); retry after %s", out.denied, w.Header().Get("Retry-After")+"s"), http.StatusTooManyRequests)
-			return
+			return nil, nil
 		}
 	}
 
 	m.ok.Inc()
-	r = r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti))
-	next.ServeHTTP(&sessionRecorder{ResponseWriter: w, binder: p.sessions, user: user}, r)
+	return r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti)), &sessionRecorder{ResponseWriter: w, binder: p.sessions, user: user}
 }
 
 // scopesForBody reads (and restores) the request body and returns the scopes
