@@ -49,8 +49,8 @@ func postBench(b *testing.B, h http.Handler, path string, form url.Values, user,
 	return rec
 }
 
-// BenchmarkClientCredentials: one client_credentials token (secret check, grant, signed JWT,
-// access token record).
+// BenchmarkClientCredentials: one client_credentials token (cached client, secret check,
+// signed JWT; no store access).
 func BenchmarkClientCredentials(b *testing.B) {
 	s, h := benchAS(b)
 	c, secret, err := s.Admin().AddClient(b.Context(), authserver.StaticClient{Confidential: true, GrantTypes: []string{"client_credentials"}})
@@ -63,7 +63,8 @@ func BenchmarkClientCredentials(b *testing.B) {
 	}
 }
 
-// BenchmarkRefreshRotation: one refresh (lookup, atomic rotation, signed JWT).
+// BenchmarkRefreshRotation: one refresh (token and grant read, user read, signed JWT, atomic
+// rotation).
 func BenchmarkRefreshRotation(b *testing.B) {
 	s, h := benchAS(b)
 	rt := codeFlowRefreshToken(b, s, h)
