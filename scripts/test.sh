@@ -9,6 +9,7 @@ ROOT=$PWD
 WORK=$(mktemp -d /tmp/mcpauth-test.XXXXXX)
 chmod 755 "$WORK"
 FUZZTIME=${FUZZTIME:-4s}
+FUZZCOUNT=${FUZZCOUNT:-3000x}
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 # --- Debian packages (only when root; a developer without root installs them once by hand)
@@ -78,7 +79,16 @@ for f in $fuzz_files; do
   pkg=./$(dirname "${f#./}")
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
     echo "fuzz $pkg $target"
-    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" >"$WORK/fuzz.log" 2>&1 || { cat "$WORK/fuzz.log"; exit 1; }
+    if ! go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" >"$WORK/fuzz.log" 2>&1; then
+      # Go 1.26's fuzz coordinator can fail a duration-bounded run at its deadline with a bare
+      # "context deadline exceeded" and no input (golang/go#75804, fixed in Go 1.27). Only that
+      # exact failure is retried, bounded by a count instead of a clock; any crasher still fails.
+      if grep -q 'Failing input written' "$WORK/fuzz.log" || ! grep -q '^    context deadline exceeded$' "$WORK/fuzz.log"; then
+        cat "$WORK/fuzz.log"; exit 1
+      fi
+      echo "  deadline race of the Go fuzz coordinator (golang/go#75804): rerun for $FUZZCOUNT executions"
+      go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZCOUNT" "$pkg" >"$WORK/fuzz.log" 2>&1 || { cat "$WORK/fuzz.log"; exit 1; }
+    fi
   done
 done
 log "all tests passed"
