@@ -157,27 +157,56 @@ func forms(as *harness.AS) func(context.Context, *harness.Client) (string, strin
 	}
 }
 
-// report prints one benchmark's figures: each side, then ours against the peer and the floor.
-func report(b *testing.B, title string, peerName string, peer, floor float64, ourFigures map[string]float64) {
-	fmt.Printf("\n%s at %d connections, servers pinned to CPU %d, %v each:\n", title, *conns, serverCPU(), *duration)
-	fmt.Printf("  %-28s %9.0f /s\n", peerName, peer)
-	if floor > 0 {
-		fmt.Printf("  %-28s %9.0f /s\n", "plain net/http handler", floor)
+// side is one server's figures: requests per second, and the CPU time its process spent per
+// request (robust to the load other processes put on the machine, which the rate is not).
+type side struct {
+	rate float64
+	cpu  time.Duration
+}
+
+// measureServer runs measure against the server process p and reads p's CPU time around it.
+func measureServer(tb testing.TB, what string, p *harness.Process, op harness.Op) side {
+	tb.Helper()
+	before, err := p.CPUTime()
+	if err != nil {
+		tb.Fatal(err)
 	}
+	rate := measure(tb, what, *duration, op)
+	after, err := p.CPUTime()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return side{rate: rate, cpu: time.Duration(float64(after-before) / (rate * duration.Seconds()))}
+}
+
+// report prints one benchmark's figures: each side, then ours against the peer and the floor, in
+// requests per second and in server CPU time per request.
+func report(b *testing.B, title string, peerName string, peer, floor side, ourFigures map[string]side) {
+	fmt.Printf("\n%s at %d connections, servers pinned to CPU %d, %v each:\n", title, *conns, serverCPU(), *duration)
+	fmt.Printf("  %-28s %9.0f /s  %6.0f µs CPU/req\n", peerName, peer.rate, us(peer.cpu))
+	fmt.Printf("  %-28s %9.0f /s  %6.0f µs CPU/req\n", "plain net/http handler", floor.rate, us(floor.cpu))
 	for _, st := range stores() {
 		v, ok := ourFigures[st]
 		if !ok {
 			continue
 		}
-		line := fmt.Sprintf("  %-28s %9.0f /s   %.2fx %s", "mcpauth ("+st+")", v, v/peer, peerName)
-		if floor > 0 {
-			line += fmt.Sprintf(", %.0f%% of the floor", 100*v/floor)
-		}
-		fmt.Println(line)
-		b.ReportMetric(v, st+"/s")
-		b.ReportMetric(v/peer, st+"/peer")
+		fmt.Printf("  %-28s %9.0f /s  %6.0f µs CPU/req   %.2fx %s, %.0f%% of the floor (by CPU/req: %.2fx, %.0f%%)\n",
+			"mcpauth ("+st+")", v.rate, us(v.cpu), v.rate/peer.rate, peerName, 100*v.rate/floor.rate,
+			us(peer.cpu)/us(v.cpu), 100*us(floor.cpu)/us(v.cpu))
+		b.ReportMetric(v.rate, st+"/s")
+		b.ReportMetric(v.rate/peer.rate, st+"/peer")
+		b.ReportMetric(us(peer.cpu)/us(v.cpu), st+"/peer-cpu")
 	}
-	b.ReportMetric(peer, "peer/s")
+	b.ReportMetric(peer.rate, "peer/s")
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// measurePlain measures the floor: a plain net/http handler.
+func measurePlain(b *testing.B) side {
+	p, url := harness.StartBenchServer(b, serverCPU(), "plain")
+	defer p.Kill()
+	return measureServer(b, "plain", p, plainOp(url))
 }
 
 // once runs a benchmark body a single time whatever b.N is: each body is a fixed-duration load
@@ -194,18 +223,17 @@ func once(b *testing.B, body func()) {
 // the MCP server), mcpauth serve vs oidc-provider, and a plain handler as the floor.
 func BenchmarkTokenClientCredentials(b *testing.B) {
 	once(b, func() {
-		figures := map[string]float64{}
+		figures := map[string]side{}
 		for _, st := range stores() {
 			o := startOurs(b, st)
-			figures[st] = measure(b, "ours "+st, *duration, ccOp(o.as, o.cc))
+			figures[st] = measureServer(b, "ours "+st, o.Process, ccOp(o.as, o.cc))
 			o.Kill()
 		}
 		p := harness.StartOIDCProvider(b, serverCPU(), "http://127.0.0.1:9/mcp")
 		pas := discover(b, p.Issuer, "http://127.0.0.1:9/mcp")
-		peer := measure(b, "oidc-provider", *duration, ccOp(pas, p.CC))
+		peer := measureServer(b, "oidc-provider", p.Process, ccOp(pas, p.CC))
 		p.Kill()
-		_, plain := harness.StartBenchServer(b, serverCPU(), "plain")
-		floor := measure(b, "plain", *duration, plainOp(plain))
+		floor := measurePlain(b)
 		report(b, "token endpoint, client_credentials", "oidc-provider", peer, floor, figures)
 	})
 }
@@ -213,18 +241,17 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 // BenchmarkTokenRefresh: refresh token rotations per second.
 func BenchmarkTokenRefresh(b *testing.B) {
 	once(b, func() {
-		figures := map[string]float64{}
+		figures := map[string]side{}
 		for _, st := range stores() {
 			o := startOurs(b, st)
-			figures[st] = measure(b, "ours "+st, *duration, refreshOp(b, o.as, *conns, devLogin(o.as)))
+			figures[st] = measureServer(b, "ours "+st, o.Process, refreshOp(b, o.as, *conns, devLogin(o.as)))
 			o.Kill()
 		}
 		p := harness.StartOIDCProvider(b, serverCPU(), "http://127.0.0.1:9/mcp")
 		pas := discover(b, p.Issuer, "http://127.0.0.1:9/mcp")
-		peer := measure(b, "oidc-provider", *duration, refreshOp(b, pas, *conns, forms(pas)))
+		peer := measureServer(b, "oidc-provider", p.Process, refreshOp(b, pas, *conns, forms(pas)))
 		p.Kill()
-		_, plain := harness.StartBenchServer(b, serverCPU(), "plain")
-		floor := measure(b, "plain", *duration, plainOp(plain))
+		floor := measurePlain(b)
 		report(b, "token endpoint, refresh_token (rotation)", "oidc-provider", peer, floor, figures)
 	})
 }
@@ -233,21 +260,20 @@ func BenchmarkTokenRefresh(b *testing.B) {
 // its store before the 201, oidc-provider keeps them in memory.
 func BenchmarkRegistration(b *testing.B) {
 	once(b, func() {
-		figures := map[string]float64{}
+		figures := map[string]side{}
 		for _, st := range stores() {
 			args := []string{"-data", b.TempDir()}
 			if st == "postgres" {
 				args = append(args, "-postgres", testenv.PostgresDSN(b))
 			}
 			p, url := harness.StartBenchServer(b, serverCPU(), "register", args...)
-			figures[st] = measure(b, "ours "+st, *duration, registerOp(discover(b, url, url+"/mcp")))
+			figures[st] = measureServer(b, "ours "+st, p, registerOp(discover(b, url, url+"/mcp")))
 			p.Kill()
 		}
 		p := harness.StartOIDCProvider(b, serverCPU(), "http://127.0.0.1:9/mcp")
-		peer := measure(b, "oidc-provider", *duration, registerOp(discover(b, p.Issuer, "http://127.0.0.1:9/mcp")))
+		peer := measureServer(b, "oidc-provider", p.Process, registerOp(discover(b, p.Issuer, "http://127.0.0.1:9/mcp")))
 		p.Kill()
-		_, plain := harness.StartBenchServer(b, serverCPU(), "plain")
-		floor := measure(b, "plain", *duration, plainOp(plain))
+		floor := measurePlain(b)
 		report(b, "dynamic client registration (RFC 7591)", "oidc-provider", peer, floor, figures)
 	})
 }
