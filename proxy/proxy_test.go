@@ -47,6 +47,9 @@ func host(t *testing.T, cfg Config) (*mcp.ClientSession, <-chan error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Before the test server closes (cleanups run last first): the bridge's standalone stream
+	// would keep the server's Close waiting.
+	t.Cleanup(func() { cs.Close() })
 	return cs, done
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -288,9 +289,16 @@ func (p *protocolVersion) setFromResult(result json.RawMessage) {
 	}
 }
 
+// serverClosedIdle is the text of net/http's unexported error for a request given a pooled
+// connection the server had closed while no request was pending on it: the server closed it
+// before it could read this request.
+const serverClosedIdle = "http: server closed idle connection"
+
 // notDelivered reports whether err shows the request never reached the server (connection
-// refused or reset before sending), so that sending it again cannot run it twice.
+// refused, failed dial, or a pooled connection the server had closed), so that sending it
+// again cannot run it twice.
 func notDelivered(err error) bool {
 	var op *net.OpError
-	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial")
+	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial") ||
+		strings.HasSuffix(err.Error(), serverClosedIdle)
 }
