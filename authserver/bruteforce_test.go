@@ -185,21 +185,24 @@ func TestLoginRateLimitPerAddress(t *testing.T) {
 // TestLoginLockoutCoversDevicePage: the device verification page signs in through the same
 // check, so guesses there count towards the lock and a locked account's right password is
 // refused there too (no way around the lockout).
+// deviceSignIn posts username and password with userCode on b's device verification page.
+func deviceSignIn(t *testing.T, b *browser, as *testAS, userCode, username, password string) (int, string) {
+	_, page := b.get(as.URL + "/device")
+	m := csrfInput.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF field in:\n%s", page)
+	}
+	resp, page := b.post(as.URL+"/device", url.Values{"csrf": {m[1]}, "user_code": {userCode}, "action": {"continue"},
+		"username": {username}, "password": {password}})
+	return resp.StatusCode, page
+}
+
 func TestLoginLockoutCoversDevicePage(t *testing.T) {
 	_, as := lockoutAS(t)
 	addUser(t, as, "frank", "password-of-frank", "weather:read")
 	_, userCode := startDevice(t, as, publicClient(t, as))
 	b := newBrowser(t)
-	attempt := func(password string) (int, string) {
-		_, page := b.get(as.URL + "/device")
-		m := csrfInput.FindStringSubmatch(page)
-		if m == nil {
-			t.Fatalf("no CSRF field in:\n%s", page)
-		}
-		resp, page := b.post(as.URL+"/device", url.Values{"csrf": {m[1]}, "user_code": {userCode}, "action": {"continue"},
-			"username": {"frank"}, "password": {password}})
-		return resp.StatusCode, page
-	}
+	attempt := func(password string) (int, string) { return deviceSignIn(t, b, as, userCode, "frank", password) }
 	for range 3 {
 		if status, _ := attempt("wrong guess"); status != http.StatusUnauthorized {
 			t.Fatalf("wrong password on the device page: %d", status)
@@ -211,6 +214,30 @@ func TestLoginLockoutCoversDevicePage(t *testing.T) {
 	}
 	if n := len(as.Audit.records("login.locked")); n != 2 {
 		t.Fatalf("%d login.locked records, want 2 (the lock, the attempt while locked)", n)
+	}
+}
+
+// TestDeviceLockoutSparesKnownBrowser: the device page, like the login page, lets a browser the
+// user signed in with before keep signing in while guesses from elsewhere lock the account.
+func TestDeviceLockoutSparesKnownBrowser(t *testing.T) {
+	clk, as := lockoutAS(t)
+	addUser(t, as, "heidi", "password-of-heidi", "weather:read")
+	client := publicClient(t, as)
+	owner, attacker := newBrowser(t), newBrowser(t)
+	_, first := startDevice(t, as, client)
+	if status, _ := deviceSignIn(t, owner, as, first, "heidi", "password-of-heidi"); status != http.StatusOK {
+		t.Fatalf("first sign-in on the device page: %d", status)
+	}
+	clk.advance(13 * time.Hour) // the session has expired; the device cookie has not
+	_, userCode := startDevice(t, as, client)
+	for range 3 {
+		deviceSignIn(t, attacker, as, userCode, "heidi", "wrong guess")
+	}
+	if status, _ := deviceSignIn(t, attacker, as, userCode, "heidi", "password-of-heidi"); status != http.StatusUnauthorized {
+		t.Fatalf("right password from an unknown browser on a locked account: %d", status)
+	}
+	if status, page := deviceSignIn(t, owner, as, userCode, "heidi", "password-of-heidi"); status != http.StatusOK || strings.Contains(page, "Wrong username or password") {
+		t.Fatalf("the owner's browser during the lock: %d\n%s", status, page)
 	}
 }
 

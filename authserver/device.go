@@ -236,7 +236,7 @@ func (s *Server) deviceSignIn(w http.ResponseWriter, r *http.Request, userCode s
 		s.deviceForm(w, r, http.StatusUnauthorized, nil, "Enter your username and password.", userCode)
 		return nil, false
 	}
-	u, err = s.authenticateUser(r.Context(), username, password)
+	u, err = s.signIn(r.Context(), r, username, password)
 	if err != nil {
 		s.serverError(w, r, "authenticate user", err)
 		return nil, false

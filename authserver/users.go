@@ -67,15 +67,10 @@ func checkPassword(hash, password string) bool {
 // cost every mcpauth command (proxy, status, ...) 0.27 s and 20 MB of start-up.
 var dummyHash = sync.OnceValue(func() string { return hashPassword(randomToken(16)) })
 
-// authenticateUser returns the user if username and password match and the account is not
-// locked (accountLockout), else nil. A locked account costs the same password check and gets
-// the same nil as a wrong password, so neither its lock nor a right guess shows; the audit
-// log records the lock (login.locked).
-func (s *Server) authenticateUser(ctx context.Context, username, password string) (*store.User, error) {
-	return s.signIn(ctx, nil, username, password)
-}
-
-// signIn is authenticateUser for a sign-in form posted by r: a browser the user signed in
+// signIn returns the user if username and password, posted in a sign-in form by r, match and
+// the account is not locked (accountLockout), else nil. A locked account costs the same
+// password check and gets the same nil as a wrong password, so neither its lock nor a right
+// guess shows; the audit log records the lock (login.locked). A browser the user signed in
 // with before (knownDevice) has its own failure count and lock, apart from the account's.
 func (s *Server) signIn(ctx context.Context, r *http.Request, username, password string) (*store.User, error) {
 	u, err := s.store.GetUserByName(ctx, username)
@@ -89,10 +84,8 @@ func (s *Server) signIn(ctx context.Context, r *http.Request, username, password
 	ok := checkPassword(u.PasswordHash, password)
 	now := s.now()
 	key, known := u.ID, false
-	if r != nil {
-		if d := s.knownDevice(r, u.ID); d != "" {
-			key, known = u.ID+"/"+d, true
-		}
+	if d := s.knownDevice(r, u.ID); d != "" {
+		key, known = u.ID+"/"+d, true
 	}
 	if until, locked := s.lockout.locked(key, now); locked {
 		s.audit(ctx, "login.locked", "user_id", u.ID, "known_browser", known, "until", until, "reason", "sign-in attempt while locked")
