@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
+	"github.com/mcpauth/mcpauth/internal/oauthwire"
 )
 
 // GrantDeviceCode is the grant type of the device authorization grant (RFC 8628 §3.4). Clients
@@ -74,16 +75,6 @@ func normalizeUserCode(s string) string {
 	}, s)
 }
 
-// deviceAuthorizationResponse is RFC 8628 §3.2.
-type deviceAuthorizationResponse struct {
-	DeviceCode              string `json:"device_code"`
-	UserCode                string `json:"user_code"`
-	VerificationURI         string `json:"verification_uri"`
-	VerificationURIComplete string `json:"verification_uri_complete"`
-	ExpiresIn               int64  `json:"expires_in"`
-	Interval                int64  `json:"interval"`
-}
-
 // handleDeviceAuthorization is POST /device_authorization (§3.1): the client authenticates as
 // at the token endpoint and names the resource and scopes, checked as for /authorize.
 func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +109,7 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 	}
 	s.audit(r.Context(), "device.authorization", "client_id", c.id, "scope", strings.Join(req.scopes, " "), "resource", resources)
 	verify := s.endpoint(pathDevice)
-	writeJSON(w, http.StatusOK, &deviceAuthorizationResponse{
+	writeJSON(w, http.StatusOK, &oauthwire.DeviceAuthorizationResponse{
 		DeviceCode: deviceCode, UserCode: userCode, VerificationURI: verify,
 		VerificationURIComplete: verify + "?user_code=" + userCode,
 		ExpiresIn:               int64(deviceCodeTTL / time.Second), Interval: devicePollSecs,

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/oauthwire"
 )
 
 func init() { deviceGrant = deviceAuthorizationLocked }
@@ -28,16 +30,6 @@ type DeviceCodeExpiredError struct{}
 
 func (*DeviceCodeExpiredError) Error() string {
 	return "the device code expired before the login was approved; run the login again"
-}
-
-// deviceAuthorizationResponse is RFC 8628 §3.2.
-type deviceAuthorizationResponse struct {
-	DeviceCode              string `json:"device_code"`
-	UserCode                string `json:"user_code"`
-	VerificationURI         string `json:"verification_uri"`
-	VerificationURIComplete string `json:"verification_uri_complete"`
-	ExpiresIn               int64  `json:"expires_in"`
-	Interval                int64  `json:"interval"`
 }
 
 // deviceAuthorizationLocked runs the device authorization grant and stores the token: it
@@ -98,7 +90,7 @@ func deviceAuthorizationLocked(ctx context.Context, c *Client, scopes []string) 
 
 // requestDeviceCode sends the device authorization request (RFC 8628 §3.1) with the resource
 // parameter (RFC 8707 §2) and the client's authentication.
-func (c *Client) requestDeviceCode(ctx context.Context, endpoint, issuer string, reg *Registration, scopes []string) (*deviceAuthorizationResponse, error) {
+func (c *Client) requestDeviceCode(ctx context.Context, endpoint, issuer string, reg *Registration, scopes []string) (*oauthwire.DeviceAuthorizationResponse, error) {
 	form := url.Values{"resource": {c.state.disc.resource}}
 	if len(scopes) > 0 {
 		form.Set("scope", strings.Join(scopes, " "))
@@ -107,7 +99,7 @@ func (c *Client) requestDeviceCode(ctx context.Context, endpoint, issuer string,
 	if err != nil {
 		return nil, err
 	}
-	var da deviceAuthorizationResponse
+	var da oauthwire.DeviceAuthorizationResponse
 	if err := json.Unmarshal(body, &da); err != nil {
 		return nil, &TokenError{StatusCode: http.StatusOK, Code: "invalid_response", Description: "device authorization response is not valid JSON: " + err.Error()}
 	}
