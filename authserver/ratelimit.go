@@ -1,7 +1,7 @@
 // Limits against floods and brute force (RFC 6749 §10.10, RFC 9700 §4, RFC 7591 §5, the MCP
 // security considerations): per-source-address rate limits on the costly unauthenticated
-// endpoints, a budget of failed client authentications per client and per address, and a
-// per-account lockout after repeated wrong passwords.
+// endpoints and a budget of failed client authentications per client and per address (the
+// per-account login lockout is lockout.go).
 package authserver
 
 import (
@@ -214,110 +214,6 @@ func (w *authFailureWatch) WriteHeader(code int) {
 }
 
 func (w *authFailureWatch) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// accountLockout locks a user account after max wrong passwords within window (OWASP
-// Authentication Cheat Sheet, "Account Lockout"; NIST SP 800-63B §5.2.2). The first lock lasts
-// base, each further one twice the one before, at most maxLock; a successful sign-in or a
-// quiet maxLock after the last lock starts afresh. A browser the user signed in with before
-// counts apart (key "user ID/device", see knownDevice), so guesses from elsewhere do not lock
-// the owner out of it. The state is per instance: with k instances
-// sharing a store an attacker gets at most k×max guesses per window. A nil *accountLockout
-// never locks.
-type accountLockout struct {
-	max                   int
-	window, base, maxLock time.Duration
-
-	mu       sync.Mutex
-	accounts map[string]*lockState // user ID (or user ID/device) → state; only existing users are tracked
-}
-
-type lockState struct {
-	failures    []time.Time // within the window, oldest first
-	lockedUntil time.Time
-	locks       int // locks in a row, for the backoff
-}
-
-// newAccountLockout returns a lockout after max failures in window; max < 0 means never.
-func newAccountLockout(n int, window, base, maxLock time.Duration) *accountLockout {
-	if n < 0 {
-		return nil
-	}
-	return &accountLockout{max: n, window: window, base: base, maxLock: max(maxLock, base), accounts: map[string]*lockState{}}
-}
-
-// locked reports whether the account is locked at now, and until when.
-func (l *accountLockout) locked(userID string, now time.Time) (time.Time, bool) {
-	if l == nil {
-		return time.Time{}, false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	st := l.accounts[userID]
-	if st == nil || !now.Before(st.lockedUntil) {
-		return time.Time{}, false
-	}
-	return st.lockedUntil, true
-}
-
-// fail counts a wrong password; when it locks the account, it returns the lock's end.
-func (l *accountLockout) fail(userID string, now time.Time) (until time.Time, lockedNow bool) {
-	if l == nil {
-		return time.Time{}, false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	st := l.accounts[userID]
-	if st == nil {
-		st = &lockState{}
-		l.accounts[userID] = st
-	}
-	if st.locks > 0 && now.Sub(st.lockedUntil) >= l.maxLock {
-		st.locks = 0 // quiet long enough: the backoff starts afresh
-	}
-	kept := st.failures[:0]
-	for _, t := range st.failures {
-		if now.Sub(t) < l.window {
-			kept = append(kept, t)
-		}
-	}
-	st.failures = append(kept, now)
-	if len(st.failures) < l.max {
-		return time.Time{}, false
-	}
-	lock := l.base << min(st.locks, 30)
-	if lock > l.maxLock || lock <= 0 {
-		lock = l.maxLock
-	}
-	st.locks++
-	st.failures = st.failures[:0]
-	st.lockedUntil = now.Add(lock)
-	return st.lockedUntil, true
-}
-
-// succeeded forgets the account's failures after a successful sign-in.
-func (l *accountLockout) succeeded(userID string) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.accounts, userID)
-}
-
-// sweep forgets accounts with nothing left to remember; the janitor calls it.
-func (l *accountLockout) sweep(now time.Time) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for id, st := range l.accounts {
-		quiet := len(st.failures) == 0 || now.Sub(st.failures[len(st.failures)-1]) >= l.window
-		if quiet && now.Sub(st.lockedUntil) >= l.maxLock {
-			delete(l.accounts, id)
-		}
-	}
-}
 
 // clientAddr returns the address of the client that sent r: the connection's peer, or, when
 // the peer is one of Config.TrustedProxies, the nearest X-Forwarded-For hop that is not.

@@ -29,19 +29,6 @@ func TestKeyLimiterBounded(t *testing.T) {
 	}
 }
 
-// TestLockoutBackoffCapped: each lock doubles, up to the maximum.
-func TestLockoutBackoffCapped(t *testing.T) {
-	l := newAccountLockout(1, time.Minute, time.Hour, 4*time.Hour)
-	now := time.Now()
-	for _, want := range []time.Duration{time.Hour, 2 * time.Hour, 4 * time.Hour, 4 * time.Hour} {
-		until, locked := l.fail("u", now)
-		if !locked || until.Sub(now) != want {
-			t.Fatalf("lock of %v, want %v", until.Sub(now), want)
-		}
-		now = until
-	}
-}
-
 // BenchmarkGuardClientAuth is what guardClientAuth adds to a successful token request (compare
 // with "unguarded"), with no failure recorded and with failures of other clients and
 // addresses recorded (then the guard reads the form the handler would read anyway).

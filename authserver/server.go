@@ -77,8 +77,8 @@ type Config struct {
 	// LoginLockoutFailures wrong passwords for one account within LoginLockoutWindow lock it
 	// for LoginLockout, doubled at each further lock up to a day; meanwhile even its right
 	// password gets the wrong-password page (audited as login.locked). Defaults: 10 failures,
-	// a 15-minute window, 15 minutes; negative failures mean no lockout. The count is kept per
-	// instance, so k instances allow at most k times as many guesses.
+	// a 15-minute window, 15 minutes; negative failures mean no lockout. The count is kept in
+	// the store, so every instance sharing it enforces the same lock.
 	LoginLockoutFailures int
 	LoginLockoutWindow   time.Duration
 	LoginLockout         time.Duration
@@ -142,7 +142,7 @@ type Server struct {
 	// clientAuthLim and clientAuthAddrLim count failed client authentications (ratelimit.go).
 	clientAuthLim     *keyLimiter
 	clientAuthAddrLim *keyLimiter
-	lockout           *accountLockout
+	lockPolicy        store.LockoutPolicy // the login lockout (lockout.go); Failures 0: none
 	// assertionJTIs remembers the jti of private_key_jwt client assertions.
 	assertionJTIs jtiCache
 	resources     map[string]Resource
@@ -182,7 +182,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.clientAuthLim = newKeyLimiter(cfg.ClientAuthFailuresPerClient, time.Minute, s.now)
 	s.clientAuthAddrLim = newKeyLimiter(cfg.ClientAuthFailuresPerAddress, time.Minute, s.now)
-	s.lockout = newAccountLockout(cfg.LoginLockoutFailures, cfg.LoginLockoutWindow, cfg.LoginLockout, maxLoginLockout)
+	if cfg.LoginLockoutFailures > 0 {
+		s.lockPolicy = store.LockoutPolicy{Failures: cfg.LoginLockoutFailures, Window: cfg.LoginLockoutWindow,
+			Lock: cfg.LoginLockout, MaxLock: max(maxLoginLockout, cfg.LoginLockout)}
+	}
 	for _, r := range cfg.Resources {
 		s.resources[r.URI] = r
 	}
@@ -365,7 +368,11 @@ func (s *Server) sweep(ctx context.Context) {
 	for _, l := range []*keyLimiter{s.regLimit, s.loginLim, s.clientAuthLim, s.clientAuthAddrLim} {
 		l.sweep()
 	}
-	s.lockout.sweep(now)
+	if p := s.lockPolicy; p.Failures > 0 {
+		if _, err := s.store.DeleteStaleLoginFailures(ctx, now.Add(-p.Window), now.Add(-p.MaxLock)); err != nil && ctx.Err() == nil {
+			s.log.Error("authserver: delete stale login failures", "err", err)
+		}
+	}
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now().UTC() }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth/authserver"
+	"github.com/mcpauth/mcpauth/authserver/store"
 	"github.com/mcpauth/mcpauth/authserver/store/postgres"
 	"github.com/mcpauth/mcpauth/internal/testenv"
 )
@@ -20,15 +21,24 @@ import (
 // one load balancer would. a.URL is the issuer and reaches instance A; b.URL reaches instance B.
 func twoInstances(t *testing.T, dsn string, mutate func(*authserver.Config)) (a, b *testAS) {
 	t.Helper()
-	key := testKey()
-	openStore := func() *postgres.Store {
+	return twoInstancesOn(t, func() store.Store {
 		st, err := postgres.Open(t.Context(), dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
+		return st
+	}, mutate)
+}
+
+// twoInstancesOn is twoInstances on the stores open returns, each opened on one database.
+func twoInstancesOn(t *testing.T, open func() store.Store, mutate func(*authserver.Config)) (a, b *testAS) {
+	t.Helper()
+	openStore := func() store.Store {
+		st := open()
 		t.Cleanup(func() { st.Close() })
 		return st
 	}
+	key := testKey()
 	a = newTestASOn(t, openStore(), key, mutate)
 	b = newTestASOn(t, openStore(), key, func(c *authserver.Config) {
 		if mutate != nil {

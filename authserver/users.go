@@ -68,10 +68,9 @@ func checkPassword(hash, password string) bool {
 var dummyHash = sync.OnceValue(func() string { return hashPassword(randomToken(16)) })
 
 // signIn returns the user if username and password, posted in a sign-in form by r, match and
-// the account is not locked (accountLockout), else nil. A locked account costs the same
-// password check and gets the same nil as a wrong password, so neither its lock nor a right
-// guess shows; the audit log records the lock (login.locked). A browser the user signed in
-// with before (knownDevice) has its own failure count and lock, apart from the account's.
+// the account is not locked (checkLockout), else nil. A locked account costs the same password
+// check and gets the same nil as a wrong password, so neither its lock nor a right guess shows;
+// the audit log records the lock (login.locked).
 func (s *Server) signIn(ctx context.Context, r *http.Request, username, password string) (*store.User, error) {
 	u, err := s.store.GetUserByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
@@ -81,23 +80,10 @@ func (s *Server) signIn(ctx context.Context, r *http.Request, username, password
 	if err != nil {
 		return nil, err
 	}
-	ok := checkPassword(u.PasswordHash, password)
-	now := s.now()
-	key, known := u.ID, false
-	if d := s.knownDevice(r, u.ID); d != "" {
-		key, known = u.ID+"/"+d, true
+	ok, err := s.checkLockout(ctx, r, u, checkPassword(u.PasswordHash, password))
+	if !ok || err != nil {
+		return nil, err
 	}
-	if until, locked := s.lockout.locked(key, now); locked {
-		s.audit(ctx, "login.locked", "user_id", u.ID, "known_browser", known, "until", until, "reason", "sign-in attempt while locked")
-		return nil, nil
-	}
-	if !ok {
-		if until, lockedNow := s.lockout.fail(key, now); lockedNow {
-			s.audit(ctx, "login.locked", "user_id", u.ID, "known_browser", known, "until", until, "reason", "too many wrong passwords")
-		}
-		return nil, nil
-	}
-	s.lockout.succeeded(key)
 	return u, nil
 }
 

@@ -38,6 +38,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteExpired", testDeleteExpired},
 		{"DeviceCodes", testDeviceCodes},
 		{"DeviceCodeConcurrentPoll", testDeviceConcurrentPoll},
+		{"LoginFailures", testLoginFailures},
+		{"LoginFailuresConcurrent", testLoginFailuresConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
