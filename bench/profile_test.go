@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
@@ -100,7 +99,7 @@ func protectedMux(b *testing.B, issuer string, asHandler http.Handler) http.Hand
 		ScopesSupported: publicserver.Scopes(), ToolScopes: publicserver.ToolScopes(),
 		RateLimits: &protect.RateLimits{PerUser: protect.Limit{Requests: 1 << 30, Window: time.Minute},
 			PerClient: protect.Limit{Requests: 1 << 30, Window: time.Minute}},
-		Metrics: protect.NewMetrics(prometheus.NewRegistry()),
+		Metrics: protect.NewMetrics(nil),
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

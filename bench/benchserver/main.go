@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/authserver/store"
@@ -105,7 +104,7 @@ func protectedServer(issuer, resource string) (http.Handler, error) {
 		ScopesSupported: publicserver.Scopes(), ToolScopes: publicserver.ToolScopes(),
 		RateLimits: &protect.RateLimits{PerUser: protect.Limit{Requests: 1_000_000_000, Window: time.Minute},
 			PerClient: protect.Limit{Requests: 1_000_000_000, Window: time.Minute}},
-		Metrics: protect.NewMetrics(prometheus.NewRegistry()),
+		Metrics: protect.NewMetrics(nil),
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {

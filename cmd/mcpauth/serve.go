@@ -22,9 +22,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -34,6 +31,7 @@ import (
 	"github.com/mcpauth/mcpauth/authserver/store/postgres"
 	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 	"github.com/mcpauth/mcpauth/examples/publicserver"
+	"github.com/mcpauth/mcpauth/internal/metrics"
 	"github.com/mcpauth/mcpauth/protect"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -290,8 +288,8 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 	svc.as = as
 	asHandler := as.Handler()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := metrics.NewRegistry()
+	reg.Register(metrics.Runtime{})
 	limits, rdb, err := rateLimits(o)
 	if err != nil {
 		return nil, err
@@ -331,7 +329,7 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 	mux := http.NewServeMux()
 	mux.Handle("/", countTokens(asHandler, reg))
 	p.Mount(mux, mcpHandler)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", reg)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	svc.ready = func(ctx context.Context) error {
 		// The JWKS is read from the store: it answering means the store works.
@@ -467,12 +465,8 @@ func (r *recorder) response(req *http.Request) *http.Response {
 }
 
 // countTokens counts access tokens issued by the token endpoint, by grant type.
-func countTokens(next http.Handler, reg prometheus.Registerer) http.Handler {
-	issued := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "mcpauth_tokens_issued_total",
-		Help: "Access tokens issued by the token endpoint, by grant type.",
-	}, []string{"grant_type"})
-	reg.MustRegister(issued)
+func countTokens(next http.Handler, reg *metrics.Registry) http.Handler {
+	issued := reg.NewCounterVec("mcpauth_tokens_issued_total", "Access tokens issued by the token endpoint, by grant type.", "grant_type")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/token") {
 			next.ServeHTTP(w, r)

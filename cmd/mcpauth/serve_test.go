@@ -28,6 +28,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/internal/testenv"
@@ -503,5 +506,70 @@ func TestServeRefusesDevLoginOffLoopback(t *testing.T) {
 		"0.0.0.0:8080", quiet)
 	if err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Errorf("dev login on 0.0.0.0: err %v, want a refusal naming loopback", err)
+	}
+}
+
+// TestServeMetricsParseAndMove scrapes /metrics with Prometheus' own strict
+// text parser (a test-only import) around a login and tool calls.
+func TestServeMetricsParseAndMove(t *testing.T) {
+	svc := startServe(t, serveOptions{devLogin: "alice"}, nil)
+	scrape := func() map[string]*dto.MetricFamily {
+		resp, err := http.Get(svc.issuer + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); ct != "text/plain; version=0.0.4; charset=utf-8" {
+			t.Errorf("Content-Type %q", ct)
+		}
+		p := expfmt.NewTextParser(model.LegacyValidation)
+		fams, err := p.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			t.Fatalf("/metrics does not parse: %v", err)
+		}
+		return fams
+	}
+	value := func(fams map[string]*dto.MetricFamily, name, label string) float64 {
+		for _, m := range fams[name].GetMetric() {
+			if l := m.GetLabel(); len(l) == 0 && label == "" || len(l) == 1 && l[0].GetValue() == label {
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		return 0
+	}
+
+	before := scrape()
+	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_open_fds"} {
+		if value(before, name, "") <= 0 {
+			t.Errorf("%s = %v", name, value(before, name, ""))
+		}
+	}
+	if value(before, "mcpauth_tokens_issued_total", "authorization_code") != 0 || value(before, "mcpauth_protect_requests_total", "ok") != 0 {
+		t.Error("counters are not 0 before any request")
+	}
+
+	cs := goSDKClient(t, svc.mcpURL, &devLoginFetcher{})
+	for range 2 {
+		if err := callTool(context.Background(), cs, "weather_forecast", map[string]any{"city": "Porto"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := scrape()
+	if got := value(after, "mcpauth_tokens_issued_total", "authorization_code"); got != 1 {
+		t.Errorf(`tokens_issued{grant_type="authorization_code"} = %v, want 1`, got)
+	}
+	// The first request was refused (401 missing), then at least initialize,
+	// notifications/initialized and two tools/call were let through.
+	if got := value(after, "mcpauth_protect_auth_failures_total", "missing"); got != 1 {
+		t.Errorf(`auth_failures{reason="missing"} = %v, want 1`, got)
+	}
+	if got := value(after, "mcpauth_protect_requests_total", "ok"); got < 4 {
+		t.Errorf(`requests{outcome="ok"} = %v, want at least 4`, got)
+	}
+	if a, b := value(before, "go_memstats_alloc_bytes_total", ""), value(after, "go_memstats_alloc_bytes_total", ""); b <= a {
+		t.Errorf("go_memstats_alloc_bytes_total did not move: %v, %v", a, b)
 	}
 }
