@@ -296,31 +296,53 @@ func BenchmarkToolCall(b *testing.B) {
 		}
 		// The sides alternate in rounds (all servers up, pinned to the same CPU, the idle ones
 		// idle), so that a change of the machine's load during the run falls on each: one
-		// measurement after the other put the cost anywhere from 3.7% to 47% over runs.
+		// measurement after the other put the cost anywhere from 3.7% to 47% over runs. The
+		// figure to read is each server's CPU time per call, which the machine's load moves far
+		// less than the rates.
 		sides := []struct {
-			name string
-			op   harness.Op
-			rate float64
+			name  string
+			proc  *harness.Process
+			op    harness.Op
+			rate  float64
+			cpu   time.Duration
+			calls float64
 		}{
-			{"mcp without auth", toolCallOp(b, plainBase+"/mcp", ""), 0},
-			{"mcp behind protect", toolCallOp(b, protBase+"/mcp", t.AccessToken), 0},
-			{"mcpauth serve", toolCallOp(b, o.MCPURL, t.AccessToken), 0},
+			{name: "mcp without auth", proc: plainProc, op: toolCallOp(b, plainBase+"/mcp", "")},
+			{name: "mcp behind protect", proc: protProc, op: toolCallOp(b, protBase+"/mcp", t.AccessToken)},
+			{name: "mcpauth serve", proc: o.Process, op: toolCallOp(b, o.MCPURL, t.AccessToken)},
 		}
 		const rounds = 3
+		d := *duration / rounds
 		for range rounds {
 			for i := range sides {
-				sides[i].rate += measure(b, sides[i].name, *duration/rounds, sides[i].op) / rounds
+				s := &sides[i]
+				before, err := s.proc.CPUTime()
+				if err != nil {
+					b.Fatal(err)
+				}
+				rate := measure(b, s.name, d, s.op)
+				after, err := s.proc.CPUTime()
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.rate += rate / rounds
+				s.cpu += after - before
+				s.calls += rate * d.Seconds()
 			}
 		}
+		cpu := func(i int) float64 { return us(sides[i].cpu) / sides[i].calls }
 		plain, protected, serve := sides[0].rate, sides[1].rate, sides[2].rate
 		fmt.Printf("\ntools/call at %d connections, servers pinned to CPU %d, %v each in %d alternating rounds:\n", *conns, serverCPU(), *duration, rounds)
-		fmt.Printf("  %-44s %9.0f /s\n", "go-sdk example server, no auth", plain)
-		fmt.Printf("  %-44s %9.0f /s   cost of protection %.1f%%\n", "same server behind protect", protected, 100*(1-protected/plain))
-		fmt.Printf("  %-44s %9.0f /s   %.1f%% below no auth\n", "mcpauth serve (authorization server in process)", serve, 100*(1-serve/plain))
+		fmt.Printf("  %-44s %9.0f /s  %6.0f µs CPU/call\n", "go-sdk example server, no auth", plain, cpu(0))
+		fmt.Printf("  %-44s %9.0f /s  %6.0f µs CPU/call   cost of protection %.1f%% by rate, %+.1f%% CPU/call\n",
+			"same server behind protect", protected, cpu(1), 100*(1-protected/plain), 100*(cpu(1)/cpu(0)-1))
+		fmt.Printf("  %-44s %9.0f /s  %6.0f µs CPU/call   %.1f%% below no auth, %+.1f%% CPU/call\n",
+			"mcpauth serve (authorization server in process)", serve, cpu(2), 100*(1-serve/plain), 100*(cpu(2)/cpu(0)-1))
 		b.ReportMetric(plain, "noauth/s")
 		b.ReportMetric(protected, "protected/s")
 		b.ReportMetric(serve, "serve/s")
 		b.ReportMetric(100*(1-protected/plain), "cost%")
+		b.ReportMetric(100*(cpu(1)/cpu(0)-1), "cpucost%")
 	})
 }
 
