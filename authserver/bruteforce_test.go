@@ -274,7 +274,7 @@ func TestLockoutSparesKnownBrowser(t *testing.T) {
 	}
 	var known int
 	for _, rec := range as.Audit.records("login.locked") {
-		if rec["known_browser"] == true {
+		if rec["scope"] == "known browser" {
 			known++
 		}
 	}

@@ -6,6 +6,7 @@ package authserver
 import (
 	"context"
 	"net/http"
+	"net/netip"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
 )
@@ -13,18 +14,43 @@ import (
 // lockKey is one failure count a sign-in attempt is checked against and counts towards.
 type lockKey struct {
 	key    string
-	known  bool // the count of a known browser
+	scope  string // what it counts, for the audit log: "known browser", "network" or "account"
 	policy store.LockoutPolicy
 }
 
-// lockKeys returns the counts of a sign-in to the account userID from r. A browser the user
-// signed in with before (knownDevice) has a count of its own, apart from the account's, so
-// that guesses from elsewhere do not lock the owner out of it.
+// lockKeys returns the counts of a sign-in to the account userID from r.
+//
+// A browser the user signed in with before (knownDevice) has a count of its own and no other, so
+// that guesses from elsewhere never lock the owner out of it. Any other browser counts against
+// its network's count for the account (LoginLockoutFailures), so that one attacker locks the
+// account only for their own network, and against the account's count over all networks
+// (LoginLockoutAccountFailures, higher), which bounds the guesses of an attacker with many
+// addresses.
 func (s *Server) lockKeys(r *http.Request, userID string) []lockKey {
 	if d := s.knownDevice(r, userID); d != "" {
-		return []lockKey{{key: "browser:" + userID + "/" + d, known: true, policy: s.lockPolicy}}
+		return []lockKey{{key: "browser:" + userID + "/" + d, scope: "known browser", policy: s.lockPolicy}}
 	}
-	return []lockKey{{key: "account:" + userID, policy: s.lockPolicy}}
+	keys := []lockKey{{key: "network:" + userID + "/" + network(s.clientAddr(r)), scope: "network", policy: s.lockPolicy}}
+	if s.accountLockPolicy.Failures > 0 {
+		keys = append(keys, lockKey{key: "account:" + userID, scope: "account", policy: s.accountLockPolicy})
+	}
+	return keys
+}
+
+// network is the part of a client address that an attacker cannot vary at no cost: an IPv4
+// address, or the /64 of an IPv6 address (the smallest block a site is given, RFC 6177 §3, in
+// which it picks any address).
+func network(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
 }
 
 // checkLockout decides a sign-in attempt by r to the account u whose password check said
@@ -47,7 +73,7 @@ func (s *Server) checkLockout(ctx context.Context, r *http.Request, u *store.Use
 	}
 	for _, f := range recs {
 		if f.Locked(now) {
-			s.audit(ctx, "login.locked", "user_id", u.ID, "known_browser", keys[0].known, "until", f.LockedUntil,
+			s.audit(ctx, "login.locked", "user_id", u.ID, "scope", scopeOf(keys, f.Key), "until", f.LockedUntil,
 				"remote", s.clientAddr(r), "reason", "sign-in attempt while locked")
 			return false, nil
 		}
@@ -59,7 +85,7 @@ func (s *Server) checkLockout(ctx context.Context, r *http.Request, u *store.Use
 				return false, err
 			}
 			if !until.IsZero() {
-				s.audit(ctx, "login.locked", "user_id", u.ID, "known_browser", k.known, "until", until, "remote", s.clientAddr(r),
+				s.audit(ctx, "login.locked", "user_id", u.ID, "scope", k.scope, "until", until, "remote", s.clientAddr(r),
 					"reason", "too many wrong passwords")
 			}
 		}
@@ -69,4 +95,14 @@ func (s *Server) checkLockout(ctx context.Context, r *http.Request, u *store.Use
 		return true, s.store.ClearLoginFailures(ctx, names, now)
 	}
 	return true, nil
+}
+
+// scopeOf is the scope of the count named key among keys.
+func scopeOf(keys []lockKey, key string) string {
+	for _, k := range keys {
+		if k.key == key {
+			return k.scope
+		}
+	}
+	return ""
 }

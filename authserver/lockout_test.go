@@ -2,7 +2,9 @@ package authserver_test
 
 import (
 	"net/http"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -153,5 +155,110 @@ func TestLockoutSharedByInstances(t *testing.T) {
 				t.Fatalf("%d lock records after %d concurrent failures of another account, want 1 more", n-1, 3*lockoutFailures)
 			}
 		})
+	}
+}
+
+// networkLockoutAS starts a server behind a trusted loopback proxy that locks an account for one
+// network after 3 wrong passwords from it and for every unknown browser after accountFailures.
+func networkLockoutAS(t *testing.T, accountFailures int) *testAS {
+	return newTestAS(t, func(c *authserver.Config) {
+		c.LoginRate = -1
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		c.LoginLockoutFailures = 3
+		c.LoginLockoutAccountFailures = accountFailures
+		c.LoginLockoutWindow = time.Hour
+		c.LoginLockout = time.Hour
+	})
+}
+
+// signInFrom submits b's login form for authz as a browser at address addr (X-Forwarded-For
+// through the trusted proxy) and returns the status.
+func signInFrom(t *testing.T, as *testAS, b *browser, authz, addr, username, password string) int {
+	t.Helper()
+	_, page := b.get(authz)
+	form := hidden(t, page)
+	form.Set("username", username)
+	form.Set("password", password)
+	req, _ := http.NewRequest(http.MethodPost, as.URL+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", addr)
+	resp, _ := do(t, b.c, req)
+	return resp.StatusCode
+}
+
+// TestLockoutPerNetwork: guesses from one network lock the account for that network only; the
+// owner signs in from another network with a browser the server has never seen. An IPv6
+// network is its /64: another address in it is locked too, the next /64 is not.
+func TestLockoutPerNetwork(t *testing.T) {
+	as := networkLockoutAS(t, 100)
+	const right = "password-of-ken"
+	addUser(t, as, "ken", right, "weather:read")
+	_, challenge := pkce()
+	authz := authorizeURL(as, codeParams(publicClient(t, as), challenge))
+	for _, tc := range []struct{ attacker, sameNetwork, otherNetwork string }{
+		{"203.0.113.7", "203.0.113.7", "198.51.100.4"},
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:3::1"},
+	} {
+		for range 3 {
+			if st := signInFrom(t, as, newBrowser(t), authz, tc.attacker, "ken", "wrong guess"); st != http.StatusUnauthorized {
+				t.Fatalf("wrong password from %s: %d", tc.attacker, st)
+			}
+		}
+		if st := signInFrom(t, as, newBrowser(t), authz, tc.sameNetwork, "ken", right); st != http.StatusUnauthorized {
+			t.Fatalf("right password from %s, in the locked network of %s: %d", tc.sameNetwork, tc.attacker, st)
+		}
+		if st := signInFrom(t, as, newBrowser(t), authz, tc.otherNetwork, "ken", right); st != http.StatusOK {
+			t.Fatalf("right password from %s, another network than %s: %d", tc.otherNetwork, tc.attacker, st)
+		}
+	}
+	locks := as.Audit.records("login.locked")
+	if len(locks) != 4 || locks[0]["scope"] != "network" || locks[0]["remote"] != "203.0.113.7" {
+		t.Fatalf("login.locked records: %v", locks)
+	}
+}
+
+// TestLockoutAccountWide: guesses from several networks together lock the account for every
+// unknown browser once they reach LoginLockoutAccountFailures (an attacker with many addresses
+// gets no more guesses than that), while the owner's known browser keeps signing in; the
+// owner's successful sign-in before that restarts the account's count.
+func TestLockoutAccountWide(t *testing.T) {
+	as := networkLockoutAS(t, 6)
+	const right = "password-of-lena"
+	addUser(t, as, "lena", right, "weather:read")
+	_, challenge := pkce()
+	authz := authorizeURL(as, codeParams(publicClient(t, as), challenge))
+	owner := newBrowser(t)
+	if st := signInFrom(t, as, owner, authz, "198.51.100.4", "lena", right); st != http.StatusOK {
+		t.Fatalf("first sign-in: %d", st)
+	}
+	guess := func(addr string, n int) {
+		for range n {
+			signInFrom(t, as, newBrowser(t), authz, addr, "lena", "wrong guess")
+		}
+	}
+	guess("203.0.113.1", 3)
+	guess("203.0.113.2", 2) // 5 of 6
+	if st := signInFrom(t, as, newBrowser(t), authz, "198.51.100.9", "lena", right); st != http.StatusOK {
+		t.Fatalf("a new browser below the account's threshold: %d", st)
+	}
+	guess("203.0.113.2", 1)
+	guess("203.0.113.3", 3) // 4 since the owner's sign-in
+	if st := signInFrom(t, as, newBrowser(t), authz, "198.51.100.10", "lena", right); st != http.StatusOK {
+		t.Fatalf("the owner's sign-in did not restart the account's count: %d", st)
+	}
+	guess("203.0.113.4", 3)
+	guess("203.0.113.5", 3) // 6
+	var scopes []any
+	for _, rec := range as.Audit.records("login.locked") {
+		scopes = append(scopes, rec["scope"])
+	}
+	if !slices.Equal(scopes, []any{"network", "network", "network", "network", "network", "account"}) {
+		t.Fatalf("login.locked scopes: %v", scopes)
+	}
+	if st := signInFrom(t, as, newBrowser(t), authz, "198.51.100.11", "lena", right); st != http.StatusUnauthorized {
+		t.Fatalf("a new browser on a fresh network after the account's lock: %d", st)
+	}
+	if st := signInFrom(t, as, owner, authz, "198.51.100.11", "lena", right); st != http.StatusOK {
+		t.Fatalf("the owner's known browser during the account's lock: %d", st)
 	}
 }

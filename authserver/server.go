@@ -74,14 +74,20 @@ type Config struct {
 	// LoginRate is how many sign-in attempts one source address may make per minute (burst the
 	// same); default 20, negative means no limit.
 	LoginRate int
-	// LoginLockoutFailures wrong passwords for one account within LoginLockoutWindow lock it
-	// for LoginLockout, doubled at each further lock up to a day; meanwhile even its right
-	// password gets the wrong-password page (audited as login.locked). Defaults: 10 failures,
-	// a 15-minute window, 15 minutes; negative failures mean no lockout. The count is kept in
-	// the store, so every instance sharing it enforces the same lock.
-	LoginLockoutFailures int
-	LoginLockoutWindow   time.Duration
-	LoginLockout         time.Duration
+	// LoginLockoutFailures wrong passwords for one account from one network (an IPv4 address or
+	// an IPv6 /64) within LoginLockoutWindow lock the account for that network for LoginLockout,
+	// doubled at each further lock up to a day; meanwhile even its right password gets the
+	// wrong-password page (audited as login.locked). A browser the user signed in with before
+	// has a count of its own instead. LoginLockoutAccountFailures wrong passwords from all
+	// networks together lock the account for every browser but those. Defaults: 10 failures
+	// per network, 100 per account (NIST SP 800-63B §5.2.2's ceiling), a 15-minute window, 15
+	// minutes; negative LoginLockoutFailures mean no lockout, negative
+	// LoginLockoutAccountFailures no account-wide count. The counts are kept in the store, so
+	// every instance sharing it enforces the same locks.
+	LoginLockoutFailures        int
+	LoginLockoutAccountFailures int
+	LoginLockoutWindow          time.Duration
+	LoginLockout                time.Duration
 	// ClientAuthFailuresPerClient and ClientAuthFailuresPerAddress are how many failed client
 	// authentications per minute (burst the same) one client_id and one source address may
 	// have at the token, revocation, introspection and device authorization endpoints; beyond
@@ -142,7 +148,9 @@ type Server struct {
 	// clientAuthLim and clientAuthAddrLim count failed client authentications (ratelimit.go).
 	clientAuthLim     *keyLimiter
 	clientAuthAddrLim *keyLimiter
-	lockPolicy        store.LockoutPolicy // the login lockout (lockout.go); Failures 0: none
+	// lockPolicy and accountLockPolicy are the login lockout's per network (and per known
+	// browser) and per account (lockout.go); Failures 0 means none.
+	lockPolicy, accountLockPolicy store.LockoutPolicy
 	// assertionJTIs remembers the jti of private_key_jwt client assertions.
 	assertionJTIs jtiCache
 	resources     map[string]Resource
@@ -185,6 +193,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.LoginLockoutFailures > 0 {
 		s.lockPolicy = store.LockoutPolicy{Failures: cfg.LoginLockoutFailures, Window: cfg.LoginLockoutWindow,
 			Lock: cfg.LoginLockout, MaxLock: max(maxLoginLockout, cfg.LoginLockout)}
+		if cfg.LoginLockoutAccountFailures > 0 {
+			s.accountLockPolicy = s.lockPolicy
+			s.accountLockPolicy.Failures = cfg.LoginLockoutAccountFailures
+		}
 	}
 	for _, r := range cfg.Resources {
 		s.resources[r.URI] = r
@@ -258,6 +270,7 @@ func (c *Config) defaults() error {
 	}
 	setDefaultCount(&c.LoginRate, 20)
 	setDefaultCount(&c.LoginLockoutFailures, 10)
+	setDefaultCount(&c.LoginLockoutAccountFailures, 100)
 	setDefault(&c.LoginLockoutWindow, 15*time.Minute)
 	setDefault(&c.LoginLockout, 15*time.Minute)
 	setDefaultCount(&c.ClientAuthFailuresPerClient, 60)

@@ -56,6 +56,7 @@ type serveOptions struct {
 	logJSON                          bool
 	// Brute-force limits of the authorization server (authserver.Config).
 	loginRate, lockoutFailures               int
+	lockoutAccountFailures                   int
 	lockoutWindow, lockout                   time.Duration
 	clientAuthFailures, clientAuthAddrFailed int
 	trustedProxies                           []string
@@ -111,7 +112,8 @@ and Redis answer).`,
 	f.DurationVar(&o.accessTokenTTL, "access-token-ttl", time.Hour, "lifetime of access tokens")
 	f.BoolVar(&o.logJSON, "log-json", false, "write logs as JSON")
 	f.IntVar(&o.loginRate, "login-rate", 20, "sign-in attempts per minute per source address (-1: unlimited)")
-	f.IntVar(&o.lockoutFailures, "login-lockout-failures", 10, "wrong passwords within --login-lockout-window that lock an account (-1: never lock)")
+	f.IntVar(&o.lockoutFailures, "login-lockout-failures", 10, "wrong passwords from one network within --login-lockout-window that lock an account for that network (-1: never lock)")
+	f.IntVar(&o.lockoutAccountFailures, "login-lockout-account-failures", 100, "wrong passwords from all networks within --login-lockout-window that lock an account for every browser it never signed in with (-1: per network only)")
 	f.DurationVar(&o.lockoutWindow, "login-lockout-window", 15*time.Minute, "window in which wrong passwords are counted")
 	f.DurationVar(&o.lockout, "login-lockout", 15*time.Minute, "first account lock; each further lock lasts twice as long, up to 24h")
 	f.IntVar(&o.clientAuthFailures, "client-auth-failures", 60, "failed client authentications per minute per client_id before /token answers 429 (-1: unlimited); keep it above the per-address one so no single address can lock a client out")
@@ -275,6 +277,7 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 
 		LoginRate:                    o.loginRate,
 		LoginLockoutFailures:         o.lockoutFailures,
+		LoginLockoutAccountFailures:  o.lockoutAccountFailures,
 		LoginLockoutWindow:           o.lockoutWindow,
 		LoginLockout:                 o.lockout,
 		ClientAuthFailuresPerClient:  o.clientAuthFailures,
