@@ -84,6 +84,7 @@ func deriveKey(kek []byte, purpose string) []byte {
 type signingKey struct {
 	id           string
 	priv         *ecdsa.PrivateKey
+	header       string // encodedHeader(id)
 	createdAt    time.Time
 	signUntil    time.Time
 	publishUntil time.Time
@@ -147,7 +148,7 @@ func (k *keyring) load(ctx context.Context) error {
 		if err != nil || !ok {
 			return fmt.Errorf("signing key %s is not an ECDSA key", sk.ID)
 		}
-		keys = append(keys, &signingKey{id: sk.ID, priv: priv, createdAt: sk.CreatedAt, signUntil: sk.SignUntil, publishUntil: sk.PublishUntil})
+		keys = append(keys, &signingKey{id: sk.ID, priv: priv, header: encodedHeader(sk.ID), createdAt: sk.CreatedAt, signUntil: sk.SignUntil, publishUntil: sk.PublishUntil})
 	}
 	k.keys, k.loadedAt = keys, k.now()
 	return nil

@@ -95,6 +95,34 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
+// write writes the response with the headers of writeJSON, its JSON appended by hand.
+func (t *tokenResponse) write(w http.ResponseWriter) {
+	b := make([]byte, 0, 160+len(t.AccessToken)+len(t.RefreshToken)+len(t.Scope))
+	b = appendJSONMember(b, true, "access_token", t.AccessToken)
+	b = appendJSONMember(b, false, "token_type", t.TokenType)
+	b = appendJSONInt(b, false, "expires_in", t.ExpiresIn)
+	b = appendJSONMember(b, false, "scope", t.Scope)
+	if t.RefreshToken != "" {
+		b = appendJSONMember(b, false, "refresh_token", t.RefreshToken)
+	}
+	b = append(b, '}', '\n')
+	h := w.Header()
+	h["Content-Type"] = headerJSON
+	h["X-Content-Type-Options"] = headerNosniff
+	h["Cache-Control"] = headerNoStore
+	h["Pragma"] = headerNoCache
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+// Header values of token responses, shared (net/http only reads them).
+var (
+	headerJSON    = []string{"application/json"}
+	headerNosniff = []string{"nosniff"}
+	headerNoStore = []string{"no-store"}
+	headerNoCache = []string{"no-cache"}
+)
+
 // readForm parses an application/x-www-form-urlencoded POST body of bounded size.
 func readForm(w http.ResponseWriter, r *http.Request) *oauthError {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
@@ -145,7 +173,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			s.log.ErrorContext(r.Context(), "authserver: touch client", "err", err)
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	resp.write(w)
 }
 
 func internalError(err error) *oauthError { return newError(errServerError, err.Error()) }
@@ -369,7 +397,6 @@ func (s *Server) mintAccessToken(ctx context.Context, c *client, g *store.Grant,
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, "token.issued", "client_id", c.id, "subject", claims.Subject, "grant_id", claims.GrantID, "jti", claims.ID,
-		"scope", claims.Scope, "aud", audience)
+	s.auditTokenIssued(ctx, claims)
 	return &tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTokenTTL.Seconds()), Scope: claims.Scope}, nil
 }
