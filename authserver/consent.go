@@ -1,6 +1,8 @@
-// The consent step of the authorization endpoint: the user sees the client's name, where they
-// will be sent (and a warning when that is only this computer), and the scopes, and allows or
-// denies. Consent is remembered per user, client and scopes.
+// The consent step of the authorization endpoint, where the resource owner grants or denies the
+// client's request (RFC 6749 §4.1.1): the user sees the client's name, where they will be sent
+// (and a warning when that is only this computer), and the scopes, and allows or denies, in a
+// CSRF-protected form (RFC 9700 §4.7). Consent is remembered per user, client and scopes, so one
+// client's consent never serves another (MCP security best practices, "Confused Deputy Problem").
 package authserver
 
 import (

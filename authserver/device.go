@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
 	"github.com/mcpauth/mcpauth/internal/oauthwire"
@@ -217,32 +216,10 @@ func (s *Server) deviceSignIn(w http.ResponseWriter, r *http.Request, userCode s
 	if u != nil {
 		return u, true
 	}
-	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	if !s.loginLim.allow(s.clientAddr(r)) {
-		s.audit(r.Context(), "login.refused", "reason", "rate limit", "remote", s.clientAddr(r))
-		s.deviceForm(w, r, http.StatusTooManyRequests, nil, "Too many attempts from your network. Wait a minute and try again.", userCode)
-		return nil, false
-	}
-	if username == "" || password == "" || len(username) > 200 || len(password) > 1024 || !utf8.ValidString(username) {
-		s.deviceForm(w, r, http.StatusUnauthorized, nil, "Enter your username and password.", userCode)
-		return nil, false
-	}
-	u, err = s.signIn(r.Context(), r, username, password)
-	if err != nil {
-		s.serverError(w, r, "authenticate user", err)
-		return nil, false
-	}
-	if u == nil {
-		s.audit(r.Context(), "login.failed", "reason", "device page", "remote", s.clientAddr(r))
-		s.deviceForm(w, r, http.StatusUnauthorized, nil, "Wrong username or password.", userCode)
-		return nil, false
-	}
-	if err := s.startSession(w, r, u); err != nil {
-		s.serverError(w, r, "start session", err)
-		return nil, false
-	}
-	s.audit(r.Context(), "login.succeeded", "user_id", u.ID, "via", "device page")
-	return u, true
+	u = s.formSignIn(w, r, "device page", "", func(status int, message, _ string) {
+		s.deviceForm(w, r, status, nil, message, userCode)
+	})
+	return u, u != nil
 }
 
 // decideDevice records the user's decision and shows the outcome.

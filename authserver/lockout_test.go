@@ -159,9 +159,10 @@ func TestLockoutSharedByInstances(t *testing.T) {
 }
 
 // networkLockoutAS starts a server behind a trusted loopback proxy that locks an account for one
-// network after 3 wrong passwords from it and for every unknown browser after accountFailures.
-func networkLockoutAS(t *testing.T, accountFailures int) *testAS {
-	return newTestAS(t, func(c *authserver.Config) {
+// network after 3 wrong passwords from it and for every unknown browser after accountFailures,
+// with the user username, and returns it and an authorization URL of a public client.
+func networkLockoutAS(t *testing.T, accountFailures int, username, password string) (*testAS, string) {
+	as := newTestAS(t, func(c *authserver.Config) {
 		c.LoginRate = -1
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		c.LoginLockoutFailures = 3
@@ -169,6 +170,9 @@ func networkLockoutAS(t *testing.T, accountFailures int) *testAS {
 		c.LoginLockoutWindow = time.Hour
 		c.LoginLockout = time.Hour
 	})
+	addUser(t, as, username, password, "weather:read")
+	_, challenge := pkce()
+	return as, authorizeURL(as, codeParams(publicClient(t, as), challenge))
 }
 
 // signInFrom submits b's login form for authz as a browser at address addr (X-Forwarded-For
@@ -190,11 +194,8 @@ func signInFrom(t *testing.T, as *testAS, b *browser, authz, addr, username, pas
 // owner signs in from another network with a browser the server has never seen. An IPv6
 // network is its /64: another address in it is locked too, the next /64 is not.
 func TestLockoutPerNetwork(t *testing.T) {
-	as := networkLockoutAS(t, 100)
 	const right = "password-of-ken"
-	addUser(t, as, "ken", right, "weather:read")
-	_, challenge := pkce()
-	authz := authorizeURL(as, codeParams(publicClient(t, as), challenge))
+	as, authz := networkLockoutAS(t, 100, "ken", right)
 	for _, tc := range []struct{ attacker, sameNetwork, otherNetwork string }{
 		{"203.0.113.7", "203.0.113.7", "198.51.100.4"},
 		{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:3::1"},
@@ -222,11 +223,8 @@ func TestLockoutPerNetwork(t *testing.T) {
 // gets no more guesses than that), while the owner's known browser keeps signing in; the
 // owner's successful sign-in before that restarts the account's count.
 func TestLockoutAccountWide(t *testing.T) {
-	as := networkLockoutAS(t, 6)
 	const right = "password-of-lena"
-	addUser(t, as, "lena", right, "weather:read")
-	_, challenge := pkce()
-	authz := authorizeURL(as, codeParams(publicClient(t, as), challenge))
+	as, authz := networkLockoutAS(t, 6, "lena", right)
 	owner := newBrowser(t)
 	if st := signInFrom(t, as, owner, authz, "198.51.100.4", "lena", right); st != http.StatusOK {
 		t.Fatalf("first sign-in: %d", st)
@@ -260,5 +258,26 @@ func TestLockoutAccountWide(t *testing.T) {
 	}
 	if st := signInFrom(t, as, owner, authz, "198.51.100.11", "lena", right); st != http.StatusOK {
 		t.Fatalf("the owner's known browser during the account's lock: %d", st)
+	}
+}
+
+// TestDevicePageSignInRateLimited: the device page's sign-in spends the same per-address budget
+// as the login page's, and is refused with the same 429 page once it is spent.
+func TestDevicePageSignInRateLimited(t *testing.T) {
+	as := newTestAS(t, func(c *authserver.Config) { c.LoginRate = 2 })
+	addUser(t, as, "mallory", "password-of-mallory", "weather:read")
+	id := publicClient(t, as)
+	_, challenge := pkce()
+	signInAttempt(t, newBrowser(t), as, authorizeURL(as, codeParams(id, challenge)), "mallory", "wrong guess")
+	_, userCode := startDevice(t, as, id)
+	if st, _ := deviceSignIn(t, newBrowser(t), as, userCode, "mallory", "wrong guess"); st != http.StatusUnauthorized {
+		t.Fatalf("second attempt, on the device page: %d", st)
+	}
+	st, page := deviceSignIn(t, newBrowser(t), as, userCode, "mallory", "password-of-mallory")
+	if st != http.StatusTooManyRequests || !strings.Contains(page, "Too many sign-in attempts") {
+		t.Fatalf("third attempt from the address, on the device page: %d\n%s", st, page)
+	}
+	if refused := as.Audit.records("login.refused"); len(refused) != 1 || refused[0]["via"] != "device page" {
+		t.Fatalf("login.refused records: %v", refused)
 	}
 }

@@ -1,11 +1,14 @@
-// The login step of the authorization endpoint: a username and password form (no JavaScript),
-// CSRF-protected, rate-limited per source address and locked per account after repeated wrong
-// passwords (ratelimit.go), checked against argon2id hashes.
+// The login step of the authorization endpoint, where the authorization server authenticates
+// the resource owner (RFC 6749 §3.1, OAuth 2.1 §4.1.1): a username and password form (no
+// JavaScript), CSRF-protected, rate-limited per source address (ratelimit.go), locked after
+// repeated wrong passwords (lockout.go), checked against argon2id hashes (users.go).
 package authserver
 
 import (
 	"net/http"
 	"unicode/utf8"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
 )
 
 // loginPage shows the login form for req, with an optional message and username to refill.
@@ -31,40 +34,53 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if req == nil {
 		return
 	}
-	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	if !s.loginLim.allow(s.clientAddr(r)) {
-		s.audit(r.Context(), "login.refused", "reason", "rate limit", "remote", s.clientAddr(r))
-		w.Header().Set("Retry-After", "60")
-		s.renderLogin(w, r, req, http.StatusTooManyRequests, "Too many sign-in attempts from your network. Wait a minute and try again.", username)
-		return
-	}
-	if username == "" || password == "" || len(username) > 200 || len(password) > 1024 || !utf8.ValidString(username) {
-		s.loginPage(w, r, req, "Enter your username and password.", "")
-		return
-	}
-	u, err := s.signIn(r.Context(), r, username, password)
-	if err != nil {
-		s.serverError(w, r, "authenticate user", err)
-		return
-	}
+	u := s.formSignIn(w, r, "login page", req.client.id, func(status int, message, username string) {
+		s.renderLogin(w, r, req, status, message, username)
+	})
 	if u == nil {
-		// Never the typed username: people type their password there by mistake.
-		who := "unknown username"
-		if known, err := s.store.GetUserByName(r.Context(), username); err == nil {
-			who = known.ID
-		}
-		s.audit(r.Context(), "login.failed", "user_id", who, "client_id", req.client.id, "remote", s.clientAddr(r))
-		s.loginPage(w, r, req, "Wrong username or password.", username)
 		return
 	}
-	if err := s.startSession(w, r, u); err != nil {
-		s.serverError(w, r, "start session", err)
-		return
-	}
-	s.audit(r.Context(), "login.succeeded", "user_id", u.ID, "client_id", req.client.id)
 	if req.prompt == "login" { // satisfied now; do not ask again on the consent form
 		req.prompt = ""
 		req.query.Del("prompt")
 	}
 	s.afterLogin(w, r, req, u)
+}
+
+// formSignIn signs in with the username and password of a form r posted at the login or device
+// page (via), for the client clientID when known: the per-address rate limit, then signIn, then
+// a new session. It returns the user, or nil when it has answered: a server error, or a refusal
+// shown by again(status, message, username to refill).
+func (s *Server) formSignIn(w http.ResponseWriter, r *http.Request, via, clientID string, again func(status int, message, username string)) *store.User {
+	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
+	if !s.loginLim.allow(s.clientAddr(r)) {
+		s.audit(r.Context(), "login.refused", "reason", "rate limit", "via", via, "remote", s.clientAddr(r))
+		w.Header().Set("Retry-After", "60")
+		again(http.StatusTooManyRequests, "Too many sign-in attempts from your network. Wait a minute and try again.", username)
+		return nil
+	}
+	if username == "" || password == "" || len(username) > 200 || len(password) > 1024 || !utf8.ValidString(username) {
+		again(http.StatusUnauthorized, "Enter your username and password.", "")
+		return nil
+	}
+	u, ok, err := s.signIn(r.Context(), r, username, password)
+	if err != nil {
+		s.serverError(w, r, "authenticate user", err)
+		return nil
+	}
+	if !ok {
+		who := "unknown username" // never the typed username: people type their password there by mistake
+		if u != nil {
+			who = u.ID
+		}
+		s.audit(r.Context(), "login.failed", "user_id", who, "client_id", clientID, "via", via, "remote", s.clientAddr(r))
+		again(http.StatusUnauthorized, "Wrong username or password.", username)
+		return nil
+	}
+	if err := s.startSession(w, r, u); err != nil {
+		s.serverError(w, r, "start session", err)
+		return nil
+	}
+	s.audit(r.Context(), "login.succeeded", "user_id", u.ID, "client_id", clientID, "via", via)
+	return u
 }

@@ -67,24 +67,21 @@ func checkPassword(hash, password string) bool {
 // cost every mcpauth command (proxy, status, ...) 0.27 s and 20 MB of start-up.
 var dummyHash = sync.OnceValue(func() string { return hashPassword(randomToken(16)) })
 
-// signIn returns the user if username and password, posted in a sign-in form by r, match and
-// the account is not locked (checkLockout), else nil. A locked account costs the same password
-// check and gets the same nil as a wrong password, so neither its lock nor a right guess shows;
-// the audit log records the lock (login.locked).
-func (s *Server) signIn(ctx context.Context, r *http.Request, username, password string) (*store.User, error) {
-	u, err := s.store.GetUserByName(ctx, username)
+// signIn checks username and password, posted in a sign-in form by r: ok when they match and
+// the account is not locked (checkLockout); u is the account, if the username has one. A locked
+// account costs the same password check and gets the same answer as a wrong password, so
+// neither its lock nor a right guess shows; the audit log records the lock (login.locked).
+func (s *Server) signIn(ctx context.Context, r *http.Request, username, password string) (u *store.User, ok bool, err error) {
+	u, err = s.store.GetUserByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		checkPassword(dummyHash(), password)
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	ok, err := s.checkLockout(ctx, r, u, checkPassword(u.PasswordHash, password))
-	if !ok || err != nil {
-		return nil, err
-	}
-	return u, nil
+	ok, err = s.checkLockout(ctx, r, u, checkPassword(u.PasswordHash, password))
+	return u, ok && err == nil, err
 }
 
 func checkUserInput(username, password string, scopes []string) error {
