@@ -63,8 +63,8 @@ func BenchmarkClientCredentials(b *testing.B) {
 	}
 }
 
-// BenchmarkRefreshRotation: one refresh (token and grant read, user read, signed JWT, atomic
-// rotation).
+// BenchmarkRefreshRotation: one refresh (token, grant and the user's scopes in one read, signed
+// JWT, atomic rotation).
 func BenchmarkRefreshRotation(b *testing.B) {
 	s, h := benchAS(b)
 	rt := codeFlowRefreshToken(b, s, h)

@@ -107,6 +107,10 @@ type Grant struct {
 	ExpiresAt time.Time
 	// RevokedAt is zero while the grant is active.
 	RevokedAt time.Time
+	// SubjectScopes are the subject's scopes as the user record has them now, nil when it no
+	// longer exists. Only GetRefreshToken fills them, so that a refresh, which may not outlive
+	// the user's scopes, reads once.
+	SubjectScopes []string
 }
 
 // AuthCode is an authorization code (RFC 6749 §4.1.2) with what it was issued for.
@@ -262,7 +266,8 @@ type Store interface {
 
 	// CreateRefreshToken stores the first refresh token of a grant.
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
-	// GetRefreshToken returns the refresh token and its grant (one read), or ErrNotFound.
+	// GetRefreshToken returns the refresh token and its grant with SubjectScopes (one read), or
+	// ErrNotFound.
 	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, *Grant, error)
 	// RotateRefreshToken atomically marks the token oldHash used at time now and stores next
 	// (same grant). Exactly one of any number of concurrent rotations of one token succeeds. If

@@ -394,6 +394,15 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	equal(t, "grant of the refresh token", gotGrant, g1)
 	_, _, err = s.GetRefreshToken(ctx, "nope")
 	wantErr(t, "unknown refresh token", err, store.ErrNotFound)
+	// The subject's scopes as they are now come with the grant (nil above: no user u1 yet).
+	must(t, s.CreateUser(ctx, &store.User{ID: "u1", Username: "u1", Scopes: []string{"a", "b"}, CreatedAt: t0}))
+	_, gotGrant, err = s.GetRefreshToken(ctx, "r1")
+	must(t, err)
+	equal(t, "subject scopes", gotGrant.SubjectScopes, []string{"a", "b"})
+	must(t, s.UpdateUser(ctx, &store.User{ID: "u1", Scopes: []string{}}))
+	_, gotGrant, err = s.GetRefreshToken(ctx, "r1")
+	must(t, err)
+	equal(t, "subject scopes after the user lost them", gotGrant.SubjectScopes, []string{})
 
 	must(t, s.RotateRefreshToken(ctx, "r1", refresh("r2", "g1", t0), t0.Add(time.Second)))
 	got, _, err = s.GetRefreshToken(ctx, "r1")

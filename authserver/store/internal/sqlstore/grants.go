@@ -110,12 +110,16 @@ func (s *Store) insertRefresh(ctx context.Context, ex querier, t *store.RefreshT
 func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshToken, *store.Grant, error) {
 	t := store.RefreshToken{Hash: hash}
 	var created, expires, used int64
+	var subjectScopes sql.NullString
 	g, err := s.scanGrant(s.q.QueryRowContext(ctx, `SELECT g.id, g.client_id, g.subject, g.scopes, g.resources, g.created_at, g.expires_at,
-		g.revoked_at, r.client_id, r.created_at, r.expires_at, r.used_at
-		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1`, hash),
-		&t.ClientID, &created, &expires, &used)
+		g.revoked_at, r.client_id, r.created_at, r.expires_at, r.used_at, u.scopes
+		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.subject WHERE r.hash = $1`, hash),
+		&t.ClientID, &created, &expires, &used, &subjectScopes)
 	if err != nil {
 		return nil, nil, err
+	}
+	if subjectScopes.Valid {
+		g.SubjectScopes = split(subjectScopes.String)
 	}
 	t.GrantID = g.ID
 	t.CreatedAt, t.ExpiresAt, t.UsedAt = tm(created), tm(expires), tm(used)
