@@ -1,6 +1,6 @@
-// Per-account login lockout against password guessing (OWASP Authentication Cheat Sheet
-// "Account Lockout"; NIST SP 800-63B §5.2.2), counted in the store (store.LockoutStore), so that
-// every instance sharing a store enforces one count.
+// Login lockout against password guessing, per account and network and per account (OWASP
+// Authentication Cheat Sheet "Account Lockout"; NIST SP 800-63B §5.2.2), counted in the store
+// (store.LockoutStore), so that every instance sharing a store enforces the same counts.
 package authserver
 
 import (
@@ -37,9 +37,9 @@ func (s *Server) lockKeys(r *http.Request, userID string) []lockKey {
 	return keys
 }
 
-// network is the part of a client address that an attacker cannot vary at no cost: an IPv4
-// address, or the /64 of an IPv6 address (the smallest block a site is given, RFC 6177 §3, in
-// which it picks any address).
+// network is the part of a client address that its host cannot vary at will: an IPv4 address,
+// or the /64 of an IPv6 address (whose low 64 bits are the interface identifier a host picks
+// freely, RFC 4291 §2.5.1).
 func network(addr string) string {
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {
