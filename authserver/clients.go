@@ -13,8 +13,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
@@ -22,16 +25,30 @@ import (
 
 // secretHasher hashes secrets (client secrets, registration access tokens, codes, refresh
 // tokens, session IDs) with HMAC-SHA-256, so the store never holds one in a usable form.
-type secretHasher struct{ key []byte }
+type secretHasher struct {
+	// macs holds keyed HMACs to reuse (Reset keeps the key's padded blocks hashed): one per
+	// request, as every token, introspection and revocation request hashes a secret.
+	macs *sync.Pool
+}
 
-func newSecretHasher(kek []byte) secretHasher { return secretHasher{key: deriveKey(kek, "secrets")} }
+func newSecretHasher(kek []byte) secretHasher {
+	key := deriveKey(kek, "secrets")
+	return secretHasher{macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+}
 
 // hash returns the keyed hash of a secret of one kind (the kind keeps, say, a code from being
 // accepted as a refresh token).
 func (h secretHasher) hash(kind, secret string) string {
-	m := hmac.New(sha256.New, h.key)
-	m.Write([]byte(kind + "\x00" + secret))
-	return hex.EncodeToString(m.Sum(nil))
+	m := h.macs.Get().(hash.Hash)
+	m.Reset()
+	io.WriteString(m, kind)
+	m.Write([]byte{0})
+	io.WriteString(m, secret)
+	var sum [sha256.Size]byte
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], m.Sum(sum[:0]))
+	h.macs.Put(m)
+	return string(out[:])
 }
 
 // equal compares a secret with a stored hash in constant time.
