@@ -129,9 +129,12 @@ func (l *keyLimiter) blocked(key string) (time.Duration, bool) {
 // introspection, device authorization) against guessing of client secrets: each failed client
 // authentication (a 401 invalid_client answer) spends the budget of its client_id and of its
 // source address; while either is spent, requests get 429 invalid_client with Retry-After,
-// without their credentials being checked, so a right guess is not recognised either. A
-// request that is not refused pays a lookup of its path, an atomic load per limiter while no
-// authentication has failed lately (two map lookups after) and a small response wrapper.
+// without their credentials being checked, so a right guess is not recognised either. The
+// client's spent budget does not refuse an address the client authenticated from lately
+// without failing since (knownClientAddrs), so that guesses from elsewhere do not lock the client
+// out where it runs. A request that is not refused pays a lookup of its path, an atomic load per
+// limiter while no authentication has failed lately (two map lookups after), a small response
+// wrapper and, when it succeeds, a lookup of its client and address.
 func (s *Server) guardClientAuth(next http.Handler, paths ...string) http.Handler {
 	byClient, byAddr := s.clientAuthLim, s.clientAuthAddrLim
 	if byClient == nil && byAddr == nil {
@@ -157,20 +160,27 @@ func (s *Server) guardClientAuth(next http.Handler, paths ...string) http.Handle
 				writeError(w, r, e)
 				return
 			}
-			if wait, ok := byClient.blocked(requestClientID(r)); ok {
+			id := requestClientID(r)
+			if wait, ok := byClient.blocked(id); ok && !s.knownClientAddrs.known(id, addr) {
 				s.tooManyClientAuthFailures(w, wait)
 				return
 			}
 		}
 		watch := &authFailureWatch{ResponseWriter: w}
 		next.ServeHTTP(watch, r)
-		if !watch.failed {
+		if watch.status == http.StatusOK {
+			s.knownClientAddrs.succeeded(requestClientID(r), addr)
 			return
 		}
+		if watch.status != http.StatusUnauthorized {
+			return
+		}
+		id := requestClientID(r)
+		s.knownClientAddrs.failed(id, addr)
 		if byAddr.take(addr) {
 			s.audit(r.Context(), "client_auth.locked", "remote", addr, "reason", "too many failed client authentications from this address")
 		}
-		if id := requestClientID(r); id != "" && byClient.take(id) {
+		if id != "" && byClient.take(id) {
 			s.audit(r.Context(), "client_auth.locked", "client_id", logID(id), "remote", addr, "reason", "too many failed client authentications for this client")
 		}
 	})
@@ -201,19 +211,106 @@ func requestClientID(r *http.Request) string {
 	return ""
 }
 
-// authFailureWatch notes whether a handler answered 401, a failed client authentication
-// (RFC 6749 §5.2 invalid_client).
+// authFailureWatch notes the status a handler answered: 401 is a failed client authentication
+// (RFC 6749 §5.2 invalid_client), 200 a successful one (each guarded endpoint authenticates the
+// client before it answers anything else).
 type authFailureWatch struct {
 	http.ResponseWriter
-	failed bool
+	status int
 }
 
 func (w *authFailureWatch) WriteHeader(code int) {
-	w.failed = w.failed || code == http.StatusUnauthorized
+	if w.status == 0 {
+		w.status = code
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
+func (w *authFailureWatch) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
 func (w *authFailureWatch) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// knownClientAddrs remembers, per client, the source addresses it authenticated from (a 200
+// answer) within knownClientAddrTTL and has not failed from since: the idea of OWASP's device
+// cookies for clients, which carry no cookies. Only a right credential adds an address, so an
+// attacker can add none but their own client's. A nil *knownClientAddrs knows nothing.
+type knownClientAddrs struct {
+	now   func() time.Time
+	mu    sync.Mutex   // serialises pruning
+	n     atomic.Int64 // number of entries
+	addrs sync.Map     // clientAddrKey → time of the last success
+}
+
+type clientAddrKey struct{ clientID, addr string }
+
+// knownClientAddrTTL is how long a success keeps an address known.
+const knownClientAddrTTL = 24 * time.Hour
+
+func (k *knownClientAddrs) known(clientID, addr string) bool {
+	if k == nil || clientID == "" {
+		return false
+	}
+	v, ok := k.addrs.Load(clientAddrKey{clientID, addr})
+	return ok && k.now().Sub(v.(time.Time)) < knownClientAddrTTL
+}
+
+// succeeded records a successful authentication of clientID from addr. It writes only when the
+// address was unknown or its record is older than an hour, so a busy client costs one lookup.
+func (k *knownClientAddrs) succeeded(clientID, addr string) {
+	if k == nil || clientID == "" {
+		return
+	}
+	key, now := clientAddrKey{clientID, addr}, k.now()
+	if v, ok := k.addrs.Load(key); ok {
+		if now.Sub(v.(time.Time)) > time.Hour {
+			k.addrs.Store(key, now)
+		}
+		return
+	}
+	if k.n.Load() >= maxBuckets {
+		k.sweep()
+		if k.n.Load() >= maxBuckets { // full of live entries: this address stays unknown
+			return
+		}
+	}
+	if _, loaded := k.addrs.LoadOrStore(key, now); !loaded {
+		k.n.Add(1)
+	}
+}
+
+// failed forgets addr for clientID: an address that failed is refused like any other while the
+// client's budget is spent.
+func (k *knownClientAddrs) failed(clientID, addr string) {
+	if k == nil || clientID == "" {
+		return
+	}
+	if _, loaded := k.addrs.LoadAndDelete(clientAddrKey{clientID, addr}); loaded {
+		k.n.Add(-1)
+	}
+}
+
+// sweep forgets the entries older than knownClientAddrTTL; the janitor calls it.
+func (k *knownClientAddrs) sweep() {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	k.addrs.Range(func(key, v any) bool {
+		if now.Sub(v.(time.Time)) >= knownClientAddrTTL {
+			if _, loaded := k.addrs.LoadAndDelete(key); loaded {
+				k.n.Add(-1)
+			}
+		}
+		return true
+	})
+}
 
 // clientAddr returns the address of the client that sent r: the connection's peer, or, when
 // the peer is one of Config.TrustedProxies, the nearest X-Forwarded-For hop that is not.

@@ -29,6 +29,25 @@ func TestKeyLimiterBounded(t *testing.T) {
 	}
 }
 
+// TestKnownClientAddrsBounded: successes from more addresses than the bound keep at most
+// maxBuckets entries (the newest addresses then stay unknown); once the entries are a day old,
+// a success makes room again.
+func TestKnownClientAddrsBounded(t *testing.T) {
+	now := time.Now()
+	k := &knownClientAddrs{now: func() time.Time { return now }}
+	for i := range maxBuckets + 10 {
+		k.succeeded("c", strconv.Itoa(i))
+	}
+	if n := k.n.Load(); n != maxBuckets || !k.known("c", "0") || k.known("c", strconv.Itoa(maxBuckets)) {
+		t.Fatalf("%d entries; first known %v, one past the bound known %v", n, k.known("c", "0"), k.known("c", strconv.Itoa(maxBuckets)))
+	}
+	now = now.Add(knownClientAddrTTL)
+	k.succeeded("c", "new")
+	if n := k.n.Load(); n != 1 || !k.known("c", "new") || k.known("c", "0") {
+		t.Fatalf("after a day: %d entries", n)
+	}
+}
+
 // BenchmarkGuardClientAuth is what guardClientAuth adds to a successful token request (compare
 // with "unguarded"), with no failure recorded and with failures of other clients and
 // addresses recorded (then the guard reads the form the handler would read anyway).

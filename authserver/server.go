@@ -148,6 +148,8 @@ type Server struct {
 	// clientAuthLim and clientAuthAddrLim count failed client authentications (ratelimit.go).
 	clientAuthLim     *keyLimiter
 	clientAuthAddrLim *keyLimiter
+	// knownClientAddrs spares a client's addresses its spent budget (ratelimit.go); nil without one.
+	knownClientAddrs *knownClientAddrs
 	// lockPolicy and accountLockPolicy are the login lockout's per network (and per known
 	// browser) and per account (lockout.go); Failures 0 means none.
 	lockPolicy, accountLockPolicy store.LockoutPolicy
@@ -190,6 +192,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.clientAuthLim = newKeyLimiter(cfg.ClientAuthFailuresPerClient, time.Minute, s.now)
 	s.clientAuthAddrLim = newKeyLimiter(cfg.ClientAuthFailuresPerAddress, time.Minute, s.now)
+	if s.clientAuthLim != nil {
+		s.knownClientAddrs = &knownClientAddrs{now: s.now}
+	}
 	if cfg.LoginLockoutFailures > 0 {
 		s.lockPolicy = store.LockoutPolicy{Failures: cfg.LoginLockoutFailures, Window: cfg.LoginLockoutWindow,
 			Lock: cfg.LoginLockout, MaxLock: max(maxLoginLockout, cfg.LoginLockout)}
@@ -381,6 +386,7 @@ func (s *Server) sweep(ctx context.Context) {
 	for _, l := range []*keyLimiter{s.regLimit, s.loginLim, s.clientAuthLim, s.clientAuthAddrLim} {
 		l.sweep()
 	}
+	s.knownClientAddrs.sweep()
 	if p := s.lockPolicy; p.Failures > 0 {
 		if _, err := s.store.DeleteStaleLoginFailures(ctx, now.Add(-p.Window), now.Add(-p.MaxLock)); err != nil && ctx.Err() == nil {
 			s.log.Error("authserver: delete stale login failures", "err", err)
