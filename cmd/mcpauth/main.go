@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -46,7 +47,11 @@ func withExitCode(code int, err error) error {
 // in one file and main.go does not change when one is added.
 var subcommands []func() *cobra.Command
 
-func newRootCmd() *cobra.Command {
+// newRootCmd builds the whole command tree.
+func newRootCmd() *cobra.Command { return newRoot(subcommands...) }
+
+// newRoot builds the root command with the given subcommands.
+func newRoot(cmds ...func() *cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "mcpauth",
 		Short:         "OAuth for the Model Context Protocol: client, authorization server and protected MCP server",
@@ -57,7 +62,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return withExitCode(exitUsage, err)
 	})
-	for _, newCmd := range subcommands {
+	for _, newCmd := range cmds {
 		root.AddCommand(newCmd())
 	}
 	return root
@@ -71,7 +76,18 @@ func main() {
 func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCmd()
+	var root *cobra.Command
+	if len(args) > 0 && args[0] == "proxy" {
+		// Desktop hosts start proxies often and keep them running: a proxy
+		// keeps only the executable's pages it uses, and the other commands
+		// and their flags are not built in its memory.
+		if err := releaseStartupPages(); err != nil && slices.Contains(args, "--debug") {
+			fmt.Fprintln(os.Stderr, "mcpauth proxy: start-up pages not released:", err)
+		}
+		root = newRoot(newProxyCmd)
+	} else {
+		root = newRootCmd()
+	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
