@@ -1,6 +1,7 @@
 package authserver_test
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"path/filepath"
@@ -279,5 +280,75 @@ func TestDevicePageSignInRateLimited(t *testing.T) {
 	}
 	if refused := as.Audit.records("login.refused"); len(refused) != 1 || refused[0]["via"] != "device page" {
 		t.Fatalf("login.refused records: %v", refused)
+	}
+}
+
+// lockoutCalls wraps a real store and counts the calls of its LockoutStore methods.
+type lockoutCalls struct {
+	store.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *lockoutCalls) note(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, name)
+}
+
+func (c *lockoutCalls) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = nil
+	return out
+}
+
+func (c *lockoutCalls) GetLoginFailures(ctx context.Context, keys []string) ([]*store.LoginFailures, error) {
+	c.note("get")
+	return c.Store.GetLoginFailures(ctx, keys)
+}
+
+func (c *lockoutCalls) RecordLoginFailure(ctx context.Context, key string, now time.Time, p store.LockoutPolicy) (time.Time, error) {
+	c.note("record")
+	return c.Store.RecordLoginFailure(ctx, key, now, p)
+}
+
+func (c *lockoutCalls) ClearLoginFailures(ctx context.Context, keys []string, now time.Time) error {
+	c.note("clear")
+	return c.Store.ClearLoginFailures(ctx, keys, now)
+}
+
+// TestLockoutCostOfSignIn: the lockout adds one read to a successful sign-in without failures on
+// record; a wrong password adds that read and one write per count (network and account), and
+// the next successful sign-in one delete.
+func TestLockoutCostOfSignIn(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "as.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	spy := &lockoutCalls{Store: st}
+	as := newTestASOn(t, spy, testKey(), nil)
+	addUser(t, as, "olga", "password-of-olga", "weather:read")
+	_, challenge := pkce()
+	authz := authorizeURL(as, codeParams(publicClient(t, as), challenge))
+	for _, tc := range []struct {
+		password string
+		status   int
+		want     []string
+	}{
+		{"password-of-olga", http.StatusOK, []string{"get"}},
+		{"wrong guess", http.StatusUnauthorized, []string{"get", "record", "record"}},
+		{"password-of-olga", http.StatusOK, []string{"get", "clear"}},
+		{"password-of-olga", http.StatusOK, []string{"get"}},
+	} {
+		spy.take()
+		if st, _ := signInAttempt(t, newBrowser(t), as, authz, "olga", tc.password); st != tc.status {
+			t.Fatalf("sign-in with %q: %d, want %d", tc.password, st, tc.status)
+		}
+		if got := spy.take(); !slices.Equal(got, tc.want) {
+			t.Fatalf("sign-in with %q: lockout store calls %v, want %v", tc.password, got, tc.want)
+		}
 	}
 }
