@@ -57,6 +57,7 @@ type prepared struct {
 	c  *stmtCache
 	db *sql.DB
 	tx *sql.Tx
+	w  writeQueue // taken by ExecContext outside a transaction
 }
 
 // direct is where a query runs unprepared.
@@ -78,6 +79,12 @@ func (p prepared) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 }
 
 func (p prepared) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if p.tx == nil {
+		if err := p.w.enter(ctx); err != nil {
+			return nil, err
+		}
+		defer p.w.leave()
+	}
 	if p.c == nil {
 		return p.direct().ExecContext(ctx, q, args...)
 	}

@@ -50,6 +50,9 @@ type Dialect struct {
 	// PrepareStatements: the store prepares each query once per connection (see stmtCache),
 	// for a driver that would parse it on every call. Its connection pool must be unbounded.
 	PrepareStatements bool
+	// SerializeWrites: the database has a single writer (SQLite), so the store's writes in this
+	// process take turns in a queue (see writeQueue) instead of meeting the database's lock.
+	SerializeWrites bool
 }
 
 // Store is a store.Store and store.DeviceStore on a database/sql handle.
@@ -58,6 +61,7 @@ type Store struct {
 	d     Dialect
 	stmts *stmtCache
 	q     prepared // runs prepared statements outside a transaction
+	w     writeQueue
 }
 
 var (
@@ -72,7 +76,11 @@ func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	if d.PrepareStatements {
 		stmts = &stmtCache{db: db}
 	}
-	s := &Store{db: db, d: d, stmts: stmts, q: prepared{c: stmts, db: db}}
+	var w writeQueue
+	if d.SerializeWrites {
+		w = make(writeQueue, 1)
+	}
+	s := &Store{db: db, d: d, stmts: stmts, q: prepared{c: stmts, db: db, w: w}, w: w}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -179,6 +187,10 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := s.w.enter(ctx); err != nil {
+		return err
+	}
+	defer s.w.leave()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -192,6 +204,35 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return ferr
+}
+
+// writeQueue, when not nil, admits one write (a transaction or a statement outside one) of this
+// process at a time. SQLite has a single writer: a writer that finds the lock taken waits in
+// its busy handler, which sleeps 1, 2, 5, 10 ... up to 100 ms between tries, so under
+// concurrent writes the process idled while writes queued. Writers waiting here are woken when
+// the previous one is done; the busy handler still covers other processes sharing the file.
+// (The SQLite store also moves WAL checkpoints out of commits, which would otherwise hold the
+// turn through their fsyncs.)
+type writeQueue chan struct{}
+
+// enter waits for the turn to write, or for the end of ctx.
+func (w writeQueue) enter(ctx context.Context) error {
+	if w == nil {
+		return nil
+	}
+	select {
+	case w <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// leave ends the turn that enter began.
+func (w writeQueue) leave() {
+	if w != nil {
+		<-w
+	}
 }
 
 // row is what both *sql.Row and *sql.Rows offer.
