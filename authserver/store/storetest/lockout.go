@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -88,6 +89,7 @@ func testLoginFailures(t *testing.T, s store.Store) {
 	if failures(t, s, "u1") != nil || failures(t, s, "u4") == nil {
 		t.Fatal("DeleteStaleLoginFailures deleted the wrong records")
 	}
+	t.Run("Model", func(t *testing.T) { testLoginFailuresModel(t, s) }) // on keys of its own
 }
 
 // testLoginFailuresConcurrent: concurrent failures of one key lose no count, and of more
@@ -119,5 +121,75 @@ func testLoginFailuresConcurrent(t *testing.T, s store.Store) {
 	equal(t, "locks among 3n concurrent failures", locks(3*n), 1)
 	if f := failures(t, s, "victim"); !f.Locked(t0) {
 		t.Fatalf("not locked after 3n failures: %+v", f)
+	}
+}
+
+// lockModel is the lockout a LockoutStore must implement, written out plainly: the reference
+// testLoginFailuresModel holds the store to.
+type lockModel struct {
+	failures                 int
+	windowStart, lockedUntil time.Time
+	lock                     time.Duration // the length of the last lock
+}
+
+// record is RecordLoginFailure on the model; m is nil for a key without a record.
+func (m *lockModel) record(now time.Time, p store.LockoutPolicy) (*lockModel, time.Time) {
+	switch {
+	case m == nil:
+		m = &lockModel{windowStart: now}
+	case now.Before(m.lockedUntil):
+		return m, time.Time{}
+	case !m.windowStart.After(now.Add(-p.Window)): // the window has passed
+		m = &lockModel{windowStart: now, lockedUntil: m.lockedUntil, lock: m.lock}
+	}
+	next := *m
+	next.failures++
+	if next.failures < p.Failures {
+		return &next, time.Time{}
+	}
+	length := p.Lock
+	if m.lock != 0 && m.lockedUntil.After(now.Add(-p.MaxLock)) {
+		length = min(2*m.lock, p.MaxLock)
+	}
+	next.failures, next.lock, next.lockedUntil = 0, length, now.Add(length)
+	return &next, next.lockedUntil
+}
+
+// testLoginFailuresModel: a long random run of failures and successful sign-ins on a few keys,
+// spread over hours, gives at every step the lock decisions and records of lockModel.
+func testLoginFailuresModel(t *testing.T, s store.Store) {
+	p := store.LockoutPolicy{Failures: 3, Window: 10 * time.Minute, Lock: 5 * time.Minute, MaxLock: 40 * time.Minute}
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := []string{"k1", "k2", "k3"}
+	model := map[string]*lockModel{}
+	lengths := map[time.Duration]int{} // locks by length, so the run is known to cover the backoff
+	t0 := now()
+	at := t0
+	for step := range 400 {
+		at = at.Add(time.Duration(rng.IntN(240)) * time.Second)
+		key := keys[rng.IntN(len(keys))]
+		if rng.IntN(8) == 0 {
+			must(t, s.ClearLoginFailures(ctx, []string{key}, at))
+			if m := model[key]; m != nil && !at.Before(m.lockedUntil) {
+				delete(model, key)
+			}
+		} else {
+			got := fail(t, s, key, at, p)
+			var want time.Time
+			model[key], want = model[key].record(at, p)
+			if !got.Equal(want) {
+				t.Fatalf("step %d, failure of %s at +%v: locked until %v, want %v", step, key, at.Sub(t0), got, want)
+			}
+			if !want.IsZero() {
+				lengths[want.Sub(at)]++
+			}
+		}
+		f, m := failures(t, s, key), model[key]
+		if (f == nil) != (m == nil) || f != nil && (f.Failures != m.failures || !f.LockedUntil.Equal(m.lockedUntil) || f.LockLength != m.lock || f.Locked(at) != at.Before(m.lockedUntil)) {
+			t.Fatalf("step %d: record of %s %+v, model %+v", step, key, f, m)
+		}
+	}
+	if len(lengths) != 4 { // 5, 10, 20 and 40 minutes
+		t.Fatalf("locks by length %v: the run does not cover the backoff", lengths)
 	}
 }
