@@ -79,7 +79,7 @@ func run(args []string) int {
 	var root *cobra.Command
 	if len(args) > 0 && args[0] == "proxy" {
 		// Desktop hosts start proxies often and keep them running: a proxy
-		// keeps only the executable's pages it uses, and the other commands
+		// keeps only the executable's code it runs, and the other commands
 		// and their flags are not built in its memory.
 		if err := releaseStartupPages(); err != nil && slices.Contains(args, "--debug") {
 			fmt.Fprintln(os.Stderr, "mcpauth proxy: start-up pages not released:", err)
