@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ const (
 
 	deviceCodeTTL  = 10 * time.Minute
 	devicePollSecs = 5 // the interval (§3.2); polling faster gets slow_down (§3.5)
+	// userCodeFailures is how many unknown user codes a signed-in user may enter per minute
+	// (burst the same) before the page refuses to look codes up (RFC 8628 §5.1: rate-limit user
+	// code attempts). A user enters one code per device; a few typos fit. Per instance.
+	userCodeFailures = 10
 
 	errAuthorizationPending = "authorization_pending"
 	errSlowDown             = "slow_down"
@@ -47,7 +52,7 @@ func (s *Server) deviceStore() (store.DeviceStore, bool) {
 }
 
 // newUserCode returns 8 random letters of userCodeAlphabet as XXXX-XXXX (34 bits of entropy;
-// with the sign-in rate limit and the 10-minute lifetime, guessing is impractical, §5.1).
+// with the 10-minute lifetime and userCodeFailures, guessing is impractical, §5.1).
 func newUserCode() string {
 	b := make([]byte, 8)
 	rand.Read(b)
@@ -160,9 +165,16 @@ func (s *Server) handleDeviceDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, now := r.Context(), s.now()
+	if wait, limited := s.userCodeLim.blocked(u.ID); limited {
+		s.audit(ctx, "device.refused", "user_id", u.ID, "reason", "too many unknown user codes", "remote", s.clientAddr(r))
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		s.deviceForm(w, r, http.StatusTooManyRequests, u, "Too many wrong codes. Wait a minute and try again.", "")
+		return
+	}
 	codeHash := s.secrets.hash(kindUserCode, normalizeUserCode(userCode))
 	dc, err := ds.GetDeviceCodeByUserCode(ctx, codeHash, now)
 	if errors.Is(err, store.ErrNotFound) {
+		s.userCodeLim.take(u.ID)
 		s.audit(ctx, "device.code_unknown", "user_id", u.ID, "remote", s.clientAddr(r))
 		s.deviceForm(w, r, http.StatusBadRequest, u, "This code is unknown or has expired. Check the code your device shows.", "")
 		return

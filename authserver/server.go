@@ -150,6 +150,8 @@ type Server struct {
 	clientAuthAddrLim *keyLimiter
 	// knownClientAddrs spares a client's addresses its spent budget (ratelimit.go); nil without one.
 	knownClientAddrs *knownClientAddrs
+	// userCodeLim counts each user's unknown device user codes (device.go).
+	userCodeLim *keyLimiter
 	// lockPolicy and accountLockPolicy are the login lockout's per network (and per known
 	// browser) and per account (lockout.go); Failures 0 means none.
 	lockPolicy, accountLockPolicy store.LockoutPolicy
@@ -195,6 +197,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.clientAuthLim != nil {
 		s.knownClientAddrs = &knownClientAddrs{now: s.now}
 	}
+	s.userCodeLim = newKeyLimiter(userCodeFailures, time.Minute, s.now)
 	if cfg.LoginLockoutFailures > 0 {
 		s.lockPolicy = store.LockoutPolicy{Failures: cfg.LoginLockoutFailures, Window: cfg.LoginLockoutWindow,
 			Lock: cfg.LoginLockout, MaxLock: max(maxLoginLockout, cfg.LoginLockout)}
@@ -383,7 +386,7 @@ func (s *Server) sweep(ctx context.Context) {
 	if n > 0 {
 		s.audit(ctx, "clients.expired", slog.Int("count", n))
 	}
-	for _, l := range []*keyLimiter{s.regLimit, s.loginLim, s.clientAuthLim, s.clientAuthAddrLim} {
+	for _, l := range []*keyLimiter{s.regLimit, s.loginLim, s.clientAuthLim, s.clientAuthAddrLim, s.userCodeLim} {
 		l.sweep()
 	}
 	s.knownClientAddrs.sweep()
