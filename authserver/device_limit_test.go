@@ -43,3 +43,20 @@ func TestDeviceUserCodeGuessingLimited(t *testing.T) {
 		t.Fatalf("the right code a minute later: %d", st)
 	}
 }
+
+// TestDeviceConsentWarnsOfRemotePhishing (RFC 8628 §5.4): the device consent page names the
+// client and the code, and tells the user to approve only a device they started themselves.
+func TestDeviceConsentWarnsOfRemotePhishing(t *testing.T) {
+	as := newTestAS(t, nil)
+	addUser(t, as, "rita", "password-of-rita", "weather:read")
+	_, userCode := startDevice(t, as, publicClient(t, as))
+	st, page := deviceSignIn(t, newBrowser(t), as, userCode, "rita", "password-of-rita")
+	if st != http.StatusOK {
+		t.Fatalf("consent page: %d", st)
+	}
+	for _, want := range []string{"Connect Test Client", `id="device-warning"`, "Approve only if you started this on your own device", userCode, "Never enter a code someone else sent you"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("the device consent page lacks %q:\n%s", want, page)
+		}
+	}
+}
