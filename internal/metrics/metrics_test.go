@@ -181,6 +181,19 @@ func TestRuntimeFamilies(t *testing.T) {
 		t.Errorf("+Inf bucket %d, count %d", prev, h.GetSampleCount())
 	}
 
+	sum := fams["go_gc_duration_seconds"].GetMetric()[0].GetSummary()
+	if fams["go_gc_duration_seconds"].GetType() != dto.MetricType_SUMMARY || sum.GetSampleCount() == 0 || sum.GetSampleSum() <= 0 || len(sum.GetQuantile()) != 5 {
+		t.Fatalf("go_gc_duration_seconds: %v", fams["go_gc_duration_seconds"])
+	}
+	for i, q := range sum.GetQuantile() {
+		if q.GetQuantile() != gcQuantiles[i] || q.GetValue() <= 0 || i > 0 && q.GetValue() < sum.GetQuantile()[i-1].GetValue() {
+			t.Errorf("quantile %d: %v", i, q)
+		}
+	}
+	if since := time.Since(time.Unix(int64(value(t, fams, "go_memstats_last_gc_time_seconds", "")), 0)); since < -2*time.Second || since > time.Minute {
+		t.Errorf("go_memstats_last_gc_time_seconds is %v ago", since)
+	}
+
 	if runtime.GOOS != "linux" {
 		return
 	}

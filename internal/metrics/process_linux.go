@@ -51,6 +51,9 @@ func appendProcess(b []byte) []byte {
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
 		family("process_max_fds", "Maximum number of open file descriptors.", "gauge", float64(lim.Cur))
 	}
+	if syscall.Getrlimit(syscall.RLIMIT_AS, &lim) == nil {
+		family("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.", "gauge", float64(lim.Cur))
+	}
 	return b
 }
 

@@ -91,6 +91,17 @@ func appendHistogram(b []byte, name, help string, bounds []float64, counts []uin
 	return appendSample(b, name+"_count", "", "", float64(total))
 }
 
+// appendSummary appends a summary family: one sample per quantile, then
+// _sum and _count.
+func appendSummary(b []byte, name, help string, quantiles, values []float64, sum float64, count uint64) []byte {
+	b = appendHeader(b, name, help, "summary")
+	for i, q := range quantiles {
+		b = appendSample(b, name, "quantile", string(appendFloat(nil, q)), values[i])
+	}
+	b = appendSample(b, name+"_sum", "", "", sum)
+	return appendSample(b, name+"_count", "", "", float64(count))
+}
+
 // validName reports whether s is a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*),
 // or with colon false a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting
 // with the reserved "__").
