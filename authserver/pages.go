@@ -1,6 +1,7 @@
 // HTML pages of the authorization endpoint (login, consent, errors): html/template with
 // contextual escaping, no JavaScript, and headers that forbid framing (CSP frame-ancestors
-// 'none', against clickjacking of the consent button), caching and referrers.
+// 'none', against clickjacking of the consent button: RFC 6749 §10.13, RFC 9700 §4.16), caching
+// and referrers.
 package authserver
 
 import (
