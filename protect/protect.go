@@ -167,22 +167,6 @@ func TokenInfoFromSDK(ti *auth.TokenInfo) *TokenInfo {
 	return info
 }
 
-// sdkTokenInfo returns the go-sdk's view of ti: made once by the verifiers
-// of this package (a cached token reuses it), per request for others.
-func sdkTokenInfo(ti *TokenInfo) *auth.TokenInfo {
-	if ti.sdk != nil {
-		return ti.sdk
-	}
-	return newSDKTokenInfo(ti)
-}
-
-func newSDKTokenInfo(ti *TokenInfo) *auth.TokenInfo {
-	return &auth.TokenInfo{Scopes: ti.Scopes, UserID: userKey(ti), Extra: map[string]any{sdkExtraKey: ti}}
-}
-
-// userKey identifies a user across authorization servers.
-func userKey(ti *TokenInfo) string { return ti.Issuer + "\x00" + ti.Subject }
-
 // Handler wraps the MCP endpoint next.
 func (p *Protector) Handler(next http.Handler) http.Handler {
 	// The go-sdk's own middleware puts an auth.TokenInfo in the context,
@@ -191,10 +175,11 @@ func (p *Protector) Handler(next http.Handler) http.Handler {
 	// Expiry was enforced by the Verifier (with its clock skew), so the
 	// go-sdk is not asked to check it again.
 	sdk := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
-		return sdkTokenInfo(TokenInfoFromContext(ctx)), nil
+		return TokenInfoFromContext(ctx).derive().sdk, nil
 	}, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
 	inner := sdk(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Never pass the client's token upstream (MCP authorization, "Token Passthrough").
+		// Never pass the client's token upstream (MCP authorization, "Token
+		// Passthrough"): authorize left only a marker for the go-sdk.
 		r.Header.Del("Authorization")
 		next.ServeHTTP(w, r)
 	}))
@@ -250,22 +235,25 @@ func (p *Protector) authorize(w http.ResponseWriter, r *http.Request) (*http.Req
 		}
 	}
 
-	user := userKey(ti)
+	d := ti.derive()
+	bound := false // the request's session is bound to its user already
 	if sid := r.Header.Get(sessionHeader); sid != "" {
-		if owner := p.sessions.owner(sid); owner != "" && owner != user {
+		owner := p.sessions.owner(sid)
+		if owner != "" && owner != d.user {
 			m.requests.WithLabelValues("forbidden").Inc()
 			m.authFailures.WithLabelValues("session_user").Inc()
 			p.cfg.Logger.Warn("protect: session used with another user's token", "sub", ti.Subject, "client_id", ti.ClientID)
 			http.Error(w, "this session belongs to another user", http.StatusForbidden)
 			return nil, nil
 		}
+		bound = owner != ""
 		if r.Method == http.MethodDelete {
 			defer p.sessions.forget(sid)
 		}
 	}
 
 	if rl := p.cfg.RateLimits; rl != nil {
-		out := rl.take(r.Context(), ti, w.Header())
+		out := rl.take(r.Context(), ti, d, w.Header())
 		switch {
 		case out.err != nil:
 			m.limiterErrs.Inc()
@@ -285,8 +273,21 @@ func (p *Protector) authorize(w http.ResponseWriter, r *http.Request) (*http.Req
 	}
 
 	m.ok.Inc()
-	return r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti)), &sessionRecorder{ResponseWriter: w, binder: p.sessions, user: user}
+	// The token goes no further than the verifier: the go-sdk's middleware
+	// finds a marker of a verified bearer token in its place (lower case,
+	// which it reads without allocating), and TokenInfo in the context.
+	field := r.Header["Authorization"] // bearerToken found it: at least one value
+	field[0] = verifiedMarker
+	r.Header["Authorization"] = field[:1]
+	r = r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti))
+	if bound {
+		return r, w
+	}
+	return r, &sessionRecorder{ResponseWriter: w, binder: p.sessions, user: d.user}
 }
+
+// verifiedMarker replaces the Authorization field of an authorized request.
+const verifiedMarker = "bearer verified"
 
 // scopesForBody reads (and restores) the request body and returns the scopes
 // its tool calls need.
@@ -294,7 +295,7 @@ func (p *Protector) scopesForBody(r *http.Request) ([]string, int, error) {
 	if r.Body == nil {
 		return nil, 0, nil
 	}
-	body, err := readBody(io.LimitReader(r.Body, p.cfg.MaxBodyBytes+1), r.ContentLength, p.cfg.MaxBodyBytes)
+	body, err := readBody(r.Body, r.ContentLength, p.cfg.MaxBodyBytes)
 	_ = r.Body.Close()
 	if err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err)
@@ -302,7 +303,9 @@ func (p *Protector) scopesForBody(r *http.Request) ([]string, int, error) {
 	if int64(len(body)) > p.cfg.MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", p.cfg.MaxBodyBytes)
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	rb := new(readBodyCloser)
+	rb.Reset(body)
+	r.Body = rb
 	calls, err := peekToolCalls(body)
 	if err != nil {
 		return nil, http.StatusBadRequest, err
@@ -310,17 +313,26 @@ func (p *Protector) scopesForBody(r *http.Request) ([]string, int, error) {
 	return p.requiredScopes(calls), 0, nil
 }
 
-// readBody reads rd to its end like io.ReadAll, into a buffer of the
-// declared length (plus one byte, so that reaching EOF does not grow it)
-// when that is within maxBytes.
+// readBodyCloser is the body read by the middleware, for the MCP handler.
+type readBodyCloser struct{ bytes.Reader }
+
+func (*readBodyCloser) Close() error { return nil }
+
+// readBody reads rd to its end like io.ReadAll, but at most maxBytes+1 bytes
+// (more than maxBytes: the body is too large), into a buffer of the declared
+// length (plus one byte, so that reaching EOF does not grow it) when that is
+// within maxBytes.
 func readBody(rd io.Reader, contentLength, maxBytes int64) ([]byte, error) {
-	size := 512
+	size := int64(512)
 	if contentLength >= 0 && contentLength < maxBytes {
-		size = int(contentLength) + 1
+		size = contentLength + 1
 	}
 	b := make([]byte, 0, size)
-	for {
-		n, err := rd.Read(b[len(b):cap(b)])
+	for int64(len(b)) <= maxBytes {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rd.Read(b[len(b):min(int64(cap(b)), maxBytes+1)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			return b, nil
@@ -328,10 +340,8 @@ func readBody(rd io.Reader, contentLength, maxBytes int64) ([]byte, error) {
 		if err != nil {
 			return b, err
 		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
 	}
+	return b, nil
 }
 
 // bearerToken extracts the token of an "Authorization: Bearer" header

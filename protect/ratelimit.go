@@ -117,19 +117,19 @@ type limitCheck struct {
 }
 
 // checksFor returns the limits that apply to a request with ti (at most
-// two, in buf's storage).
-func (rl *RateLimits) checksFor(ti *TokenInfo, buf *[2]limitCheck) []limitCheck {
+// two, in buf's storage), under the keys in d.
+func (rl *RateLimits) checksFor(ti *TokenInfo, d *derived, buf *[2]limitCheck) []limitCheck {
 	checks := buf[:0]
 	if !rl.PerUser.unlimited() {
-		checks = append(checks, limitCheck{"user", "user:" + ti.Issuer + "\x00" + ti.Subject, rl.PerUser})
+		checks = append(checks, limitCheck{"user", d.rateUser, rl.PerUser})
 	}
-	if ti.ClientID != "" {
+	if d.rateClient != "" {
 		l := rl.PerClient
 		if tl, ok := rl.Tiers[ti.QuotaTier]; ok && ti.QuotaTier != "" {
 			l = tl
 		}
 		if !l.unlimited() {
-			checks = append(checks, limitCheck{"client", "client:" + ti.Issuer + "\x00" + ti.ClientID, l})
+			checks = append(checks, limitCheck{"client", d.rateClient, l})
 		}
 	}
 	return checks
@@ -149,19 +149,21 @@ const (
 	headerRetryAfter      = "Retry-After"
 )
 
-// take applies every limit of ti and sets the rate-limit fields on h.
-func (rl *RateLimits) take(ctx context.Context, ti *TokenInfo, h http.Header) rateLimitOutcome {
+// take applies every limit of ti (keys in d) and sets the rate-limit fields
+// on h.
+func (rl *RateLimits) take(ctx context.Context, ti *TokenInfo, d *derived, h http.Header) rateLimitOutcome {
 	var out rateLimitOutcome
-	var buf [2]limitCheck
-	checks := rl.checksFor(ti, &buf)
+	var checksBuf [2]limitCheck
+	checks := rl.checksFor(ti, d, &checksBuf)
 	if len(checks) == 0 {
 		return out
 	}
-	policies := make([]byte, 0, 64)
+	var buf [128]byte // the fields' values are formatted here, then copied once each
+	policies := buf[:0]
 	tightest, tightestRemaining := "", math.MaxInt
 	var tightestReset time.Duration
 	for i, c := range checks {
-		d, err := rl.Limiter.Take(ctx, c.key, c.limit)
+		decision, err := rl.Limiter.Take(ctx, c.key, c.limit)
 		if err != nil {
 			out.err = err
 			return out
@@ -170,20 +172,26 @@ func (rl *RateLimits) take(ctx context.Context, ti *TokenInfo, h http.Header) ra
 			policies = append(policies, ", "...)
 		}
 		policies = appendPolicy(policies, c.policy, c.limit)
-		if !d.Allowed && d.RetryAfter > out.retryAfter {
-			out.denied, out.retryAfter = c.policy, d.RetryAfter
+		if !decision.Allowed && decision.RetryAfter > out.retryAfter {
+			out.denied, out.retryAfter = c.policy, decision.RetryAfter
 		}
-		if d.Remaining < tightestRemaining {
-			tightest, tightestRemaining, tightestReset = c.policy, d.Remaining, d.Reset
+		if decision.Remaining < tightestRemaining {
+			tightest, tightestRemaining, tightestReset = c.policy, decision.Remaining, decision.Reset
 		}
 	}
-	h[headerRateLimitPolicy] = []string{string(policies)}
+	// One backing array for the fields' values, as http.Header.Clone does.
+	values := make([]string, 2, 3)
+	values[0] = string(policies)
+	rest := policies[len(policies):]
 	if out.denied != "" {
-		h[headerRateLimit] = []string{string(appendLimit(nil, out.denied, 0, out.retryAfter))}
-		h[headerRetryAfter] = []string{strconv.FormatInt(ceilSeconds(out.retryAfter), 10)}
+		values[1] = string(appendLimit(rest, out.denied, 0, out.retryAfter))
+		values = append(values, strconv.FormatInt(ceilSeconds(out.retryAfter), 10))
+		h[headerRetryAfter] = values[2:3:3]
 	} else {
-		h[headerRateLimit] = []string{string(appendLimit(make([]byte, 0, 32), tightest, tightestRemaining, tightestReset))}
+		values[1] = string(appendLimit(rest, tightest, tightestRemaining, tightestReset))
 	}
+	h[headerRateLimitPolicy] = values[0:1:1]
+	h[headerRateLimit] = values[1:2:2]
 	return out
 }
 

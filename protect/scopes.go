@@ -9,10 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
+	"sync"
 
-	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -57,12 +58,6 @@ func (p *Protector) missingScopes(ti *TokenInfo, need []string) []string {
 	return missing
 }
 
-// rpcMessage is the part of a JSON-RPC 2.0 message the middleware reads.
-type rpcMessage struct {
-	Method string         `json:"method"`
-	Params jsontext.Value `json:"params"`
-}
-
 // ToolCall is one tools/call read from a request: the tool's name and its
 // raw JSON arguments (nil when absent).
 type ToolCall struct {
@@ -75,36 +70,209 @@ type ToolCall struct {
 // members); it is refused so that no other parser sees a different request.
 var ErrBadJSONRPC = errors.New("protect: request body is not a valid JSON-RPC message")
 
-// peekToolCalls returns the tool calls of body, a JSON-RPC
-// message or batch. Names are matched case-sensitively and duplicate object
-// members are refused, exactly as strict as the MCP server's own decoder, so
-// the tool checked here is the tool that runs.
+// peekToolCalls returns the tool calls of body, a JSON-RPC message or batch,
+// reading it as json.Unmarshal would into {method string; params} and then
+// params into ToolCall: member names matched case-sensitively after
+// unescaping, other members skipped, null as the zero value, and the whole
+// body refused if it is not one valid JSON value with unique member names
+// and valid UTF-8 — exactly as strict as the MCP server's own decoder, so
+// the tool checked here is the tool that runs. It walks the tokens once,
+// without reflection; each call's Arguments alias body.
 func peekToolCalls(body []byte) ([]ToolCall, error) {
-	body = bytes.TrimLeft(body, " \t\r\n")
-	var msgs []rpcMessage
-	if len(body) > 0 && body[0] == '[' {
-		if err := json.Unmarshal(body, &msgs); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadJSONRPC, err)
-		}
-	} else {
-		var m rpcMessage
-		if err := json.Unmarshal(body, &m); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadJSONRPC, err)
-		}
-		msgs = []rpcMessage{m}
+	pk := peekers.Get().(*peeker)
+	defer pk.release()
+	pk.reset(body)
+	if err := pk.message(body, true); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadJSONRPC, err)
+	}
+	if _, err := pk.dec.ReadToken(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the message", ErrBadJSONRPC)
 	}
 	var calls []ToolCall
-	for _, m := range msgs {
-		if m.Method != "tools/call" {
-			continue
-		}
-		var c ToolCall
-		if err := json.Unmarshal(m.Params, &c); err != nil {
+	for _, params := range pk.params {
+		c, err := pk.toolCall(params)
+		if err != nil {
 			return nil, fmt.Errorf("%w: tools/call params: %v", ErrBadJSONRPC, err)
 		}
 		calls = append(calls, c)
 	}
 	return calls, nil
+}
+
+// peeker holds what peekToolCalls reuses between requests.
+type peeker struct {
+	dec    jsontext.Decoder
+	in     bytes.Buffer // what dec reads: it parses a bytes.Buffer in place
+	name   []byte       // an unquoted member name or string
+	params [][]byte     // the raw params of each tools/call, in the body
+}
+
+var peekers = sync.Pool{New: func() any { return new(peeker) }}
+
+// reset points the decoder at in.
+func (pk *peeker) reset(in []byte) {
+	pk.in = *bytes.NewBuffer(in)
+	pk.dec.Reset(&pk.in)
+}
+
+// release forgets the body and returns pk to the pool.
+func (pk *peeker) release() {
+	pk.reset(nil)
+	clear(pk.params)
+	pk.params = pk.params[:0]
+	peekers.Put(pk)
+}
+
+var errNotObject = errors.New("a message is not a JSON object")
+
+// message reads one JSON-RPC message (or, at the top, a batch) and records
+// the params of a tools/call.
+func (pk *peeker) message(body []byte, top bool) error {
+	switch pk.dec.PeekKind() {
+	case 'n':
+		_, err := pk.dec.ReadToken()
+		return err
+	case '[':
+		if !top {
+			return errNotObject
+		}
+		if _, err := pk.dec.ReadToken(); err != nil {
+			return err
+		}
+		for pk.dec.PeekKind() != ']' {
+			if err := pk.message(body, false); err != nil {
+				return err
+			}
+		}
+		_, err := pk.dec.ReadToken()
+		return err
+	case '{':
+	default:
+		if _, err := pk.dec.ReadValue(); err != nil { // report a syntax error as such
+			return err
+		}
+		return errNotObject
+	}
+	if _, err := pk.dec.ReadToken(); err != nil {
+		return err
+	}
+	var params []byte
+	isCall, hasParams := false, false
+	for pk.dec.PeekKind() != '}' {
+		member, err := pk.memberName()
+		if err != nil {
+			return err
+		}
+		switch string(member) {
+		case "method":
+			s, err := pk.stringValue()
+			if err != nil {
+				return err
+			}
+			isCall = string(s) == "tools/call"
+		case "params":
+			if params, err = pk.rawValue(body); err != nil {
+				return err
+			}
+			hasParams = true
+		default:
+			if err := pk.dec.SkipValue(); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := pk.dec.ReadToken(); err != nil {
+		return err
+	}
+	if isCall {
+		if !hasParams {
+			return errors.New("tools/call without params")
+		}
+		pk.params = append(pk.params, params)
+	}
+	return nil
+}
+
+// toolCall reads the params of a tools/call: an object or null.
+func (pk *peeker) toolCall(params []byte) (ToolCall, error) {
+	var c ToolCall
+	pk.reset(params)
+	switch pk.dec.PeekKind() {
+	case 'n':
+		return c, nil
+	case '{':
+	default:
+		return c, errors.New("params is not a JSON object")
+	}
+	if _, err := pk.dec.ReadToken(); err != nil {
+		return c, err
+	}
+	for pk.dec.PeekKind() != '}' {
+		member, err := pk.memberName()
+		if err != nil {
+			return c, err
+		}
+		switch string(member) {
+		case "name":
+			s, err := pk.stringValue()
+			if err != nil {
+				return c, err
+			}
+			c.Name = string(s)
+		case "arguments":
+			if c.Arguments, err = pk.rawValue(params); err != nil {
+				return c, err
+			}
+		default:
+			if err := pk.dec.SkipValue(); err != nil {
+				return c, err
+			}
+		}
+	}
+	_, err := pk.dec.ReadToken()
+	return c, err
+}
+
+// memberName reads an object member's name, unescaped; it is valid until
+// the next read.
+func (pk *peeker) memberName() ([]byte, error) {
+	if pk.dec.PeekKind() != '"' {
+		_, err := pk.dec.ReadToken() // the decoder reports what is wrong
+		if err == nil {
+			err = errors.New("object member name is not a string")
+		}
+		return nil, err
+	}
+	return pk.stringValue()
+}
+
+// stringValue reads a string or null (empty) value, unescaped; it is valid
+// until the next read.
+func (pk *peeker) stringValue() ([]byte, error) {
+	v, err := pk.dec.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	switch v.Kind() {
+	case 'n':
+		return nil, nil
+	case '"':
+	default:
+		return nil, fmt.Errorf("JSON %s where a string is expected", v.Kind())
+	}
+	pk.name, err = jsontext.AppendUnquote(pk.name[:0], v)
+	return pk.name, err
+}
+
+// rawValue reads a value and returns it as a slice of in, the input the
+// decoder reads.
+func (pk *peeker) rawValue(in []byte) ([]byte, error) {
+	v, err := pk.dec.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	end := int(pk.dec.InputOffset())
+	return in[end-len(v) : end : end], nil
 }
 
 // requiredScopes returns the union, in a stable order, of the scopes the

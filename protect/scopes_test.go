@@ -1,8 +1,13 @@
 package protect
 
 import (
+	"bytes"
+	"errors"
 	"slices"
 	"testing"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 func TestPeekToolCalls(t *testing.T) {
@@ -24,18 +29,32 @@ func TestPeekToolCalls(t *testing.T) {
 	}
 }
 
-// FuzzPeekToolCalls checks that the peek never panics, and that whatever it
-// accepts it reads the same way twice (body restored, no hidden state).
+// FuzzPeekToolCalls checks that the peek never panics, that whatever it
+// accepts it reads the same way twice (no hidden state in its pooled
+// decoders), and that it reads every body exactly as json.Unmarshal reads it
+// into the JSON-RPC shapes (peekReference): the same refusals, the same
+// calls, names and arguments.
 func FuzzPeekToolCalls(f *testing.F) {
 	for _, s := range []string{callEcho, callAdmin, "[" + callEcho + "," + callAdmin + "]", `{"method":"tools/call","params":null}`,
-		`{"method":"tools/call","params":{"name":"a","name":"b"}}`, `[]`, `[1,2]`, `{"method":1}`, "\xff", `{"params":{"name":"x"}}`} {
+		`{"method":"tools/call","params":{"name":"a","name":"b"}}`, `[]`, `[1,2]`, `{"method":1}`, "\xff", `{"params":{"name":"x"}}`,
+		`{"method":"tools/call"}`, `[null,{"method":null,"params":5},{"method":"tools\/call","params":{"name":null,"arguments":null}}]`,
+		`{"method":"tools/call","params":{"name":"\u0061","arguments":{"a":1,"a":2}}}`, `{"x":{"y":[1,{"z":1,"z":2}]}}`,
+		` {"method":"tools/call","params":{"arguments":[1,2],"name":"a"},"method":"x"} `, `{"method":"tools/call","params":[]}`,
+		`{"params":{"name":"\ud800"},"method":"tools/call"}`, `[[]]`, `"tools/call"`, `{} x`, `{"a":1,}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		calls, err := peekToolCalls(body)
 		again, err2 := peekToolCalls(body)
-		if (err == nil) != (err2 == nil) || !slices.Equal(names(calls), names(again)) {
+		if (err == nil) != (err2 == nil) || !slices.EqualFunc(calls, again, sameCall) {
 			t.Fatalf("peek is not deterministic: %v %v / %v %v", calls, err, again, err2)
+		}
+		if err != nil && !errors.Is(err, ErrBadJSONRPC) {
+			t.Fatalf("error %v is not ErrBadJSONRPC", err)
+		}
+		want, werr := peekReference(body)
+		if (err == nil) != (werr == nil) || !slices.EqualFunc(calls, want, sameCall) {
+			t.Fatalf("peek of %q: %q %v, json.Unmarshal reads %q %v", body, calls, err, want, werr)
 		}
 		p := &Protector{cfg: Config{ToolScopes: ToolScopes{"echo": {"a"}, "admin": {"a", "b"}}}}
 		need := p.requiredScopes(calls)
@@ -43,6 +62,42 @@ func FuzzPeekToolCalls(f *testing.F) {
 			t.Fatalf("scopes %v", need)
 		}
 	})
+}
+
+func sameCall(a, b ToolCall) bool { return a.Name == b.Name && bytes.Equal(a.Arguments, b.Arguments) }
+
+// peekReference reads body with json.Unmarshal into the shapes of a JSON-RPC
+// message (or batch) and of tools/call params: the definition that
+// peekToolCalls implements in one pass without reflection.
+func peekReference(body []byte) ([]ToolCall, error) {
+	type message struct {
+		Method string         `json:"method"`
+		Params jsontext.Value `json:"params"`
+	}
+	var msgs []message
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
+		if err := json.Unmarshal(body, &msgs); err != nil {
+			return nil, err
+		}
+	} else {
+		var m message
+		if err := json.Unmarshal(body, &m); err != nil {
+			return nil, err
+		}
+		msgs = []message{m}
+	}
+	var calls []ToolCall
+	for _, m := range msgs {
+		if m.Method != "tools/call" {
+			continue
+		}
+		var c ToolCall
+		if err := json.Unmarshal(m.Params, &c); err != nil {
+			return nil, err
+		}
+		calls = append(calls, c)
+	}
+	return calls, nil
 }
 
 func names(calls []ToolCall) []string {

@@ -99,8 +99,8 @@ func (c *tokenCache) put(key tokenKey, info *TokenInfo, notBefore, until time.Ti
 	if el, ok := c.m[key]; ok {
 		c.lru.Remove(el)
 	}
-	if info.sdk == nil { // before the info is shared between requests
-		info.sdk = newSDKTokenInfo(info)
+	if info.derived == nil { // before the info is shared between requests
+		info.derived = info.derive()
 	}
 	c.m[key] = c.lru.PushFront(&cacheEntry{key: key, info: info, notBefore: notBefore, until: until})
 	for c.lru.Len() > c.size {

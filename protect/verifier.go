@@ -31,7 +31,30 @@ type TokenInfo struct {
 	// Claims holds every claim of the token (JWT) or introspection response.
 	Claims map[string]any
 
-	sdk *auth.TokenInfo // the go-sdk's view, made by this package's verifiers before the info is shared
+	derived *derived // made by this package's verifiers before the info is shared between requests
+}
+
+// derived holds what the middleware computes from a TokenInfo for every
+// request: this package's verifiers compute it once per cached token.
+type derived struct {
+	sdk        *auth.TokenInfo // the go-sdk's view
+	user       string          // the user across authorization servers: issuer and subject
+	rateUser   string          // the rate-limit keys of the user and of the client
+	rateClient string          // (empty without a client_id)
+}
+
+// derive returns ti's derived values: computed before ti was shared, or now.
+func (ti *TokenInfo) derive() *derived {
+	if ti.derived != nil {
+		return ti.derived
+	}
+	user := ti.Issuer + "\x00" + ti.Subject
+	d := &derived{user: user, rateUser: "user:" + user}
+	d.sdk = &auth.TokenInfo{Scopes: ti.Scopes, UserID: user, Extra: map[string]any{sdkExtraKey: ti}}
+	if ti.ClientID != "" {
+		d.rateClient = "client:" + ti.Issuer + "\x00" + ti.ClientID
+	}
+	return d
 }
 
 // HasScopes reports whether every scope in want was granted literally (the
