@@ -125,8 +125,11 @@ var (
 
 // readForm parses an application/x-www-form-urlencoded POST body of bounded size.
 func readForm(w http.ResponseWriter, r *http.Request) *oauthError {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		return newError(errInvalidRequest, "the request body must be application/x-www-form-urlencoded")
+	const form = "application/x-www-form-urlencoded"
+	if ct := r.Header.Get("Content-Type"); ct != form { // parsed only when not the plain type
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != form {
+			return newError(errInvalidRequest, "the request body must be application/x-www-form-urlencoded")
+		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestBytes)
 	if err := r.ParseForm(); err != nil {

@@ -298,6 +298,24 @@ func TestTokenRequestErrors(t *testing.T) {
 	if resp, _ := do(t, http.DefaultClient, req); resp.StatusCode != 400 {
 		t.Fatalf("JSON body: %d", resp.StatusCode)
 	}
+	// The form's media type with parameters or in other case is the form; other types are not.
+	body := url.Values{"grant_type": {"password"}, "client_id": {id}}.Encode()
+	for contentType, want := range map[string]string{
+		"application/x-www-form-urlencoded; charset=UTF-8": "unsupported_grant_type",
+		"Application/X-WWW-Form-URLEncoded":                "unsupported_grant_type",
+		"application/x-www-form-urlencoded;":               "unsupported_grant_type",
+		"":                                                 "invalid_request",
+		"text/plain":                                       "invalid_request",
+		"application/x-www-form-urlencoded-not":            "invalid_request",
+		"application/x-www-form-urlencoded; =":             "invalid_request",
+	} {
+		req, _ := http.NewRequest(http.MethodPost, as.URL+"/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		var e struct{ Error string }
+		if resp, b := do(t, http.DefaultClient, req); json.Unmarshal(b, &e) != nil || e.Error != want {
+			t.Errorf("Content-Type %q: %d %s, want %s", contentType, resp.StatusCode, b, want)
+		}
+	}
 }
 
 func TestExpiredCodeRefused(t *testing.T) {
