@@ -3,13 +3,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,26 +26,21 @@ import (
 // than it saved memory. Best effort: the error only says why nothing was
 // released.
 func releaseStartupPages() error {
-	fi, err := os.Stat("/proc/self/exe")
+	// The executable's name as /proc/self/maps gives it (with " (deleted)"
+	// if the file was replaced since). Names, not device numbers, because
+	// btrfs reports other device numbers to stat than in the maps.
+	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("no inode for /proc/self/exe")
 	}
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return err
 	}
-	dev := fmt.Sprintf("%02x:%02x", unix.Major(st.Dev), unix.Minor(st.Dev))
-	ino := strconv.FormatUint(st.Ino, 10)
-	released := 0
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		// start-end perms offset dev inode path
-		f := strings.Fields(sc.Text())
-		if len(f) < 6 || f[3] != dev || f[4] != ino || f[1] != "r-xp" {
+	for line := range strings.Lines(string(maps)) {
+		// start-end perms offset dev inode path (which may hold spaces)
+		f := strings.SplitN(strings.TrimSuffix(line, "\n"), " ", 6)
+		if len(f) < 6 || f[1] != "r-xp" || strings.TrimLeft(f[5], " ") != exe {
 			continue
 		}
 		lo, hi, _ := strings.Cut(f[0], "-")
@@ -60,10 +52,7 @@ func releaseStartupPages() error {
 		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED); errno != 0 {
 			return fmt.Errorf("madvise: %w", errno)
 		}
-		released++
+		return nil
 	}
-	if released == 0 {
-		return fmt.Errorf("no code mapping of the executable (%s inode %s) in /proc/self/maps", dev, ino)
-	}
-	return nil
+	return fmt.Errorf("no code mapping of %s in /proc/self/maps", exe)
 }
