@@ -4,13 +4,16 @@ package authserver
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
 )
 
 // clientAssertionType is the client_assertion_type of RFC 7523 §2.2.
@@ -62,9 +65,18 @@ func assertionClientID(assertion string) (string, bool) {
 	return c.Subject, true
 }
 
+// assertionLeeway is the clock difference allowed between a client and this server for an
+// assertion's exp and nbf.
+const assertionLeeway = time.Minute
+
+// maxJTILength bounds the jti of an assertion, which the store keeps until the assertion expires.
+const maxJTILength = 1024
+
 // verifyClientAssertion checks an assertion against the client's registered keys (RFC 7523
 // §3): signature, iss = sub = client_id, aud naming this server (its issuer or the endpoint
-// called), exp within maxAssertionLifetime, and a jti not seen before.
+// called), exp within maxAssertionLifetime, and a jti this client never used in an assertion
+// still acceptable. The jti is recorded in the store, so each assertion is accepted once by
+// all the instances sharing it.
 func (s *Server) verifyClientAssertion(r *http.Request, c *client, assertion string) *oauthError {
 	fail := newError(errInvalidClient, "client assertion (private_key_jwt) is invalid")
 	var keys jose.JSONWebKeySet
@@ -97,51 +109,28 @@ func (s *Server) verifyClientAssertion(r *http.Request, c *client, assertion str
 		return newError(errInvalidClient, "client assertion: iss and sub must be the client_id")
 	case !slices.ContainsFunc(audiences, claims.Audience.Contains):
 		return newError(errInvalidClient, "client assertion: aud must name this authorization server")
-	case claims.Expiry == nil || !claims.Expiry.Time().After(now.Add(-time.Minute)):
+	case claims.Expiry == nil || !claims.Expiry.Time().After(now.Add(-assertionLeeway)):
 		return newError(errInvalidClient, "client assertion: expired or without exp")
 	case claims.Expiry.Time().After(now.Add(maxAssertionLifetime)):
 		return newError(errInvalidClient, "client assertion: exp is too far in the future")
-	case claims.NotBefore != nil && claims.NotBefore.Time().After(now.Add(time.Minute)):
+	case claims.NotBefore != nil && claims.NotBefore.Time().After(now.Add(assertionLeeway)):
 		return newError(errInvalidClient, "client assertion: not valid yet")
 	case claims.ID == "":
 		return newError(errInvalidClient, "client assertion: jti is required")
-	case !s.assertionJTIs.firstUse(c.id+"\x00"+claims.ID, claims.Expiry.Time(), now):
+	case len(claims.ID) > maxJTILength || strings.ContainsRune(claims.ID, 0):
+		return newError(errInvalidClient, "client assertion: jti is too long or holds a NUL character")
+	}
+	// Kept until the assertion is refused as expired: exp plus the leeway.
+	err = s.store.UseClientAssertion(r.Context(), c.id, claims.ID, claims.Expiry.Time().Add(assertionLeeway), now)
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed):
 		s.audit(r.Context(), "client_auth.replay", "client_id", c.id)
 		return newError(errInvalidClient, "client assertion: this jti was already used")
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "authserver: record client assertion", "err", err)
+		return newError(errServerError, "internal error")
 	}
 	return nil
-}
-
-// jtiCache remembers the jti of client assertions until they expire, so each is accepted once
-// (RFC 7523 §3 item 7). It is per instance: across instances sharing a store, an assertion
-// could be replayed once per instance within its lifetime of at most maxAssertionLifetime.
-type jtiCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-// maxJTIs bounds the cache; beyond it, new assertions are refused until old ones expire.
-const maxJTIs = 100000
-
-// firstUse records id until exp and reports whether it was new.
-func (c *jtiCache) firstUse(id string, exp, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.seen == nil {
-		c.seen = map[string]time.Time{}
-	}
-	if len(c.seen) >= maxJTIs/2 {
-		for k, e := range c.seen {
-			if e.Before(now) {
-				delete(c.seen, k)
-			}
-		}
-	}
-	if _, dup := c.seen[id]; dup || len(c.seen) >= maxJTIs {
-		return false
-	}
-	c.seen[id] = exp
-	return true
 }
 
 func algNames(algs []jose.SignatureAlgorithm) []string {

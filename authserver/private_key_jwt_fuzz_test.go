@@ -9,19 +9,23 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 )
 
 // FuzzClientAssertion signs fuzzed JOSE headers and claims sets with a registered client's key
 // (optionally followed by fuzzed bytes, which also covers assertions that are not JWTs) and
 // gives them to the private_key_jwt parser and verifier (RFC 7523 §3). Whatever is accepted
 // has iss = sub = client_id, an aud naming this server, an exp within the allowed lifetime
-// and a jti, and is refused the second time; a refusal is always invalid_client. No network,
-// no store: the client and the clock are fixed. The key is Ed25519, whose signatures are
+// and a jti, and is refused the second time; a refusal is always invalid_client. No network;
+// the jti is recorded in a real SQLite store, which forgets it after each accepted assertion;
+// the client and the clock are fixed. The key is Ed25519, whose signatures are
 // deterministic, so that the fuzzer does not take random nonces for new coverage.
 func FuzzClientAssertion(f *testing.F) {
 	const issuer, clientID = "https://as.example", "c1"
@@ -32,7 +36,12 @@ func FuzzClientAssertion(f *testing.F) {
 	}
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "EdDSA", Use: "sig"}}})
 	c := &client{id: clientID, meta: &ClientMetadata{TokenEndpointAuthMethod: AuthMethodPrivateKeyJWT, JWKS: jwks}}
-	s := &Server{cfg: Config{Issuer: issuer, Now: func() time.Time { return now }}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	st, err := sqlite.Open(filepath.Join(f.TempDir(), "as.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	s := &Server{cfg: Config{Issuer: issuer, Now: func() time.Time { return now }}, store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 
 	b64 := base64.RawURLEncoding.EncodeToString
 	sign := func(header, payload []byte) string {
@@ -67,7 +76,6 @@ func FuzzClientAssertion(f *testing.F) {
 		if sub, ok := assertionClientID(assertion); ok && sub == "" {
 			t.Fatal("empty client ID read from an assertion")
 		}
-		s.assertionJTIs = jtiCache{}
 		r := httptest.NewRequest(http.MethodPost, issuer+pathToken, nil)
 		if e := s.verifyClientAssertion(r, c, assertion); e != nil {
 			if e.Code != errInvalidClient || e.Description == "" {
@@ -99,8 +107,11 @@ func FuzzClientAssertion(f *testing.F) {
 		if exp := time.Unix(int64(m.Exp), 0); exp.Before(now.Add(-time.Minute)) || exp.After(now.Add(maxAssertionLifetime)) {
 			t.Fatalf("accepted exp %v at %v", exp, now)
 		}
-		if e := s.verifyClientAssertion(r, c, assertion); e == nil {
-			t.Fatalf("assertion %q accepted twice", payload)
+		if e := s.verifyClientAssertion(r, c, assertion); e == nil || e.Code != errInvalidClient {
+			t.Fatalf("assertion %q accepted twice: %+v", payload, e)
+		}
+		if _, err := st.DeleteExpiredClientAssertions(t.Context(), now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

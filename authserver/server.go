@@ -155,10 +155,8 @@ type Server struct {
 	// lockPolicy and accountLockPolicy are the login lockout's per network (and per known
 	// browser) and per account (lockout.go); Failures 0 means none.
 	lockPolicy, accountLockPolicy store.LockoutPolicy
-	// assertionJTIs remembers the jti of private_key_jwt client assertions.
-	assertionJTIs jtiCache
-	resources     map[string]Resource
-	devUser       *store.User
+	resources                     map[string]Resource
+	devUser                       *store.User
 
 	stop     context.CancelFunc
 	stopOnce sync.Once
@@ -390,6 +388,9 @@ func (s *Server) sweep(ctx context.Context) {
 		l.sweep()
 	}
 	s.knownClientAddrs.sweep()
+	if _, err := s.store.DeleteExpiredClientAssertions(ctx, now); err != nil && ctx.Err() == nil {
+		s.log.Error("authserver: delete expired client assertions", "err", err)
+	}
 	if p := s.lockPolicy; p.Failures > 0 {
 		if _, err := s.store.DeleteStaleLoginFailures(ctx, now.Add(-p.Window), now.Add(-p.MaxLock)); err != nil && ctx.Err() == nil {
 			s.log.Error("authserver: delete stale login failures", "err", err)
