@@ -99,9 +99,9 @@ func peakRSS(pid int) (int64, error) {
 // Peak RSS counts the pages of the executable file the process has mapped, and the kernel maps
 // more than the pages touched: on a fault, the cached pages around it (fault-around, 64 KiB)
 // and, since Linux 6.18, the whole large folio holding it. So the same program measures very
-// differently depending on how its file sits in the page cache (here the proxy: 19.6 MiB when
-// the file was written in 4 KiB pieces, 32.7 MiB in 1 MiB pieces, 19 to 26 MiB after eviction
-// and read-ahead). Both sides therefore run from copies written in 4 KiB pieces (small folios:
+// differently depending on how its file sits in the page cache (the proxy: 14.3 MiB when the
+// file was written in 4 KiB pieces, 25.9 MiB in 1 MiB pieces; before this session's memory
+// work 19.6 and 32.7 MiB, and 19 to 26 MiB after eviction and read-ahead). Both sides therefore run from copies written in 4 KiB pieces (small folios:
 // the classic fault-around only), and the server runs from a copy of its own, as a remote
 // server would run on another machine, so its pages are not mapped into the proxy.
 func BenchmarkProxyStartup(b *testing.B) {
