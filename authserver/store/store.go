@@ -203,8 +203,9 @@ type DeviceStore interface {
 // Store is the persistence of the authorization server. Implementations are safe for
 // concurrent use by many goroutines and by several processes sharing one database.
 type Store interface {
-	AssertionStore // accepted private_key_jwt client assertions (assertion_jti.go)
-	LockoutStore   // failed sign-ins, for the login lockout (lockout.go)
+	AssertionStore    // accepted private_key_jwt client assertions (assertion_jti.go)
+	LockoutResetStore // an operator's unlocking of an account (lockout_reset.go)
+	LockoutStore      // failed sign-ins, for the login lockout (lockout.go)
 	// CreateClient stores a new client; ErrConflict if the ID exists.
 	CreateClient(ctx context.Context, c *Client) error
 	// GetClient returns the client or ErrNotFound.

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -83,9 +85,9 @@ func newUsersCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "users",
 		Short: "Manage the users who log in at the authorization server",
-		Long: `users adds, lists, removes users and changes their passwords, in the store that
-mcpauth serve uses (--data DIR, or --postgres DSN). Each user has the scopes they may grant to
-clients; a user cannot consent to more.`,
+		Long: `users adds, lists, removes users, changes their passwords and lifts their login
+lockout, in the store that mcpauth serve uses (--data DIR, or --postgres DSN). Each user has the
+scopes they may grant to clients; a user cannot consent to more.`,
 	}
 	sf.register(cmd.PersistentFlags())
 
@@ -180,8 +182,34 @@ clients; a user cannot consent to more.`,
 		}),
 	}
 	setScopes.Flags().StringSliceVar(&newScopes, "scopes", nil, "`scopes` the user may grant, comma-separated (none: empty)")
-	cmd.AddCommand(add, passwd, setScopes, list, remove)
+
+	unlock := &cobra.Command{
+		Use:   "unlock USERNAME",
+		Short: "Lift the login lockout of a user at once, on every network and browser (audited)",
+		Args:  cobra.ExactArgs(1),
+		RunE: sf.withAdmin(func(cmd *cobra.Command, args []string, a *authserver.Admin) error {
+			u, n, err := a.UnlockUser(cmd.Context(), args[0])
+			if err != nil {
+				return notFoundOrUsage(err, "user", args[0])
+			}
+			adminAudit(cmd, "login.unlocked", "user_id", u.ID, "username", u.Username, "records", n)
+			fmt.Fprintf(cmd.OutOrStdout(), "unlocked %s: %d lockout records deleted\n", u.Username, n)
+			return nil
+		}),
+	}
+	cmd.AddCommand(add, passwd, setScopes, list, remove, unlock)
 	return cmd
+}
+
+// adminAudit writes an audit record of an administration command to standard error, as a JSON line
+// of the same shape as the server's audit records, naming the operator (the OS user).
+func adminAudit(cmd *cobra.Command, event string, args ...any) {
+	operator := ""
+	if u, err := user.Current(); err == nil {
+		operator = u.Username
+	}
+	slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil)).Info("audit: "+event,
+		append([]any{slog.String("audit", event), slog.String("operator", operator)}, args...)...)
 }
 
 // readPassword reads the password from the first line of in, or generates one.

@@ -2,10 +2,16 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 )
 
 // runCLI runs the mcpauth command line in-process with stdin and returns its output.
@@ -88,5 +94,61 @@ func TestUsersWithPostgresNeedsTheKey(t *testing.T) {
 	_, err := runCLI(t, "", "users", "list", "--postgres", "postgres://nowhere.invalid/db")
 	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "key encryption key") {
 		t.Fatalf("postgres without a key: %v", err)
+	}
+}
+
+// TestUsersUnlock: `mcpauth users unlock` deletes every lockout record of one account in the
+// SQLite store that serve uses (per network and over all networks, locked or not), leaves
+// another account's, writes a login.unlocked audit record naming the user and the count, and
+// refuses an unknown user as a usage error.
+func TestUsersUnlock(t *testing.T) {
+	data := t.TempDir()
+	ids := map[string]string{}
+	for _, name := range []string{"mia", "noah"} {
+		if _, err := runCLI(t, "", "users", "add", name, "--data", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _ := runCLI(t, "", "users", "list", "--data", data)
+	for _, m := range regexp.MustCompile(`(?m)^(mia|noah)\s+(u_\S+)`).FindAllStringSubmatch(out, -1) {
+		ids[m[1]] = m[2]
+	}
+	if len(ids) != 2 {
+		t.Fatalf("user IDs in:\n%s", out)
+	}
+	st, err := sqlite.Open(filepath.Join(data, "mcpauth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	lock := store.LockoutPolicy{Failures: 1, Window: time.Hour, Lock: time.Hour, MaxLock: time.Hour}
+	keys := []string{"account:" + ids["mia"], "network:" + ids["mia"] + "/203.0.113.7", "browser:" + ids["mia"] + "/d1",
+		"network:" + ids["noah"] + "/203.0.113.7"}
+	for _, k := range keys {
+		if _, err := st.RecordLoginFailure(t.Context(), k, now, lock); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	out, err = runCLI(t, "", "users", "unlock", "mia", "--data", data)
+	if err != nil || !strings.Contains(out, "unlocked mia: 3 lockout records deleted") {
+		t.Fatalf("users unlock: %v\n%s", err, out)
+	}
+	var rec map[string]any
+	for line := range strings.Lines(out) {
+		if json.Unmarshal([]byte(line), &rec) == nil {
+			break
+		}
+	}
+	if rec["audit"] != "login.unlocked" || rec["user_id"] != ids["mia"] || rec["username"] != "mia" || rec["records"] != 3.0 {
+		t.Fatalf("audit record %v in:\n%s", rec, out)
+	}
+	left, err := st.GetLoginFailures(t.Context(), keys)
+	if err != nil || len(left) != 1 || left[0].Key != keys[3] || !left[0].Locked(now) {
+		t.Fatalf("records after the unlock: %v, %v; want noah's lock only", left, err)
+	}
+	if _, err := runCLI(t, "", "users", "unlock", "nobody", "--data", data); exitCode(err) != exitUsage {
+		t.Fatalf("unlock of an unknown user: %v", err)
 	}
 }

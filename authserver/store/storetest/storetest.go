@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeviceCodeConcurrentPoll", testDeviceConcurrentPoll},
 		{"LoginFailures", testLoginFailures},
 		{"LoginFailuresConcurrent", testLoginFailuresConcurrent},
+		{"DeleteLoginFailures", testDeleteLoginFailures},
 		{"ClientAssertions", testClientAssertions},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,23 @@
+// An operator unlocks an account the login lockout locked (OWASP Authentication Cheat Sheet
+// "Account Lockout": unlocked after a time, or by an administrator).
+package authserver
+
+import (
+	"context"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+)
+
+// UnlockUser deletes every lockout count of the user's account, locked or not: per network,
+// per known browser and over all networks (the keys of lockKeys), so that the user can sign
+// in at once and their next wrong password counts from one. It returns the user and how many
+// records it deleted; store.ErrNotFound if there is no such user.
+func (a *Admin) UnlockUser(ctx context.Context, username string) (*store.User, int, error) {
+	u, err := a.store.GetUserByName(ctx, username)
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := a.store.DeleteLoginFailures(ctx, []string{"account:" + u.ID},
+		[]string{"network:" + u.ID + "/", "browser:" + u.ID + "/"})
+	return u, n, err
+}
