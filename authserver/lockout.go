@@ -28,14 +28,20 @@ type lockKey struct {
 // addresses.
 func (s *Server) lockKeys(r *http.Request, userID string) []lockKey {
 	if d := s.knownDevice(r, userID); d != "" {
-		return []lockKey{{key: "browser:" + userID + "/" + d, scope: "known browser", policy: s.lockPolicy}}
+		return []lockKey{{key: browserKeys(userID) + d, scope: "known browser", policy: s.lockPolicy}}
 	}
-	keys := []lockKey{{key: "network:" + userID + "/" + network(s.clientAddr(r)), scope: "network", policy: s.lockPolicy}}
+	keys := []lockKey{{key: networkKeys(userID) + network(s.clientAddr(r)), scope: "network", policy: s.lockPolicy}}
 	if s.accountLockPolicy.Failures > 0 {
-		keys = append(keys, lockKey{key: "account:" + userID, scope: "account", policy: s.accountLockPolicy})
+		keys = append(keys, lockKey{key: accountKey(userID), scope: "account", policy: s.accountLockPolicy})
 	}
 	return keys
 }
+
+// accountKey is the key of the account's count over all networks; browserKeys and networkKeys
+// are the prefixes of its per-browser and per-network counts (UnlockUser deletes by them).
+func accountKey(userID string) string  { return "account:" + userID }
+func browserKeys(userID string) string { return "browser:" + userID + "/" }
+func networkKeys(userID string) string { return "network:" + userID + "/" }
 
 // network is the part of a client address that its host cannot vary at will: an IPv4 address,
 // or the /64 of an IPv6 address (whose low 64 bits are the interface identifier a host picks

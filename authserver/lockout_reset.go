@@ -17,7 +17,7 @@ func (a *Admin) UnlockUser(ctx context.Context, username string) (*store.User, i
 	if err != nil {
 		return nil, 0, err
 	}
-	n, err := a.store.DeleteLoginFailures(ctx, []string{"account:" + u.ID},
-		[]string{"network:" + u.ID + "/", "browser:" + u.ID + "/"})
+	n, err := a.store.DeleteLoginFailures(ctx, []string{accountKey(u.ID)},
+		[]string{networkKeys(u.ID), browserKeys(u.ID)})
 	return u, n, err
 }
