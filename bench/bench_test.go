@@ -296,9 +296,9 @@ func BenchmarkToolCall(b *testing.B) {
 		}
 		// The sides alternate in rounds (all servers up, pinned to the same CPU, the idle ones
 		// idle), so that a change of the machine's load during the run falls on each: one
-		// measurement after the other put the cost anywhere from 3.7% to 47% over runs. The
-		// figure to read is each server's CPU time per call, which the machine's load moves far
-		// less than the rates.
+		// measurement after the other put the cost anywhere from 3.7% to 47% over runs, and
+		// three rounds still from +4% to +12% CPU per call. The figure to read is each server's
+		// CPU time per call, which the machine's load moves far less than the rates.
 		sides := []struct {
 			name  string
 			proc  *harness.Process
@@ -311,7 +311,7 @@ func BenchmarkToolCall(b *testing.B) {
 			{name: "mcp behind protect", proc: protProc, op: toolCallOp(b, protBase+"/mcp", t.AccessToken)},
 			{name: "mcpauth serve", proc: o.Process, op: toolCallOp(b, o.MCPURL, t.AccessToken)},
 		}
-		const rounds = 3
+		const rounds = 8
 		d := *duration / rounds
 		for range rounds {
 			for i := range sides {
