@@ -115,11 +115,18 @@ func (pk *peeker) reset(in []byte) {
 	pk.dec.Reset(&pk.in)
 }
 
-// release forgets the body and returns pk to the pool.
+// release forgets the body and returns pk to the pool, without a buffer
+// that a large body made large.
 func (pk *peeker) release() {
 	pk.reset(nil)
+	if cap(pk.name) > 1024 {
+		pk.name = nil
+	}
 	clear(pk.params)
 	pk.params = pk.params[:0]
+	if cap(pk.params) > 64 {
+		pk.params = nil
+	}
 	peekers.Put(pk)
 }
 
