@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -23,7 +24,8 @@ const flightsSchema = `{
   "additionalProperties": false
 }`
 
-var iataRE = regexp.MustCompile(`^[A-Z]{3}$`)
+// iataRE is compiled on first use, not when a binary that links this package starts.
+var iataRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z]{3}$`) })
 
 // FlightsInput is the input of flight_search.
 type FlightsInput struct {
@@ -58,7 +60,7 @@ var airlines = []struct{ code, name string }{
 func flightSearch(_ context.Context, _ *mcp.CallToolRequest, in FlightsInput) (*mcp.CallToolResult, FlightsOutput, error) {
 	origin, dest := strings.ToUpper(in.Origin), strings.ToUpper(in.Destination)
 	for _, f := range []struct{ name, code string }{{"origin", origin}, {"destination", dest}} {
-		if !iataRE.MatchString(f.code) {
+		if !iataRE().MatchString(f.code) {
 			return nil, FlightsOutput{}, fmt.Errorf("%s %q is not an IATA airport code (three letters, e.g. LIS)", f.name, f.code)
 		}
 	}

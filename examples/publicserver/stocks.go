@@ -8,6 +8,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -26,7 +27,8 @@ const stocksSchema = `{
   "additionalProperties": false
 }`
 
-var symbolRE = regexp.MustCompile(`^[A-Z]{1,5}(\.[A-Z])?$`)
+// symbolRE is compiled on first use, not when a binary that links this package starts.
+var symbolRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z]{1,5}(\.[A-Z])?$`) })
 
 // StocksInput is the input of stock_quotes.
 type StocksInput struct {
@@ -58,7 +60,7 @@ func stockQuotes(_ context.Context, _ *mcp.CallToolRequest, in StocksInput) (*mc
 	seen := map[string]bool{}
 	for _, raw := range in.Symbols {
 		sym := strings.ToUpper(strings.TrimSpace(raw))
-		if !symbolRE.MatchString(sym) {
+		if !symbolRE().MatchString(sym) {
 			return nil, StocksOutput{}, fmt.Errorf("%q is not a ticker symbol (1 to 5 letters, optionally .CLASS, e.g. BRK.B)", raw)
 		}
 		if seen[sym] {

@@ -29,8 +29,10 @@ var secretNames = map[string]bool{
 	"csrf_token": true,
 }
 
-// jwtLike matches compact JWS/JWE strings anywhere in text.
-var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
+// jwtLike matches compact JWS/JWE strings anywhere in text; compiled on first use.
+var jwtLike = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
+})
 
 // Transport is an http.RoundTripper that prints each exchange to Out before
 // returning it. Labeler, when set, names the step a request belongs to; a
@@ -161,7 +163,7 @@ func RedactHeader(name, value string) string {
 	case "cookie", "set-cookie":
 		return Redacted
 	}
-	return jwtLike.ReplaceAllString(value, Redacted)
+	return jwtLike().ReplaceAllString(value, Redacted)
 }
 
 // RedactURL hides secret query parameters (code, tokens, ...) of a URL.
@@ -212,7 +214,7 @@ func RedactBody(contentType string, body []byte) string {
 	default:
 		out = string(body)
 	}
-	out = jwtLike.ReplaceAllString(out, Redacted)
+	out = jwtLike().ReplaceAllString(out, Redacted)
 	if len(out) > maxShown {
 		out = out[:maxShown] + fmt.Sprintf("… (%d more bytes)", len(out)-maxShown)
 	}
