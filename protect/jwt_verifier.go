@@ -34,7 +34,10 @@ type JWTVerifierConfig struct {
 	Resource string
 	// JWKSURL overrides discovery of jwks_uri from the issuer's metadata.
 	JWKSURL string
-	// HTTPClient fetches metadata and keys (default: a client with a 10s timeout).
+	// HTTPClient fetches metadata and keys (default: a client with a 10s
+	// timeout that keeps no idle connection: fetches are minutes apart, and
+	// an idle connection would hold its buffers and two goroutines, which the
+	// garbage collector scans on every cycle, for nothing).
 	HTTPClient *http.Client
 	// Algorithms lists the accepted JWS algorithms (default DefaultAlgorithms).
 	// Symmetric algorithms and "none" are refused even if listed.
@@ -86,7 +89,9 @@ func NewJWTVerifier(cfg JWTVerifierConfig) (*JWTVerifier, error) {
 		return nil, err
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DisableKeepAlives = true
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: t}
 	}
 	if len(cfg.Algorithms) == 0 {
 		cfg.Algorithms = DefaultAlgorithms
