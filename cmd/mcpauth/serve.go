@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -467,7 +466,9 @@ func (r *recorder) response(req *http.Request) *http.Response {
 		Body: io.NopCloser(bytes.NewReader(r.body.Bytes())), ContentLength: int64(r.body.Len())}
 }
 
-// countTokens counts access tokens issued by the token endpoint, by grant type.
+// countTokens counts access tokens issued by the token endpoint, by grant type. The grant type
+// is read after the endpoint answered, from the form it parsed (r.PostForm), so the body is
+// read once.
 func countTokens(next http.Handler, reg *metrics.Registry) http.Handler {
 	issued := reg.NewCounterVec("mcpauth_tokens_issued_total", "Access tokens issued by the token endpoint, by grant type.", "grant_type")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -475,24 +476,17 @@ func countTokens(next http.Handler, reg *metrics.Registry) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-		if err != nil {
-			http.Error(w, "bad request body", http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
-		grant := "other"
-		if form, err := url.ParseQuery(string(body)); err == nil {
-			switch g := form.Get("grant_type"); g {
-			case "authorization_code", "refresh_token", "client_credentials":
-				grant = g
-			}
-		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		if sw.status == http.StatusOK {
-			issued.WithLabelValues(grant).Inc()
+		if sw.status != http.StatusOK {
+			return
 		}
+		grant := "other"
+		switch g := r.PostForm.Get("grant_type"); g {
+		case "authorization_code", "refresh_token", "client_credentials":
+			grant = g
+		}
+		issued.WithLabelValues(grant).Inc()
 	})
 }
 
