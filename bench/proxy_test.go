@@ -46,6 +46,9 @@ func hostStart(env, argv []string) (time.Duration, int64, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, 0, err
 	}
+	// A start that never answers is killed (stdout then ends) instead of hanging the run.
+	answered := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer answered.Stop()
 	io.WriteString(in, proxySession)
 	var elapsed time.Duration
 	sc := bufio.NewScanner(out)
@@ -61,15 +64,35 @@ func hostStart(env, argv []string) (time.Duration, int64, error) {
 	if elapsed != 0 {
 		peak, peakErr = peakRSS(cmd.Process.Pid)
 	}
-	in.Close()
 	go io.Copy(io.Discard, out)
-	if err := cmd.Wait(); err != nil && elapsed == 0 {
+	if err := shutdown(cmd, in); err != nil && elapsed == 0 {
 		return 0, 0, fmt.Errorf("%s: %v", argv[0], err)
 	}
 	if elapsed == 0 {
 		return 0, 0, fmt.Errorf("%s: no tools/list response", argv[0])
 	}
 	return elapsed, peak, peakErr
+}
+
+// shutdown stops a stdio server as the MCP lifecycle's stdio shutdown says a host does: close its
+// stdin, wait for it to exit, then SIGTERM, then SIGKILL. (mcp-remote does not always exit when
+// its stdin closes while it is still opening its event stream.)
+func shutdown(cmd *exec.Cmd, stdin io.Closer) error {
+	stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for _, next := range []func() error{
+		func() error { return cmd.Process.Signal(syscall.SIGTERM) },
+		cmd.Process.Kill,
+	} {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Second):
+			next()
+		}
+	}
+	return <-done
 }
 
 // peakRSS reads the peak resident set size of a running process, in bytes.
