@@ -17,11 +17,12 @@ import (
 	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
-// proxySession is what a desktop host sends a stdio MCP server it just started.
-const proxySession = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench-host","version":"1"}}}
-{"jsonrpc":"2.0","method":"notifications/initialized"}
-{"jsonrpc":"2.0","id":2,"method":"tools/list"}
-`
+// What a desktop host sends a stdio MCP server it just started, in the lifecycle's order: the
+// initialize request, and once it is answered, the initialized notification and tools/list.
+const (
+	initializeRequest = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench-host","version":"1"}}}` + "\n"
+	afterInitialize   = `{"jsonrpc":"2.0","method":"notifications/initialized"}` + "\n" + `{"jsonrpc":"2.0","id":2,"method":"tools/list"}` + "\n"
+)
 
 // hostStart starts argv as a desktop host starts a stdio MCP server, sends initialize and
 // tools/list, and returns the time from process start to the tools/list response, and the
@@ -49,11 +50,14 @@ func hostStart(env, argv []string) (time.Duration, int64, error) {
 	// A start that never answers is killed (stdout then ends) instead of hanging the run.
 	answered := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
 	defer answered.Stop()
-	io.WriteString(in, proxySession)
+	io.WriteString(in, initializeRequest)
 	var elapsed time.Duration
 	sc := bufio.NewScanner(out)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), `{"jsonrpc":"2.0","id":1,"result":{`) {
+			io.WriteString(in, afterInitialize)
+		}
 		if strings.HasPrefix(sc.Text(), `{"jsonrpc":"2.0","id":2,"result":{`) && strings.Contains(sc.Text(), "weather_forecast") {
 			elapsed = time.Since(start)
 			break
