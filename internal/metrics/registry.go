@@ -148,13 +148,8 @@ func (v *CounterVec) WriteTo(w io.Writer) (int64, error) {
 	if len(children) == 0 {
 		return 0, nil
 	}
-	values := make([]string, 0, len(children))
-	for k := range children {
-		values = append(values, k)
-	}
-	slices.Sort(values)
 	b := appendHeader(nil, v.name, v.help, "counter")
-	for _, k := range values {
+	for _, k := range slices.Sorted(maps.Keys(children)) {
 		b = appendSample(b, v.name, v.label, k, float64(children[k].Value()))
 	}
 	n, err := w.Write(b)
