@@ -4,10 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,20 +93,38 @@ func measure(tb testing.TB, what string, d time.Duration, op harness.Op) float64
 	return res.PerSecond(what)
 }
 
-// ccOp issues client_credentials tokens for weather:read.
-func ccOp(as *harness.AS, c *harness.Client) harness.Op {
-	return func(ctx context.Context, _ int) error {
-		_, err := as.ClientCredentials(ctx, c, "weather:read")
-		return err
+// rawClient returns a raw load generator client (one keep-alive connection per worker) for
+// the origin of endpoint; it is closed when the test ends.
+func rawClient(tb testing.TB, endpoint string) *harness.RawClient {
+	tb.Helper()
+	rc, err := harness.NewRawClient(endpoint, *conns, 30*time.Second)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	tb.Cleanup(rc.Close)
+	return rc
+}
+
+// ccOp issues client_credentials tokens for weather:read.
+func ccOp(tb testing.TB, as *harness.AS, c *harness.Client) harness.Op {
+	tb.Helper()
+	rc := rawClient(tb, as.Metadata.TokenEndpoint)
+	req, err := as.TokenRequest(rc, c, url.Values{"grant_type": {"client_credentials"}, "scope": {"weather:read"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return harness.RawOp(rc, "token client_credentials", req, http.StatusOK, "access_token")
 }
 
 // registerOp registers a new public client per call.
-func registerOp(as *harness.AS) harness.Op {
-	return func(ctx context.Context, _ int) error {
-		_, err := as.Register(ctx, "bench client")
-		return err
+func registerOp(tb testing.TB, as *harness.AS) harness.Op {
+	tb.Helper()
+	rc := rawClient(tb, as.Metadata.RegistrationEndpoint)
+	req, err := as.RegisterRequest(rc, "bench client")
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return harness.RawOp(rc, "register", req, http.StatusCreated, "client_id")
 }
 
 // refreshOp gives each worker its own refresh token chain (one authorization each, through
@@ -132,17 +152,11 @@ func refreshOp(tb testing.TB, as *harness.AS, workers int,
 		}
 		chains[i] = t.RefreshToken
 	}
-	return func(ctx context.Context, w int) error {
-		t, err := as.Refresh(ctx, c, chains[w])
-		if err != nil {
-			return err
-		}
-		if t.RefreshToken == "" {
-			return fmt.Errorf("refresh: no new refresh token")
-		}
-		chains[w] = t.RefreshToken
-		return nil
+	op, err := as.RawRefresh(rawClient(tb, as.Metadata.TokenEndpoint), c, chains)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return op
 }
 
 func devLogin(as *harness.AS) func(context.Context, *harness.Client) (string, string, error) {
@@ -157,45 +171,78 @@ func forms(as *harness.AS) func(context.Context, *harness.Client) (string, strin
 	}
 }
 
-// side is one server's figures: requests per second, and the CPU time its process spent per
-// request (robust to the load other processes put on the machine, which the rate is not).
+// side is one server's figures: requests per second, the CPU time its process spent per
+// request (robust to the load other processes put on the machine, which the rate is not), and
+// the load generator's own CPU time per request and share of its cores.
 type side struct {
-	rate float64
-	cpu  time.Duration
+	rate    float64
+	cpu     time.Duration
+	gen     time.Duration
+	genBusy float64
 }
 
-// measureServer runs measure against the server process p and reads p's CPU time around it.
+// measureServer runs measure against the server process p and reads p's and this process's CPU
+// time around it.
 func measureServer(tb testing.TB, what string, p *harness.Process, op harness.Op) side {
 	tb.Helper()
 	before, err := p.CPUTime()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	genBefore, err := harness.SelfCPUTime()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	start := time.Now()
 	rate := measure(tb, what, *duration, op)
+	elapsed := time.Since(start)
+	genAfter, err := harness.SelfCPUTime()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	after, err := p.CPUTime()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return side{rate: rate, cpu: time.Duration(float64(after-before) / (rate * duration.Seconds()))}
+	n := rate * duration.Seconds()
+	return side{rate: rate, cpu: time.Duration(float64(after-before) / n), gen: time.Duration(float64(genAfter-genBefore) / n),
+		genBusy: float64(genAfter-genBefore) / float64(elapsed) / float64(runtime.GOMAXPROCS(0))}
 }
 
 // report prints one benchmark's figures: each side, then ours against the peer and the floor, in
-// requests per second and in server CPU time per request.
+// requests per second and in server CPU time per request; for each side the load generator's
+// CPU per request and how busy it was, with a warning where it may have bounded the rate.
 func report(b *testing.B, title string, peerName string, peer, floor side, ourFigures map[string]side) {
 	fmt.Printf("\n%s at %d connections, servers pinned to CPU %d, %v each:\n", title, *conns, serverCPU(), *duration)
-	fmt.Printf("  %-28s %9.0f /s  %6.0f µs CPU/req\n", peerName, peer.rate, us(peer.cpu))
-	fmt.Printf("  %-28s %9.0f /s  %6.0f µs CPU/req\n", "plain net/http handler", floor.rate, us(floor.cpu))
+	fmt.Printf("  %-28s %9s     %6s              %s\n", "", "rate", "server", "load generator")
+	line := func(name string, s side, extra string) {
+		fmt.Printf("  %-28s %9.0f /s  %6.0f µs CPU/req   %4.0f µs/req, busy %3.0f%%%s\n", name, s.rate, us(s.cpu), us(s.gen), 100*s.genBusy, extra)
+	}
+	line(peerName, peer, "")
+	line("plain net/http handler", floor, "")
+	var busy []string
+	for name, s := range map[string]side{peerName: peer, "the floor": floor} {
+		if s.genBusy > 0.8 {
+			busy = append(busy, name)
+		}
+	}
 	for _, st := range stores() {
 		v, ok := ourFigures[st]
 		if !ok {
 			continue
 		}
-		fmt.Printf("  %-28s %9.0f /s  %6.0f µs CPU/req   %.2fx %s, %.0f%% of the floor (by CPU/req: %.2fx, %.0f%%)\n",
-			"mcpauth ("+st+")", v.rate, us(v.cpu), v.rate/peer.rate, peerName, 100*v.rate/floor.rate,
-			us(peer.cpu)/us(v.cpu), 100*us(floor.cpu)/us(v.cpu))
+		line("mcpauth ("+st+")", v, fmt.Sprintf("   %.2fx %s, %.0f%% of the floor (by CPU/req: %.2fx, %.0f%%)",
+			v.rate/peer.rate, peerName, 100*v.rate/floor.rate, us(peer.cpu)/us(v.cpu), 100*us(floor.cpu)/us(v.cpu)))
+		if v.genBusy > 0.8 {
+			busy = append(busy, "mcpauth ("+st+")")
+		}
 		b.ReportMetric(v.rate, st+"/s")
 		b.ReportMetric(v.rate/peer.rate, st+"/peer")
 		b.ReportMetric(us(peer.cpu)/us(v.cpu), st+"/peer-cpu")
+	}
+	if len(busy) > 0 {
+		slices.Sort(busy)
+		fmt.Printf("  WARNING: the load generator was busy over 80%% measuring %s: it may have bounded that rate\n", strings.Join(busy, ", "))
 	}
 	b.ReportMetric(peer.rate, "peer/s")
 }
@@ -206,7 +253,7 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 func measurePlain(b *testing.B) side {
 	p, url := harness.StartBenchServer(b, serverCPU(), "plain")
 	defer p.Kill()
-	return measureServer(b, "plain", p, plainOp(url))
+	return measureServer(b, "plain", p, plainOp(b, url))
 }
 
 // once runs a benchmark body a single time whatever b.N is: each body is a fixed-duration load
@@ -226,12 +273,12 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 		figures := map[string]side{}
 		for _, st := range stores() {
 			o := startOurs(b, st)
-			figures[st] = measureServer(b, "ours "+st, o.Process, ccOp(o.as, o.cc))
+			figures[st] = measureServer(b, "ours "+st, o.Process, ccOp(b, o.as, o.cc))
 			o.Kill()
 		}
 		p := harness.StartOIDCProvider(b, serverCPU(), "http://127.0.0.1:9/mcp")
 		pas := discover(b, p.Issuer, "http://127.0.0.1:9/mcp")
-		peer := measureServer(b, "oidc-provider", p.Process, ccOp(pas, p.CC))
+		peer := measureServer(b, "oidc-provider", p.Process, ccOp(b, pas, p.CC))
 		p.Kill()
 		floor := measurePlain(b)
 		report(b, "token endpoint, client_credentials", "oidc-provider", peer, floor, figures)
@@ -267,33 +314,22 @@ func BenchmarkRegistration(b *testing.B) {
 				args = append(args, "-postgres", testenv.PostgresDSN(b))
 			}
 			p, url := harness.StartBenchServer(b, serverCPU(), "register", args...)
-			figures[st] = measureServer(b, "ours "+st, p, registerOp(discover(b, url, url+"/mcp")))
+			figures[st] = measureServer(b, "ours "+st, p, registerOp(b, discover(b, url, url+"/mcp")))
 			p.Kill()
 		}
 		p := harness.StartOIDCProvider(b, serverCPU(), "http://127.0.0.1:9/mcp")
-		peer := measureServer(b, "oidc-provider", p.Process, registerOp(discover(b, p.Issuer, "http://127.0.0.1:9/mcp")))
+		peer := measureServer(b, "oidc-provider", p.Process, registerOp(b, discover(b, p.Issuer, "http://127.0.0.1:9/mcp")))
 		p.Kill()
 		floor := measurePlain(b)
 		report(b, "dynamic client registration (RFC 7591)", "oidc-provider", peer, floor, figures)
 	})
 }
 
-// plainOp posts a token-request-sized form to the plain handler.
-func plainOp(base string) harness.Op {
-	hc := harness.NewHTTPClient(*conns)
+// plainOp posts a token-request-sized form to the plain handler, which answers a token-shaped body.
+func plainOp(tb testing.TB, base string) harness.Op {
+	tb.Helper()
+	rc := rawClient(tb, base)
 	form := "grant_type=client_credentials&scope=weather%3Aread&resource=http%3A%2F%2F127.0.0.1%3A9%2Fmcp"
-	return func(ctx context.Context, _ int) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/token", strings.NewReader(form))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return &harness.StatusError{Op: "plain", Status: resp.StatusCode}
-		}
-		return nil
-	}
+	req := rc.NewRequest("POST", "/token", []byte(form), "Content-Type", "application/x-www-form-urlencoded", "Accept", "application/json")
+	return harness.RawOp(rc, "plain", req, http.StatusOK, "access_token")
 }

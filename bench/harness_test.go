@@ -34,18 +34,18 @@ func TestBenchmarkScenariosRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSameTokenFormat(t, "mcpauth", tok)
-	measure(t, "ours client_credentials", d, ccOp(o.as, o.cc))
+	measure(t, "ours client_credentials", d, ccOp(t, o.as, o.cc))
 	measure(t, "ours refresh", d, refreshOp(t, o.as, *conns, devLogin(o.as)))
 	measure(t, "ours tools/call", d, toolCallOp(t, o.MCPURL, tok.AccessToken))
 
 	_, reg := harness.StartBenchServer(t, -1, "register", "-data", t.TempDir())
-	measure(t, "ours register", d, registerOp(discover(t, reg, reg+"/mcp")))
+	measure(t, "ours register", d, registerOp(t, discover(t, reg, reg+"/mcp")))
 	_, mcpBase := harness.StartBenchServer(t, -1, "mcp")
 	measure(t, "tools/call without auth", d, toolCallOp(t, mcpBase+"/mcp", ""))
 	_, protBase := harness.StartBenchServer(t, -1, "protected", "-issuer", o.Issuer, "-resource", o.MCPURL)
 	measure(t, "tools/call behind protect", d, toolCallOp(t, protBase+"/mcp", tok.AccessToken))
 	_, plain := harness.StartBenchServer(t, -1, "plain")
-	measure(t, "plain", d, plainOp(plain))
+	measure(t, "plain", d, plainOp(t, plain))
 
 	p := harness.StartOIDCProvider(t, -1, "http://127.0.0.1:9/mcp")
 	pas := discover(t, p.Issuer, "http://127.0.0.1:9/mcp")
@@ -54,7 +54,7 @@ func TestBenchmarkScenariosRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSameTokenFormat(t, "oidc-provider", ptok)
-	measure(t, "oidc-provider client_credentials", d, ccOp(pas, p.CC))
+	measure(t, "oidc-provider client_credentials", d, ccOp(t, pas, p.CC))
 	measure(t, "oidc-provider refresh", d, refreshOp(t, pas, *conns, forms(pas)))
-	measure(t, "oidc-provider register", d, registerOp(pas))
+	measure(t, "oidc-provider register", d, registerOp(t, pas))
 }

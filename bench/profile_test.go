@@ -124,7 +124,7 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func BenchmarkInProcessClientCredentials(b *testing.B) {
 	as, cc := inProcessAS(b, false)
-	runParallel(b, ccOp(as, cc))
+	runParallel(b, ccOp(b, as, cc))
 }
 
 func BenchmarkInProcessRefresh(b *testing.B) {
@@ -134,7 +134,7 @@ func BenchmarkInProcessRefresh(b *testing.B) {
 
 func BenchmarkInProcessRegistration(b *testing.B) {
 	as, _ := inProcessAS(b, false)
-	runParallel(b, registerOp(as))
+	runParallel(b, registerOp(b, as))
 }
 
 func BenchmarkInProcessProtectedToolCall(b *testing.B) {

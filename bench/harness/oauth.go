@@ -109,11 +109,7 @@ type Client struct {
 // Register registers a public native client for the authorization code and refresh grants
 // (RFC 7591 §3).
 func (as *AS) Register(ctx context.Context, name string) (*Client, error) {
-	body, _ := json.Marshal(map[string]any{
-		"client_name": name, "redirect_uris": []string{RedirectURI}, "application_type": "native",
-		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
-		"token_endpoint_auth_method": "none",
-	})
+	body := registrationBody(name)
 	var c struct {
 		ClientID string `json:"client_id"`
 	}
@@ -137,19 +133,10 @@ type Tokens struct {
 
 // Token posts a token request; the client authenticates with Basic when it has a secret.
 func (as *AS) Token(ctx context.Context, c *Client, form url.Values) (*Tokens, error) {
-	if as.Resource != "" {
-		form.Set("resource", as.Resource)
-	}
-	var header []string
-	if c.Secret != "" {
-		header = []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString(
-			[]byte(url.QueryEscape(c.ID)+":"+url.QueryEscape(c.Secret)))}
-	} else {
-		form.Set("client_id", c.ID)
-	}
+	body, header := as.tokenForm(c, form)
 	var t Tokens
 	op := "token " + form.Get("grant_type")
-	err := as.do(ctx, op, http.MethodPost, as.Metadata.TokenEndpoint, strings.NewReader(form.Encode()),
+	err := as.do(ctx, op, http.MethodPost, as.Metadata.TokenEndpoint, strings.NewReader(body),
 		"application/x-www-form-urlencoded", http.StatusOK, &t, header...)
 	if err != nil {
 		return nil, err
@@ -158,6 +145,22 @@ func (as *AS) Token(ctx context.Context, c *Client, form url.Values) (*Tokens, e
 		return nil, fmt.Errorf("%s: no access_token", op)
 	}
 	return &t, nil
+}
+
+// tokenForm completes a token request's form with the resource (RFC 8707) and the client's
+// authentication: HTTP Basic with a secret (RFC 6749 §2.3.1), else client_id. It returns the
+// encoded form and the header fields to send with it.
+func (as *AS) tokenForm(c *Client, form url.Values) (body string, header []string) {
+	if as.Resource != "" {
+		form.Set("resource", as.Resource)
+	}
+	if c.Secret != "" {
+		header = []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString(
+			[]byte(url.QueryEscape(c.ID)+":"+url.QueryEscape(c.Secret)))}
+	} else {
+		form.Set("client_id", c.ID)
+	}
+	return form.Encode(), header
 }
 
 // ClientCredentials runs the client_credentials grant (OAuth 2.1 §4.2).

@@ -101,7 +101,15 @@ func (p *Process) Kill() {
 // /proc/<pid>/stat (Linux), whose clock ticks are 1/100 s (USER_HZ) on the architectures we run.
 // taskset execs the server in its own process, so the pinned server's time is counted.
 func (p *Process) CPUTime() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	return cpuTime(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+}
+
+// SelfCPUTime is CPUTime of this process (every thread of it): the load generator's own cost.
+func SelfCPUTime() (time.Duration, error) { return cpuTime("/proc/self/stat") }
+
+// cpuTime reads utime + stime from a /proc/<pid>/stat file.
+func cpuTime(path string) (time.Duration, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
