@@ -206,6 +206,7 @@ type Store interface {
 	AssertionStore    // accepted private_key_jwt client assertions (assertion_jti.go)
 	LockoutResetStore // an operator's unlocking of an account (lockout_reset.go)
 	LockoutStore      // failed sign-ins, for the login lockout (lockout.go)
+	RateCountStore    // rate limits shared by every instance (ratecount.go)
 	// CreateClient stores a new client; ErrConflict if the ID exists.
 	CreateClient(ctx context.Context, c *Client) error
 	// GetClient returns the client or ErrNotFound.

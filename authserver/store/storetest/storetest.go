@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LoginFailuresConcurrent", testLoginFailuresConcurrent},
 		{"DeleteLoginFailures", testDeleteLoginFailures},
 		{"ClientAssertions", testClientAssertions},
+		{"RateCounts", testRateCounts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,95 @@
+// Shared rate-limit budgets: store.RateCountStore. An event is counted by one upsert that moves
+// the key's full_at on only when the budget has room (a conditional ON CONFLICT update), decided
+// on the row as it is when the statement writes it (row lock in PostgreSQL, the write lock in
+// SQLite): concurrent events from any number of instances never overdraw a budget.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+)
+
+// Parameters of countRate: $1 key, $2 now, $3 the interval of one event, $4 the latest full_at
+// the budget allows (now + events × interval), $5 full_at of a key's first event (now +
+// interval). Times and lengths in milliseconds. No row comes back when the event was not
+// counted.
+const (
+	rateFrom  = `CASE WHEN rate_counts.full_at > $2 THEN rate_counts.full_at ELSE $2 END`
+	countRate = `INSERT INTO rate_counts (rate_key, full_at) VALUES ($1, $5)
+		ON CONFLICT (rate_key) DO UPDATE SET full_at = ` + rateFrom + ` + $3
+		WHERE ` + rateFrom + ` + $3 <= $4
+		RETURNING full_at`
+	getRateCount = `SELECT full_at FROM rate_counts WHERE rate_key = $1`
+)
+
+func (s *Store) CountRate(ctx context.Context, key string, now time.Time, l store.RateLimit) (store.RateCount, bool, error) {
+	t, i := now.UnixMilli(), l.Interval().Milliseconds()
+	full, err := s.countRate(ctx, key, t, i, t+int64(l.Events)*i)
+	if err == nil {
+		return store.RateCount{Key: key, FullAt: tm(full)}, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return store.RateCount{}, false, s.conflict(err)
+	}
+	// Not counted: the budget is spent; read how far (a record is never deleted before its
+	// full_at, which is after now).
+	if err := s.q.QueryRowContext(ctx, getRateCount, key).Scan(&full); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return store.RateCount{}, false, err
+	}
+	return store.RateCount{Key: key, FullAt: tm(full)}, false, nil
+}
+
+// countRate runs countRate: a write returning a row, so it takes the write turn that ExecContext
+// takes for other writes.
+func (s *Store) countRate(ctx context.Context, key string, now, interval, latest int64) (full int64, err error) {
+	if err := s.w.enter(ctx); err != nil {
+		return 0, err
+	}
+	defer s.w.leave()
+	err = s.q.QueryRowContext(ctx, countRate, key, now, interval, latest, now+interval).Scan(&full)
+	return full, err
+}
+
+func (s *Store) GetRateCounts(ctx context.Context, keys []string) ([]*store.RateCount, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	rows, err := s.q.QueryContext(ctx, `SELECT rate_key, full_at FROM rate_counts WHERE rate_key IN (`+keyList(1, len(keys))+`)`, anys(keys)...)
+	return collect(rows, err, func(r row) (*store.RateCount, error) {
+		var c store.RateCount
+		var full int64
+		if err := r.Scan(&c.Key, &full); err != nil {
+			return nil, err
+		}
+		c.FullAt = tm(full)
+		return &c, nil
+	})
+}
+
+func (s *Store) ExtendRateCount(ctx context.Context, key string, until time.Time) error {
+	_, err := s.q.ExecContext(ctx, `INSERT INTO rate_counts (rate_key, full_at) VALUES ($1, $2)
+		ON CONFLICT (rate_key) DO UPDATE SET full_at = excluded.full_at WHERE rate_counts.full_at < excluded.full_at`,
+		key, until.UnixMilli())
+	return s.conflict(err)
+}
+
+func (s *Store) DeleteRateCounts(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	_, err := s.q.ExecContext(ctx, `DELETE FROM rate_counts WHERE rate_key IN (`+keyList(1, len(keys))+`)`, anys(keys)...)
+	return err
+}
+
+func (s *Store) DeleteExpiredRateCounts(ctx context.Context, now time.Time) (int, error) {
+	res, err := s.q.ExecContext(ctx, `DELETE FROM rate_counts WHERE full_at <= $1`, now.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
