@@ -37,9 +37,12 @@ func (s *Server) handleRegisterClosed(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !s.regLimit.allow(s.clientAddr(r)) {
+	if counted, wait, err := s.regLimit.take(ctx, s.clientAddr(r)); err != nil {
+		s.serverError(w, r, "count a registration", err)
+		return
+	} else if !counted {
 		s.audit(ctx, "registration.refused", "reason", "rate limit", "remote", s.clientAddr(r))
-		w.Header().Set("Retry-After", "60")
+		setRetryAfter(w, wait)
 		writeJSON(w, http.StatusTooManyRequests, newError("temporarily_unavailable", "too many registrations from this address; retry later"))
 		return
 	}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -165,16 +164,24 @@ func (s *Server) handleDeviceDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, now := r.Context(), s.now()
-	if wait, limited := s.userCodeLim.blocked(u.ID); limited {
+	wait, limited, err := s.userCodeLim.check(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, "read the user code budget", err)
+		return
+	}
+	if limited {
 		s.audit(ctx, "device.refused", "user_id", u.ID, "reason", "too many unknown user codes", "remote", s.clientAddr(r))
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		setRetryAfter(w, wait)
 		s.deviceForm(w, r, http.StatusTooManyRequests, u, "Too many wrong codes. Wait a minute and try again.", "")
 		return
 	}
 	codeHash := s.secrets.hash(kindUserCode, normalizeUserCode(userCode))
 	dc, err := ds.GetDeviceCodeByUserCode(ctx, codeHash, now)
 	if errors.Is(err, store.ErrNotFound) {
-		s.userCodeLim.take(u.ID)
+		if _, _, err := s.userCodeLim.take(ctx, u.ID); err != nil {
+			s.serverError(w, r, "count an unknown user code", err)
+			return
+		}
 		s.audit(ctx, "device.code_unknown", "user_id", u.ID, "remote", s.clientAddr(r))
 		s.deviceForm(w, r, http.StatusBadRequest, u, "This code is unknown or has expired. Check the code your device shows.", "")
 		return

@@ -53,9 +53,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 // shown by again(status, message, username to refill).
 func (s *Server) formSignIn(w http.ResponseWriter, r *http.Request, via, clientID string, again func(status int, message, username string)) *store.User {
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	if !s.loginLim.allow(s.clientAddr(r)) {
+	if counted, wait, err := s.loginLim.take(r.Context(), s.clientAddr(r)); err != nil {
+		s.serverError(w, r, "count a sign-in attempt", err)
+		return nil
+	} else if !counted {
 		s.audit(r.Context(), "login.refused", "reason", "rate limit", "via", via, "remote", s.clientAddr(r))
-		w.Header().Set("Retry-After", "60")
+		setRetryAfter(w, wait)
 		again(http.StatusTooManyRequests, "Too many sign-in attempts from your network. Wait a minute and try again.", username)
 		return nil
 	}

@@ -1,10 +1,14 @@
 // Limits against floods and brute force (RFC 6749 §10.10, RFC 9700 §4, RFC 7591 §5, the MCP
 // security considerations): per-source-address rate limits on the costly unauthenticated
 // endpoints and a budget of failed client authentications per client and per address (the
-// per-account login lockout is lockout.go).
+// per-account login lockout is lockout.go). The budgets are counted in the store
+// (store.RateCountStore), so that every instance sharing a store enforces one budget.
 package authserver
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"net"
 	"net/http"
 	"net/netip"
@@ -15,126 +19,163 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/mcpauth/mcpauth/authserver/store"
 )
 
-// keyLimiter keeps a token bucket per key (a source address or a client ID). Looking a key up
-// takes no lock (sync.Map), so a check on a hot path costs one map lookup; only creating a
-// bucket takes the limiter's mutex. A nil *keyLimiter allows everything.
-type keyLimiter struct {
-	limit rate.Limit
-	burst int
-	now   func() time.Time
+// limiter is a budget of events per key (a source address, a client ID, a user), counted in the
+// store so that every instance sharing it spends the same budget, with a local view: the keys
+// this instance saw spent, until they have room again. The store only moves a budget's FullAt
+// forward, so a key spent in the view is spent in the store too: the view refuses nothing the
+// store would allow, and spares the store the requests of a key that is over its limit (a
+// flood costs one map lookup per request). A nil *limiter allows everything.
+type limiter struct {
+	prefix string // of its keys' names in the store
+	limit  store.RateLimit
+	st     store.RateCountStore
+	now    func() time.Time
 
-	mu      sync.Mutex   // serialises bucket creation and eviction
-	n       atomic.Int64 // number of buckets
-	buckets sync.Map     // key → *rate.Limiter
+	mu    sync.Mutex   // serialises pruning
+	n     atomic.Int64 // number of keys in the view
+	spent sync.Map     // key → the FullAt (time.Time) it was seen spent with
 }
 
-// newKeyLimiter allows n events per period per key, in bursts of n, on the clock now; n < 0
-// means no limit.
-func newKeyLimiter(n int, per time.Duration, now func() time.Time) *keyLimiter {
+// newLimiter allows n events per period per key, in bursts of n, counted in st under names
+// beginning with prefix, on the clock now; n < 0 means no limit.
+func newLimiter(prefix string, n int, per time.Duration, st store.RateCountStore, now func() time.Time) *limiter {
 	if n < 0 {
 		return nil
 	}
-	return &keyLimiter{limit: rate.Limit(float64(n) / per.Seconds()), burst: n, now: now}
+	return &limiter{prefix: prefix, limit: store.RateLimit{Events: n, Period: per}, st: st, now: now}
 }
 
-// maxBuckets bounds the memory of a limiter; when it is full, buckets that have refilled are
-// dropped (they would allow a full burst anyway).
+// maxBuckets bounds the keys a local view holds; when it is full, keys with room again are
+// dropped, and if none has, the view starts over (the store still holds every count).
 const maxBuckets = 10000
 
-// bucket returns the key's bucket, creating it if needed.
-func (l *keyLimiter) bucket(key string) *rate.Limiter {
-	if b, ok := l.buckets.Load(key); ok {
-		return b.(*rate.Limiter)
+// rateKey is the name in the store of the key v under prefix: v itself when it is short
+// printable ASCII without '#', else '#' and v's SHA-256 (a client_id is whatever a request sent;
+// a database key must be short valid text).
+func rateKey(prefix, v string) string {
+	plain := len(v) <= 128
+	for i := 0; plain && i < len(v); i++ {
+		plain = v[i] > ' ' && v[i] < 0x7f && v[i] != '#'
+	}
+	if plain {
+		return prefix + v
+	}
+	h := sha256.Sum256([]byte(v))
+	return prefix + "#" + base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// blocked reports whether the view holds key as spent, and for how long. It asks no store.
+func (l *limiter) blocked(key string) (time.Duration, bool) {
+	if l == nil || l.n.Load() == 0 {
+		return 0, false
+	}
+	v, ok := l.spent.Load(key)
+	if !ok {
+		return 0, false
+	}
+	rc := store.RateCount{FullAt: v.(time.Time)}
+	wait := rc.Wait(l.now(), l.limit)
+	return wait, wait > 0
+}
+
+// learn takes in what the store said of key (nil: no record) and reports whether it is spent,
+// and for how long.
+func (l *limiter) learn(key string, rc *store.RateCount) (time.Duration, bool) {
+	if l == nil || rc == nil {
+		return 0, false
+	}
+	wait := rc.Wait(l.now(), l.limit)
+	if wait <= 0 {
+		return 0, false
+	}
+	if _, loaded := l.spent.Swap(key, rc.FullAt); !loaded {
+		if l.n.Add(1) > maxBuckets {
+			l.sweep()
+			if l.n.Load() > maxBuckets { // a flood of spent keys: start over
+				l.mu.Lock()
+				l.spent.Clear()
+				l.n.Store(0)
+				l.mu.Unlock()
+			}
+		}
+	}
+	return wait, true
+}
+
+// check reports whether key is spent, and for how long: from the view, else from the store.
+func (l *limiter) check(ctx context.Context, key string) (time.Duration, bool, error) {
+	if l == nil {
+		return 0, false, nil
+	}
+	if wait, ok := l.blocked(key); ok {
+		return wait, true, nil
+	}
+	recs, err := l.st.GetRateCounts(ctx, []string{rateKey(l.prefix, key)})
+	if err != nil || len(recs) == 0 {
+		return 0, false, err
+	}
+	wait, ok := l.learn(key, recs[0])
+	return wait, ok, nil
+}
+
+// take counts one event of key if its budget has room (counted), and reports how long the key
+// is spent after it (wait; 0 when it has room left). A key spent in the view is not counted
+// and asks no store.
+func (l *limiter) take(ctx context.Context, key string) (counted bool, wait time.Duration, err error) {
+	if l == nil {
+		return true, 0, nil
+	}
+	if wait, ok := l.blocked(key); ok {
+		return false, wait, nil
+	}
+	rc, counted, err := l.st.CountRate(ctx, rateKey(l.prefix, key), l.now(), l.limit)
+	if err != nil {
+		return false, 0, err
+	}
+	wait, _ = l.learn(key, &rc)
+	return counted, wait, nil
+}
+
+// sweep drops the keys of the view that have room again; the janitor calls it.
+func (l *limiter) sweep() {
+	if l == nil {
+		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if b, ok := l.buckets.Load(key); ok {
-		return b.(*rate.Limiter)
-	}
-	if l.n.Load() >= maxBuckets {
-		l.prune()
-		if l.n.Load() >= maxBuckets { // a flood of keys: start over
-			l.buckets.Clear()
-			l.n.Store(0)
-		}
-	}
-	b := rate.NewLimiter(l.limit, l.burst)
-	l.buckets.Store(key, b)
-	l.n.Add(1)
-	return b
-}
-
-// prune drops the buckets that have refilled. The caller holds l.mu.
-func (l *keyLimiter) prune() {
 	now := l.now()
-	l.buckets.Range(func(k, v any) bool {
-		if v.(*rate.Limiter).TokensAt(now) >= float64(l.burst) {
-			l.buckets.Delete(k)
+	l.spent.Range(func(k, v any) bool {
+		rc := store.RateCount{FullAt: v.(time.Time)}
+		if rc.Wait(now, l.limit) <= 0 && l.spent.CompareAndDelete(k, v) {
 			l.n.Add(-1)
 		}
 		return true
 	})
 }
 
-// sweep drops refilled buckets; the janitor calls it.
-func (l *keyLimiter) sweep() {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.prune()
-}
-
-// allow reports whether key may make one more request now, and counts it.
-func (l *keyLimiter) allow(key string) bool {
-	if l == nil {
-		return true
-	}
-	return l.bucket(key).AllowN(l.now(), 1)
-}
-
-// take counts one event for key and reports whether that emptied its budget (the key was
-// not blocked before and is now).
-func (l *keyLimiter) take(key string) (blockedNow bool) {
-	if l == nil {
-		return false
-	}
-	now := l.now()
-	b := l.bucket(key)
-	return b.AllowN(now, 1) && b.TokensAt(now) < 1
-}
-
-// blocked reports whether key has no budget left, and how long until it has. It creates
-// nothing: a key without a bucket is not blocked.
-func (l *keyLimiter) blocked(key string) (time.Duration, bool) {
-	if l == nil || l.n.Load() == 0 {
-		return 0, false
-	}
-	v, ok := l.buckets.Load(key)
-	if !ok {
-		return 0, false
-	}
-	tokens := v.(*rate.Limiter).TokensAt(l.now())
-	if tokens >= 1 {
-		return 0, false
-	}
-	return time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second)), true
+// setRetryAfter says in whole seconds, rounded up, when a refused request may be sent again.
+func setRetryAfter(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 }
 
 // guardClientAuth protects the endpoints that authenticate clients (token, revocation,
 // introspection, device authorization) against guessing of client secrets: each failed client
 // authentication (a 401 invalid_client answer) spends the budget of its client_id and of its
-// source address; while either is spent, requests get 429 invalid_client with Retry-After,
-// without their credentials being checked, so a right guess is not recognised either. The
-// client's spent budget does not refuse an address the client authenticated from lately
-// without failing since (knownClientAddrs), so that guesses from elsewhere do not lock the client
-// out where it runs. A request that is not refused pays a lookup of its path, an atomic load per
-// limiter while no authentication has failed lately (two map lookups after), a small response
-// wrapper and, when it succeeds, a lookup of its client and address.
+// source address, in the store; while either is spent, requests get 429 invalid_client with
+// Retry-After, without their credentials being checked, so a right guess is not recognised
+// either. The client's spent budget does not refuse an address the client authenticated from
+// lately without failing since (knownClientAddrs), so that guesses from elsewhere do not lock
+// the client out where it runs.
+//
+// Costs: a request from an address the client is known at here pays two map lookups before and
+// one after, and asks the store nothing when it succeeds; any other request first reads its
+// budgets and its address's mark in the store (one query), so that budgets spent at other
+// instances refuse it; a first success from an address writes its mark (at most once an hour
+// per client, address and instance); a failure counts in the store (two statements) and ends
+// its address's mark.
 func (s *Server) guardClientAuth(next http.Handler, paths ...string) http.Handler {
 	byClient, byAddr := s.clientAuthLim, s.clientAuthAddrLim
 	if byClient == nil && byAddr == nil {
@@ -154,41 +195,109 @@ func (s *Server) guardClientAuth(next http.Handler, paths ...string) http.Handle
 			s.tooManyClientAuthFailures(w, wait)
 			return
 		}
-		if byClient != nil && byClient.n.Load() > 0 {
-			// The client's ID may be in the form: read it now (the handler finds it read).
-			if e := readForm(w, r); e != nil {
-				writeError(w, r, e)
+		// The client's ID may be in the form: read it now (the handler finds it read).
+		if e := readForm(w, r); e != nil {
+			writeError(w, r, e)
+			return
+		}
+		ctx, id := r.Context(), requestClientID(r)
+		known := s.knownClientAddrs.known(id, addr)
+		if !known {
+			var wait time.Duration
+			var err error
+			if wait, known, err = s.clientAuthBudgets(ctx, id, addr); err != nil {
+				s.log.ErrorContext(ctx, "authserver: read client authentication budgets", "err", err)
+				writeError(w, r, newError(errServerError, "internal error"))
 				return
-			}
-			id := requestClientID(r)
-			if wait, ok := byClient.blocked(id); ok && !s.knownClientAddrs.known(id, addr) {
+			} else if wait > 0 {
 				s.tooManyClientAuthFailures(w, wait)
 				return
 			}
 		}
 		watch := &authFailureWatch{ResponseWriter: w}
 		next.ServeHTTP(watch, r)
-		if watch.status == http.StatusOK {
-			s.knownClientAddrs.succeeded(requestClientID(r), addr)
-			return
+		var err error
+		switch watch.status {
+		case http.StatusOK:
+			err = s.knownClientAddrs.succeeded(ctx, id, addr)
+		case http.StatusUnauthorized:
+			err = s.clientAuthFailed(ctx, id, addr, known)
 		}
-		if watch.status != http.StatusUnauthorized {
-			return
-		}
-		id := requestClientID(r)
-		s.knownClientAddrs.failed(id, addr)
-		if byAddr.take(addr) {
-			s.audit(r.Context(), "client_auth.locked", "remote", addr, "reason", "too many failed client authentications from this address")
-		}
-		if id != "" && byClient.take(id) {
-			s.audit(r.Context(), "client_auth.locked", "client_id", logID(id), "remote", addr, "reason", "too many failed client authentications for this client")
+		if err != nil {
+			s.log.ErrorContext(ctx, "authserver: record a client authentication", "err", err)
 		}
 	})
 }
 
+// clientAuthBudgets reads from the store whether the budgets of addr and of the client id are
+// spent, and whether the client is known at addr (then its own spent budget does not count). It
+// returns how long the request must wait (0: it may go on).
+func (s *Server) clientAuthBudgets(ctx context.Context, id, addr string) (wait time.Duration, known bool, err error) {
+	byClient, byAddr := s.clientAuthLim, s.clientAuthAddrLim
+	var addrKey, clientKey, knownKey string
+	var keys []string
+	if byAddr != nil {
+		addrKey = rateKey(byAddr.prefix, addr)
+		keys = append(keys, addrKey)
+	}
+	if byClient != nil && id != "" {
+		clientKey, knownKey = rateKey(byClient.prefix, id), s.knownClientAddrs.key(id, addr)
+		keys = append(keys, clientKey, knownKey)
+	}
+	if len(keys) == 0 {
+		return 0, false, nil
+	}
+	recs, err := s.store.GetRateCounts(ctx, keys)
+	if err != nil {
+		return 0, false, err
+	}
+	record := func(key string) *store.RateCount {
+		for _, rc := range recs {
+			if key != "" && rc.Key == key {
+				return rc
+			}
+		}
+		return nil
+	}
+	if wait, ok := byAddr.learn(addr, record(addrKey)); ok {
+		return wait, false, nil
+	}
+	if clientKey == "" {
+		return 0, false, nil
+	}
+	known = s.knownClientAddrs.learn(id, addr, record(knownKey))
+	if wait, ok := byClient.learn(id, record(clientKey)); ok && !known {
+		return wait, false, nil
+	}
+	return 0, known, nil
+}
+
+// clientAuthFailed counts a failed client authentication of id from addr against both budgets
+// (audited client_auth.locked when it spends one) and ends the client's mark at addr (known: it
+// may have one).
+func (s *Server) clientAuthFailed(ctx context.Context, id, addr string, known bool) error {
+	if err := s.knownClientAddrs.failed(ctx, id, addr, known); err != nil {
+		return err
+	}
+	if counted, wait, err := s.clientAuthAddrLim.take(ctx, addr); err != nil {
+		return err
+	} else if counted && wait > 0 {
+		s.audit(ctx, "client_auth.locked", "remote", addr, "reason", "too many failed client authentications from this address")
+	}
+	if id == "" {
+		return nil
+	}
+	if counted, wait, err := s.clientAuthLim.take(ctx, id); err != nil {
+		return err
+	} else if counted && wait > 0 {
+		s.audit(ctx, "client_auth.locked", "client_id", logID(id), "remote", addr, "reason", "too many failed client authentications for this client")
+	}
+	return nil
+}
+
 // tooManyClientAuthFailures answers a request refused by guardClientAuth.
 func (s *Server) tooManyClientAuthFailures(w http.ResponseWriter, wait time.Duration) {
-	w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+	setRetryAfter(w, wait)
 	writeJSON(w, http.StatusTooManyRequests, newError(errInvalidClient, "too many failed client authentications; try again later"))
 }
 
@@ -238,18 +347,26 @@ func (w *authFailureWatch) Unwrap() http.ResponseWriter { return w.ResponseWrite
 // knownClientAddrs remembers, per client, the source addresses it authenticated from (a 200
 // answer) within knownClientAddrTTL and has not failed from since: the idea of OWASP's device
 // cookies for clients, which carry no cookies. Only a right credential adds an address, so an
-// attacker can add none but their own client's. A nil *knownClientAddrs knows nothing.
+// attacker can add none but their own client's. Each address is also marked in the store (at
+// most once an hour per instance), so that every instance spares it; here it is known from
+// this instance's successes and from the marks it read. A nil *knownClientAddrs knows nothing.
 type knownClientAddrs struct {
+	st    store.RateCountStore
 	now   func() time.Time
 	mu    sync.Mutex   // serialises pruning
 	n     atomic.Int64 // number of entries
-	addrs sync.Map     // clientAddrKey → time of the last success
+	addrs sync.Map     // clientAddrKey → when its mark in the store was last written
 }
 
 type clientAddrKey struct{ clientID, addr string }
 
 // knownClientAddrTTL is how long a success keeps an address known.
 const knownClientAddrTTL = 24 * time.Hour
+
+// key is the name in the store of the mark of clientID at addr.
+func (k *knownClientAddrs) key(clientID, addr string) string {
+	return rateKey("known/", addr+" "+clientID)
+}
 
 func (k *knownClientAddrs) known(clientID, addr string) bool {
 	if k == nil || clientID == "" {
@@ -259,39 +376,62 @@ func (k *knownClientAddrs) known(clientID, addr string) bool {
 	return ok && k.now().Sub(v.(time.Time)) < knownClientAddrTTL
 }
 
-// succeeded records a successful authentication of clientID from addr. It writes only when the
-// address was unknown or its record is older than an hour, so a busy client costs one lookup.
-func (k *knownClientAddrs) succeeded(clientID, addr string) {
+// learn takes in the mark of clientID at addr read from the store (nil: none), and reports
+// whether it makes the address known.
+func (k *knownClientAddrs) learn(clientID, addr string, mark *store.RateCount) bool {
+	if k == nil || mark == nil || !mark.FullAt.After(k.now()) {
+		return false
+	}
+	k.add(clientAddrKey{clientID, addr}, mark.FullAt.Add(-knownClientAddrTTL))
+	return true
+}
+
+// add records that key's mark was written at, unless the view is full of live entries.
+func (k *knownClientAddrs) add(key clientAddrKey, at time.Time) bool {
+	if k.n.Load() >= maxBuckets {
+		k.sweep()
+		if k.n.Load() >= maxBuckets { // full of live entries: this address stays unknown here
+			return false
+		}
+	}
+	if _, loaded := k.addrs.LoadOrStore(key, at); loaded {
+		return false
+	}
+	k.n.Add(1)
+	return true
+}
+
+// succeeded records a successful authentication of clientID from addr. It writes the mark only
+// when the address was unknown here or its mark is older than an hour, so a busy client costs
+// one lookup.
+func (k *knownClientAddrs) succeeded(ctx context.Context, clientID, addr string) error {
 	if k == nil || clientID == "" {
-		return
+		return nil
 	}
 	key, now := clientAddrKey{clientID, addr}, k.now()
 	if v, ok := k.addrs.Load(key); ok {
-		if now.Sub(v.(time.Time)) > time.Hour {
-			k.addrs.Store(key, now)
+		if now.Sub(v.(time.Time)) <= time.Hour || !k.addrs.CompareAndSwap(key, v, now) {
+			return nil // recent enough, or another request is writing it
 		}
-		return
+	} else if !k.add(key, now) {
+		return nil
 	}
-	if k.n.Load() >= maxBuckets {
-		k.sweep()
-		if k.n.Load() >= maxBuckets { // full of live entries: this address stays unknown
-			return
-		}
-	}
-	if _, loaded := k.addrs.LoadOrStore(key, now); !loaded {
-		k.n.Add(1)
-	}
+	return k.st.ExtendRateCount(ctx, k.key(clientID, addr), now.Add(knownClientAddrTTL))
 }
 
-// failed forgets addr for clientID: an address that failed is refused like any other while the
-// client's budget is spent.
-func (k *knownClientAddrs) failed(clientID, addr string) {
+// failed forgets addr for clientID, here and, when marked may hold, in the store: an address
+// that failed is refused like any other while the client's budget is spent.
+func (k *knownClientAddrs) failed(ctx context.Context, clientID, addr string, marked bool) error {
 	if k == nil || clientID == "" {
-		return
+		return nil
 	}
 	if _, loaded := k.addrs.LoadAndDelete(clientAddrKey{clientID, addr}); loaded {
 		k.n.Add(-1)
 	}
+	if !marked {
+		return nil
+	}
+	return k.st.DeleteRateCounts(ctx, []string{k.key(clientID, addr)})
 }
 
 // sweep forgets the entries older than knownClientAddrTTL; the janitor calls it.

@@ -5,52 +5,98 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 )
 
-// TestKeyLimiterBounded: a flood of distinct keys (spoofed client IDs) keeps at most
-// maxBuckets buckets, and a spent key stays spent while it can.
-func TestKeyLimiterBounded(t *testing.T) {
-	l := newKeyLimiter(1, time.Minute, time.Now)
-	if !l.take("victim") {
-		t.Fatal("one failure did not spend a budget of one")
+// openStore opens a store on a fresh SQLite file.
+func openStore(t testing.TB) store.Store {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "as.db"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range 3 * maxBuckets {
-		l.take("flood-" + strconv.Itoa(i))
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestLimiterViewBounded: a flood of distinct spent keys (spoofed client IDs) keeps at most
+// maxBuckets keys in the local view; a key the view dropped is still spent in the store, and
+// the view learns it again from there.
+func TestLimiterViewBounded(t *testing.T) {
+	l := newLimiter("t/", 1, time.Minute, openStore(t), time.Now)
+	ctx := t.Context()
+	if counted, wait, err := l.take(ctx, "victim"); err != nil || !counted || wait <= 0 {
+		t.Fatalf("one event of a budget of one: counted %v, wait %v, %v", counted, wait, err)
+	}
+	for i := range maxBuckets + 10 {
+		if _, ok := l.learn("flood-"+strconv.Itoa(i), &store.RateCount{FullAt: time.Now().Add(time.Minute)}); !ok {
+			t.Fatal("a spent key was not taken in")
+		}
 		if n := l.n.Load(); n > maxBuckets {
-			t.Fatalf("%d buckets after %d keys", n, i+1)
+			t.Fatalf("%d keys in the view after %d", n, i+1)
 		}
 	}
-	if _, ok := l.blocked("flood-" + strconv.Itoa(3*maxBuckets-1)); !ok {
-		t.Fatal("the latest spent key is not blocked")
+	if _, ok := l.blocked("victim"); ok {
+		t.Fatal("the view kept the first key through the flood")
+	}
+	if wait, ok, err := l.check(ctx, "victim"); err != nil || !ok || wait <= 0 {
+		t.Fatalf("the store's count of the first key: blocked %v, wait %v, %v", ok, wait, err)
+	}
+	if _, ok := l.blocked("victim"); !ok {
+		t.Fatal("the view did not learn the key from the store")
+	}
+}
+
+// TestRateKeyIsShortText: a key a request chose (any bytes, any length) is a short printable
+// name in the store, and a plain key cannot take the name of a hashed one.
+func TestRateKeyIsShortText(t *testing.T) {
+	long := strings.Repeat("x", 129)
+	for _, v := range []string{long, "a\x00b", "é", "a b", "#abc"} {
+		k := rateKey("client/", v)
+		if len(k) > 60 || !strings.HasPrefix(k, "client/#") || k != rateKey("client/", v) {
+			t.Errorf("rateKey(%q) = %q", v, k)
+		}
+	}
+	if k := rateKey("client/", "mcp_abc"); k != "client/mcp_abc" {
+		t.Errorf("a plain key became %q", k)
+	}
+	if rateKey("client/", long) == rateKey("client/", long+"y") {
+		t.Error("two long keys share a name")
 	}
 }
 
 // TestKnownClientAddrsBounded: successes from more addresses than the bound keep at most
-// maxBuckets entries (the newest addresses then stay unknown); once the entries are a day old,
-// a success makes room again.
+// maxBuckets entries (the newest addresses then stay unknown here); once the entries are a day
+// old, a success makes room again.
 func TestKnownClientAddrsBounded(t *testing.T) {
 	now := time.Now()
-	k := &knownClientAddrs{now: func() time.Time { return now }}
+	k := &knownClientAddrs{st: openStore(t), now: func() time.Time { return now }}
 	for i := range maxBuckets + 10 {
-		k.succeeded("c", strconv.Itoa(i))
+		if err := k.succeeded(t.Context(), "c", strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if n := k.n.Load(); n != maxBuckets || !k.known("c", "0") || k.known("c", strconv.Itoa(maxBuckets)) {
 		t.Fatalf("%d entries; first known %v, one past the bound known %v", n, k.known("c", "0"), k.known("c", strconv.Itoa(maxBuckets)))
 	}
 	now = now.Add(knownClientAddrTTL)
-	k.succeeded("c", "new")
+	if err := k.succeeded(t.Context(), "c", "new"); err != nil {
+		t.Fatal(err)
+	}
 	if n := k.n.Load(); n != 1 || !k.known("c", "new") || k.known("c", "0") {
 		t.Fatalf("after a day: %d entries", n)
 	}
 }
 
 // BenchmarkGuardClientAuth is what guardClientAuth adds to a successful token request (compare
-// with "unguarded"), with no failure recorded and with failures of other clients and
-// addresses recorded (then the guard reads the form the handler would read anyway).
+// with "unguarded") from an address the client is known at, with no failure recorded and with
+// failures of other clients and addresses recorded. Such a request asks the store nothing.
 func BenchmarkGuardClientAuth(b *testing.B) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	for _, tc := range []struct {
@@ -58,24 +104,30 @@ func BenchmarkGuardClientAuth(b *testing.B) {
 		guarded, failures bool
 	}{{"unguarded", false, false}, {"none-failed", true, false}, {"others-failed", true, true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			s := &Server{cfg: Config{Now: time.Now}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			s.clientAuthLim = newKeyLimiter(20, time.Minute, time.Now)
-			s.clientAuthAddrLim = newKeyLimiter(60, time.Minute, time.Now)
+			st := openStore(b)
+			s := &Server{cfg: Config{Now: time.Now}, store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			s.clientAuthLim = newLimiter("client/", 20, time.Minute, st, time.Now)
+			s.clientAuthAddrLim = newLimiter("client-addr/", 60, time.Minute, st, time.Now)
+			s.knownClientAddrs = &knownClientAddrs{st: st, now: time.Now}
 			if tc.failures {
-				s.clientAuthLim.take("someone-else")
-				s.clientAuthAddrLim.take("192.0.2.1")
+				s.clientAuthLim.learn("someone-else", &store.RateCount{FullAt: time.Now().Add(time.Hour)})
+				s.clientAuthAddrLim.learn("192.0.2.1", &store.RateCount{FullAt: time.Now().Add(time.Hour)})
 			}
 			h := http.Handler(ok)
 			if tc.guarded {
 				h = s.guardClientAuth(ok, pathToken)
 			}
 			body := "grant_type=client_credentials&resource=https%3A%2F%2Fmcp.example.com%2Fmcp"
-			b.ReportAllocs()
-			for b.Loop() {
+			request := func() {
 				req := httptest.NewRequest(http.MethodPost, pathToken, strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.SetBasicAuth("client", "secret")
 				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
+			request() // the first from this address reads the store and marks it
+			b.ReportAllocs()
+			for b.Loop() {
+				request()
 			}
 		})
 	}

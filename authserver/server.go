@@ -72,7 +72,9 @@ type Config struct {
 	// (burst the same); default 10.
 	RegistrationRate int
 	// LoginRate is how many sign-in attempts one source address may make per minute (burst the
-	// same); default 20, negative means no limit.
+	// same); default 20, negative means no limit. This limit, the registration limit, the client
+	// authentication budgets below and the device page's limit of unknown user codes are
+	// counted in the store, so every instance sharing it enforces one budget.
 	LoginRate int
 	// LoginLockoutFailures wrong passwords for one account from one network (an IPv4 address or
 	// an IPv6 /64) within LoginLockoutWindow lock the account for that network for LoginLockout,
@@ -143,15 +145,16 @@ type Server struct {
 	keys     *keyring
 	secrets  secretHasher
 	cimd     MetadataFetcher
-	regLimit *keyLimiter
-	loginLim *keyLimiter
-	// clientAuthLim and clientAuthAddrLim count failed client authentications (ratelimit.go).
-	clientAuthLim     *keyLimiter
-	clientAuthAddrLim *keyLimiter
-	// knownClientAddrs spares a client's addresses its spent budget (ratelimit.go); nil without one.
+	// The budgets below are counted in the store, shared by every instance (ratelimit.go).
+	regLimit *limiter
+	loginLim *limiter
+	// clientAuthLim and clientAuthAddrLim count failed client authentications.
+	clientAuthLim     *limiter
+	clientAuthAddrLim *limiter
+	// knownClientAddrs spares a client's addresses its spent budget; nil without one.
 	knownClientAddrs *knownClientAddrs
 	// userCodeLim counts each user's unknown device user codes (device.go).
-	userCodeLim *keyLimiter
+	userCodeLim *limiter
 	// lockPolicy and accountLockPolicy are the login lockout's per network (and per known
 	// browser) and per account (lockout.go); Failures 0 means none.
 	lockPolicy, accountLockPolicy store.LockoutPolicy
@@ -185,17 +188,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		secrets:   newSecretHasher(cfg.KeyEncryptionKey),
 		cimd:      cfg.CIMD,
-		regLimit:  newKeyLimiter(cfg.RegistrationRate, time.Minute, time.Now),
-		loginLim:  newKeyLimiter(cfg.LoginRate, time.Minute, time.Now),
+		regLimit:  newLimiter("register/", cfg.RegistrationRate, time.Minute, cfg.Store, time.Now),
+		loginLim:  newLimiter("login/", cfg.LoginRate, time.Minute, cfg.Store, time.Now),
 		resources: map[string]Resource{},
 		done:      make(chan struct{}),
 	}
-	s.clientAuthLim = newKeyLimiter(cfg.ClientAuthFailuresPerClient, time.Minute, s.now)
-	s.clientAuthAddrLim = newKeyLimiter(cfg.ClientAuthFailuresPerAddress, time.Minute, s.now)
+	s.clientAuthLim = newLimiter("client/", cfg.ClientAuthFailuresPerClient, time.Minute, cfg.Store, s.now)
+	s.clientAuthAddrLim = newLimiter("client-addr/", cfg.ClientAuthFailuresPerAddress, time.Minute, cfg.Store, s.now)
 	if s.clientAuthLim != nil {
-		s.knownClientAddrs = &knownClientAddrs{now: s.now}
+		s.knownClientAddrs = &knownClientAddrs{st: cfg.Store, now: s.now}
 	}
-	s.userCodeLim = newKeyLimiter(userCodeFailures, time.Minute, s.now)
+	s.userCodeLim = newLimiter("user-code/", userCodeFailures, time.Minute, cfg.Store, s.now)
 	if cfg.LoginLockoutFailures > 0 {
 		s.lockPolicy = store.LockoutPolicy{Failures: cfg.LoginLockoutFailures, Window: cfg.LoginLockoutWindow,
 			Lock: cfg.LoginLockout, MaxLock: max(maxLoginLockout, cfg.LoginLockout)}
@@ -384,10 +387,18 @@ func (s *Server) sweep(ctx context.Context) {
 	if n > 0 {
 		s.audit(ctx, "clients.expired", slog.Int("count", n))
 	}
-	for _, l := range []*keyLimiter{s.regLimit, s.loginLim, s.clientAuthLim, s.clientAuthAddrLim, s.userCodeLim} {
+	for _, l := range []*limiter{s.regLimit, s.loginLim, s.clientAuthLim, s.clientAuthAddrLim, s.userCodeLim} {
 		l.sweep()
 	}
 	s.knownClientAddrs.sweep()
+	// At the earlier clock: the sign-in and registration budgets count on the wall clock.
+	expired := now
+	if t := time.Now(); t.Before(now) {
+		expired = t
+	}
+	if _, err := s.store.DeleteExpiredRateCounts(ctx, expired); err != nil && ctx.Err() == nil {
+		s.log.Error("authserver: delete expired rate counts", "err", err)
+	}
 	if _, err := s.store.DeleteExpiredClientAssertions(ctx, now); err != nil && ctx.Err() == nil {
 		s.log.Error("authserver: delete expired client assertions", "err", err)
 	}
