@@ -13,9 +13,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/authserver/store"
-	"github.com/mcpauth/mcpauth/authserver/store/postgres"
 	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
-	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
 // lockoutFailures is the lockout threshold of the two-instance tests.
@@ -100,31 +98,7 @@ func lockRecords(instances []*testAS, reason string) int {
 // many), and then the right password is refused at both. Of 3×lockoutFailures wrong passwords
 // sent at once to both, exactly one locks the account.
 func TestLockoutSharedByInstances(t *testing.T) {
-	for _, backend := range []struct {
-		name string
-		open func(t *testing.T) func() store.Store
-	}{
-		{"PostgreSQL", func(t *testing.T) func() store.Store {
-			dsn := testenv.PostgresDSN(t)
-			return func() store.Store {
-				st, err := postgres.Open(t.Context(), dsn)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return st
-			}
-		}},
-		{"SQLite", func(t *testing.T) func() store.Store {
-			path := filepath.Join(t.TempDir(), "shared.db")
-			return func() store.Store {
-				st, err := sqlite.Open(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return st
-			}
-		}},
-	} {
+	for _, backend := range sharedStores {
 		t.Run(backend.name, func(t *testing.T) {
 			a, b := twoInstancesOn(t, backend.open(t), sharedLockout)
 			both := []*testAS{a, b}
