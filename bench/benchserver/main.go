@@ -12,11 +12,16 @@
 //	                              registration rate limit (which refuses a benchmark's flood from
 //	                              one address), on SQLite (-data) or PostgreSQL (-postgres)
 //
+// In modes mcp and protected it also serves /debug/runtime, the process's runtime/metrics as one
+// JSON object (the tool-call benchmark reads the garbage collector's figures of each side from
+// it), and with -pprof the net/http/pprof handlers under /debug/pprof/. Neither is behind protect.
+//
 // It prints "listening URL" when ready and stops on SIGTERM.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -24,9 +29,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/metrics"
 	"syscall"
 	"time"
 
@@ -46,6 +53,7 @@ func main() {
 	resource := flag.String("resource", "", "resource the tokens are for (protected)")
 	data := flag.String("data", "", "SQLite data directory (register)")
 	dsn := flag.String("postgres", "", "PostgreSQL DSN instead of SQLite (register)")
+	withPprof := flag.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ (mcp, protected)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -67,12 +75,13 @@ func main() {
 		s := publicserver.NewServer("bench")
 		mux := http.NewServeMux()
 		mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
-		h = mux
+		h = withDebug(mux, *withPprof)
 	case "protected":
-		h, err = protectedServer(*issuer, *resource)
+		mux, err := protectedServer(*issuer, *resource)
 		if err != nil {
 			log.Fatal(err)
 		}
+		h = withDebug(mux, *withPprof)
 	case "register":
 		h, err = registerServer(ctx, base, ln.Addr().String(), *data, *dsn)
 		if err != nil {
@@ -92,9 +101,41 @@ func main() {
 	}
 }
 
+// withDebug adds /debug/runtime and, with withPprof, /debug/pprof/ to mux.
+func withDebug(mux *http.ServeMux, withPprof bool) *http.ServeMux {
+	mux.HandleFunc("/debug/runtime", runtimeMetrics)
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
+	return mux
+}
+
+// runtimeMetrics writes every scalar runtime/metrics sample of the process as one JSON object
+// of name to number (histograms are left out).
+func runtimeMetrics(w http.ResponseWriter, _ *http.Request) {
+	descs := metrics.All()
+	samples := make([]metrics.Sample, len(descs))
+	for i, d := range descs {
+		samples[i].Name = d.Name
+	}
+	metrics.Read(samples)
+	out := make(map[string]float64, len(samples))
+	for _, s := range samples {
+		switch s.Value.Kind() {
+		case metrics.KindUint64:
+			out[s.Name] = float64(s.Value.Uint64())
+		case metrics.KindFloat64:
+			out[s.Name] = s.Value.Float64()
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
 // protectedServer is the example MCP server behind protect, configured as mcpauth serve
 // configures it (cmd/mcpauth/serve.go), verifying tokens of issuer for resource.
-func protectedServer(issuer, resource string) (http.Handler, error) {
+func protectedServer(issuer, resource string) (*http.ServeMux, error) {
 	verifier, err := protect.NewJWTVerifier(protect.JWTVerifierConfig{Issuer: issuer, Resource: resource})
 	if err != nil {
 		return nil, err
