@@ -53,6 +53,9 @@ func BenchmarkExampleServer(b *testing.B) {
 			runtime.GC()
 			runtime.ReadMemStats(&ms)
 			b.ReportMetric(float64(ms.HeapAlloc), "live-B")
+			// End the session (its go-sdk goroutines and buffers), so that the next
+			// sub-benchmark's live heap does not include this one's.
+			deleteSession(b, h, token, session)
 		})
 	}
 }
@@ -75,6 +78,21 @@ func postMCP(b *testing.B, h http.Handler, token, session, body string, want int
 		b.Fatalf("status %d, want %d: %s", rec.Code, want, rec.Body)
 	}
 	return rec
+}
+
+// deleteSession ends an MCP session as a Streamable HTTP client does (DELETE with its ID).
+func deleteSession(b *testing.B, h http.Handler, token, session string) {
+	req := httptest.NewRequest(http.MethodDelete, "http://mcp.example/mcp", nil)
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	req.Header.Set("Mcp-Session-Id", session)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code >= 300 {
+		b.Fatalf("DELETE of the session: status %d: %s", rec.Code, rec.Body)
+	}
 }
 
 // exampleServer returns the example server's handler, behind protect when protected (with a
