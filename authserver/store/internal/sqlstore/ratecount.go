@@ -28,30 +28,32 @@ const (
 
 func (s *Store) CountRate(ctx context.Context, key string, now time.Time, l store.RateLimit) (store.RateCount, bool, error) {
 	t, i := now.UnixMilli(), l.Interval().Milliseconds()
-	full, err := s.countRate(ctx, key, t, i, t+int64(l.Events)*i)
-	if err == nil {
-		return store.RateCount{Key: key, FullAt: tm(full)}, true, nil
+	var full int64
+	var counted bool
+	count := func(q querier) error {
+		err := q.QueryRowContext(ctx, countRate, key, t, i, t+int64(l.Events)*i, t+i).Scan(&full)
+		if counted = err == nil; !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// Not counted: the budget is spent; read how far (a record the janitor deleted
+		// meanwhile is a whole budget).
+		if err := q.QueryRowContext(ctx, getRateCount, key).Scan(&full); !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		return nil
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
+	var err error
+	if s.d.SerializeWrites {
+		// SQLite: a write transaction like the store's others, so that it takes this process's
+		// write turn with them.
+		err = s.inTx(ctx, func(tx *sql.Tx) error { return count(s.in(tx)) })
+	} else {
+		err = count(s.q) // one statement, in its own transaction
+	}
+	if err != nil {
 		return store.RateCount{}, false, s.conflict(err)
 	}
-	// Not counted: the budget is spent; read how far (a record is never deleted before its
-	// full_at, which is after now).
-	if err := s.q.QueryRowContext(ctx, getRateCount, key).Scan(&full); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return store.RateCount{}, false, err
-	}
-	return store.RateCount{Key: key, FullAt: tm(full)}, false, nil
-}
-
-// countRate runs countRate: a write returning a row, so it takes the write turn that ExecContext
-// takes for other writes.
-func (s *Store) countRate(ctx context.Context, key string, now, interval, latest int64) (full int64, err error) {
-	if err := s.w.enter(ctx); err != nil {
-		return 0, err
-	}
-	defer s.w.leave()
-	err = s.q.QueryRowContext(ctx, countRate, key, now, interval, latest, now+interval).Scan(&full)
-	return full, err
+	return store.RateCount{Key: key, FullAt: tm(full)}, counted, nil
 }
 
 func (s *Store) GetRateCounts(ctx context.Context, keys []string) ([]*store.RateCount, error) {
