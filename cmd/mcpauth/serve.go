@@ -169,7 +169,11 @@ func applyConfigFile(flags *pflag.FlagSet, path string) error {
 }
 
 func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
-	logger := newLogger(stderr, o.logJSON)
+	// Log records (one audit record per token) reach stderr in batches; Close, deferred first and
+	// so run last, writes what is buffered when the server stops.
+	logOut := authserver.NewLogWriter(stderr)
+	defer logOut.Close()
+	logger := newLogger(logOut, o.logJSON)
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return withExitCode(exitUsage, fmt.Errorf("listen on %s: %w", o.addr, err))
