@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -201,6 +202,9 @@ type Admin struct {
 	store   store.Store
 	secrets secretHasher
 	now     func() time.Time
+	// log receives the audit records of an Admin from Server.Admin; nil (NewAdmin) leaves them
+	// to the caller, as the mcpauth CLI writes its own with the operator's name.
+	log *slog.Logger
 }
 
 // NewAdmin returns an Admin for the store; kek is the key encryption key (see LoadKey). It
@@ -218,7 +222,7 @@ func NewAdmin(ctx context.Context, st store.Store, kek []byte) (*Admin, error) {
 
 // Admin returns an Admin on the server's store.
 func (s *Server) Admin() *Admin {
-	return &Admin{store: s.store, secrets: s.secrets, now: s.now}
+	return &Admin{store: s.store, secrets: s.secrets, now: s.now, log: s.log}
 }
 
 // AddClient pre-registers a client and returns it with its secret (empty for a public client).

@@ -11,7 +11,7 @@ import (
 // TestUnlockUser: an account locked by every kind of count — two networks (one of them locked),
 // all networks, and the owner's known browser — signs in again at once after Admin.UnlockUser,
 // which deletes exactly those four records; another account locked on the same network stays
-// locked.
+// locked. The server's Admin audits the unlock (login.unlocked).
 func TestUnlockUser(t *testing.T) {
 	const right = "password-of-mia"
 	as, authz := networkLockoutAS(t, 4, "mia", right)
@@ -44,6 +44,9 @@ func TestUnlockUser(t *testing.T) {
 	u, n, err := as.Admin().UnlockUser(t.Context(), "mia")
 	if err != nil || u.Username != "mia" || n != 4 {
 		t.Fatalf("UnlockUser: %v, %d records, %v; want 4 records (two networks, the account, the browser)", u, n, err)
+	}
+	if recs := as.Audit.records("login.unlocked"); len(recs) != 1 || recs[0]["user_id"] != u.ID || recs[0]["records"] != float64(4) {
+		t.Fatalf("login.unlocked records of the server's Admin: %v", recs)
 	}
 	for _, b := range []*browser{owner, newBrowser(t)} {
 		if st := signInFrom(t, as, b, authz, "203.0.113.1", "mia", right); st != http.StatusOK {

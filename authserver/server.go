@@ -137,14 +137,14 @@ type MetadataFetcher interface {
 
 // Server is the authorization server. Create it with New; serve Handler.
 type Server struct {
-	cfg      Config
-	issuer   *url.URL
-	store    store.Store // cfg.Store behind the client cache
-	clients  *clientCache
-	log      *slog.Logger
-	keys     *keyring
-	secrets  secretHasher
-	cimd     MetadataFetcher
+	cfg     Config
+	issuer  *url.URL
+	store   store.Store // cfg.Store behind the client cache
+	clients *clientCache
+	log     *slog.Logger
+	keys    *keyring
+	secrets secretHasher
+	cimd    MetadataFetcher
 	// The budgets below are counted in the store, shared by every instance (ratelimit.go).
 	regLimit *limiter
 	loginLim *limiter
