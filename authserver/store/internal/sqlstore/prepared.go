@@ -58,6 +58,7 @@ type prepared struct {
 	db *sql.DB
 	tx *sql.Tx
 	w  writeQueue // taken by ExecContext outside a transaction
+	g  *group     // with w: runs ExecContext outside a transaction as a grouped transaction
 }
 
 // direct is where a query runs unprepared.
@@ -79,6 +80,15 @@ func (p prepared) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 }
 
 func (p prepared) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if p.tx == nil && p.g != nil {
+		var res sql.Result
+		err := p.g.run(ctx, func(tx *sql.Tx) error {
+			var err error
+			res, err = prepared{c: p.c, db: p.db, tx: tx}.ExecContext(ctx, q, args...)
+			return err
+		})
+		return res, err
+	}
 	if p.tx == nil {
 		if err := p.w.enter(ctx); err != nil {
 			return nil, err

@@ -51,7 +51,8 @@ type Dialect struct {
 	// for a driver that would parse it on every call. Its connection pool must be unbounded.
 	PrepareStatements bool
 	// SerializeWrites: the database has a single writer (SQLite), so the store's writes in this
-	// process take turns in a queue (see writeQueue) instead of meeting the database's lock.
+	// process take turns in a queue (see writeQueue) instead of meeting the database's lock, on
+	// one connection, and concurrent write transactions share a commit (see group).
 	SerializeWrites bool
 }
 
@@ -62,6 +63,7 @@ type Store struct {
 	stmts *stmtCache
 	q     prepared // runs prepared statements outside a transaction
 	w     writeQueue
+	g     *group // runs write transactions when SerializeWrites
 }
 
 var (
@@ -77,22 +79,36 @@ func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 		stmts = &stmtCache{db: db}
 	}
 	var w writeQueue
+	var g *group
 	if d.SerializeWrites {
 		w = make(writeQueue, 1)
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		g = &group{turn: w, conn: conn, stmts: stmts}
 	}
-	s := &Store{db: db, d: d, stmts: stmts, q: prepared{c: stmts, db: db, w: w}, w: w}
+	s := &Store{db: db, d: d, stmts: stmts, q: prepared{c: stmts, db: db, w: w, g: g}, w: w, g: g}
 	if err := s.migrate(ctx); err != nil {
+		s.closeWriter()
 		return nil, err
 	}
 	return s, nil
 }
 
-// Close closes the prepared statements and the database handle.
+// Close closes the prepared statements, the writer's connection and the database handle.
 func (s *Store) Close() error {
 	if s.stmts != nil {
 		s.stmts.close()
 	}
+	s.closeWriter()
 	return s.db.Close()
+}
+
+func (s *Store) closeWriter() {
+	if s.g != nil {
+		s.g.conn.Close()
+	}
 }
 
 // in runs prepared statements in the transaction tx.
@@ -187,11 +203,15 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if err := s.w.enter(ctx); err != nil {
-		return err
+	if s.g != nil {
+		return s.g.run(ctx, fn)
 	}
-	defer s.w.leave()
 	tx, err := s.db.BeginTx(ctx, nil)
+	return runTx(tx, err, fn, (*sql.Tx).Commit)
+}
+
+// runTx runs fn in tx, just begun with err, and ends it as inTx says; commit commits.
+func runTx(tx *sql.Tx, err error, fn func(tx *sql.Tx) error, commit func(*sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
@@ -200,16 +220,16 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		tx.Rollback()
 		return ferr
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(tx); err != nil {
 		return err
 	}
 	return ferr
 }
 
-// writeQueue, when not nil, admits one write (a transaction or a statement outside one) of this
-// process at a time. SQLite has a single writer: a writer that finds the lock taken waits in
-// its busy handler, which sleeps 1, 2, 5, 10 ... up to 100 ms between tries, so under
-// concurrent writes the process idled while writes queued. Writers waiting here are woken when
+// writeQueue, when not nil, admits one write (a group of transactions, see group, or a
+// statement outside one) of this process at a time. SQLite has a single writer: a writer that
+// finds the lock taken waits in its busy handler, which sleeps 1, 2, 5, 10 ... up to 100 ms
+// between tries, so under concurrent writes the process idled while writes queued. Writers waiting here are woken when
 // the previous one is done; the busy handler still covers other processes sharing the file.
 // (The SQLite store also moves WAL checkpoints out of commits, which would otherwise hold the
 // turn through their fsyncs.)

@@ -1,0 +1,152 @@
+// Group commit (SQLite): the concurrent write transactions of this process share one COMMIT.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"runtime"
+	"sync"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+)
+
+// group runs the store's write transactions when the database has a single writer. A caller
+// queues its transaction and waits either for the turn to write (writeQueue) or for another
+// caller, holding the turn, to run it. The caller holding the turn runs every queued transaction
+// in one database transaction, each inside its own savepoint, and commits once; each caller is
+// answered only after that commit, with its own function's error. A function that fails is
+// rolled back to its savepoint and leaves the others' writes alone; a function that returns
+// store.ErrAlreadyUsed keeps its writes, as inTx promises. If the shared transaction itself
+// fails (a savepoint, the commit, or SQLite rolling the whole transaction back after an I/O
+// error or an interrupted statement), nothing of it was committed and each function is run
+// again alone, in its own transaction, as if there had been no group.
+//
+// The functions run one after the other, in the order they were queued, on one connection: each
+// sees the writes of those before it, exactly as if each had its own transaction in that order.
+// That connection is the store's only writer, so its page cache stays valid between writes
+// (a connection discards its cache whenever another connection has written).
+type group struct {
+	turn  writeQueue // shared with the store's other writes
+	conn  *sql.Conn  // the connection every write transaction runs on
+	stmts *stmtCache
+
+	mu      sync.Mutex
+	pending []*groupTx
+}
+
+// groupTx is one caller's transaction: its function, then its outcome once done is closed.
+type groupTx struct {
+	fn   func(*sql.Tx) error
+	err  error
+	done chan struct{}
+}
+
+// run runs fn in a write transaction that commits when fn returns nil or store.ErrAlreadyUsed,
+// possibly shared with other callers' transactions, and returns fn's error (or the database's)
+// once the outcome is durable. A caller whose ctx ends before its transaction was taken up
+// withdraws it; after that, it waits for the commit that decides it.
+func (g *group) run(ctx context.Context, fn func(*sql.Tx) error) error {
+	t := &groupTx{fn: fn, done: make(chan struct{})}
+	g.mu.Lock()
+	g.pending = append(g.pending, t)
+	g.mu.Unlock()
+	select {
+	case <-t.done: // another caller ran it
+		return t.err
+	case <-ctx.Done():
+		if g.withdraw(t) {
+			return ctx.Err()
+		}
+		<-t.done
+		return t.err
+	case g.turn <- struct{}{}:
+	}
+	defer g.turn.leave()
+	// Let the goroutines that are ready to run (on a server pinned to one core, all of them
+	// wait for this one) reach the queue first, so that they share this commit.
+	runtime.Gosched()
+	g.lead(ctx)
+	<-t.done // run by this caller just now, or by the previous holder of the turn
+	return t.err
+}
+
+// withdraw removes t from the queue and reports whether it was still there.
+func (g *group) withdraw(t *groupTx) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, p := range g.pending {
+		if p == t {
+			g.pending = append(g.pending[:i], g.pending[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// lead runs every queued transaction while holding the turn. The statements run with the
+// leader's context values but not its cancellation: the leader's caller going away must not
+// roll back the others' transactions.
+func (g *group) lead(ctx context.Context) {
+	g.mu.Lock()
+	batch := g.pending
+	g.pending = nil
+	g.mu.Unlock()
+	ctx = context.WithoutCancel(ctx)
+	if len(batch) > 1 && g.together(ctx, batch) == nil {
+		for _, t := range batch {
+			close(t.done)
+		}
+		return
+	}
+	for _, t := range batch {
+		t.err = g.alone(ctx, t.fn)
+		close(t.done)
+	}
+}
+
+// together runs batch in one transaction, each function in its own savepoint, and commits. It
+// sets each function's error and returns nil once committed; on an error of its own, nothing
+// was committed.
+func (g *group) together(ctx context.Context, batch []*groupTx) error {
+	tx, err := g.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	p := prepared{c: g.stmts, tx: tx}
+	for _, t := range batch {
+		if _, err := p.ExecContext(ctx, "SAVEPOINT grouped"); err != nil {
+			tx.Rollback()
+			return err
+		}
+		t.err = t.fn(tx)
+		if t.err != nil && !errors.Is(t.err, store.ErrAlreadyUsed) {
+			// Fails when SQLite has rolled back the whole transaction (the savepoint is gone).
+			if _, err := p.ExecContext(ctx, "ROLLBACK TO grouped"); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
+		if _, err := p.ExecContext(ctx, "RELEASE grouped"); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	return g.commit(ctx, tx)
+}
+
+// alone runs fn in a transaction of its own.
+func (g *group) alone(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := g.conn.BeginTx(ctx, nil)
+	return runTx(tx, err, fn, func(tx *sql.Tx) error { return g.commit(ctx, tx) })
+}
+
+// commit commits tx. A COMMIT that SQLite refuses can leave the transaction open on the
+// connection, where every later BEGIN would fail: it is rolled back then.
+func (g *group) commit(ctx context.Context, tx *sql.Tx) error {
+	err := tx.Commit()
+	if err != nil && !errors.Is(err, sql.ErrTxDone) {
+		_, _ = g.conn.ExecContext(ctx, "ROLLBACK") // fails harmlessly when no transaction is open
+	}
+	return err
+}

@@ -1,0 +1,198 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+)
+
+// openGrouped opens a store with group commit on a fresh SQLite file, as the sqlite package
+// does (that package imports this one, so its Open cannot be used here), with a table t(k).
+func openGrouped(t *testing.T) *Store {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "g.db")+
+		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), db, Dialect{Classify: func(error) ErrorKind { return Other },
+		PrepareStatements: true, SerializeWrites: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.q.ExecContext(t.Context(), `CREATE TABLE t (k TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func has(t *testing.T, s *Store, k string) bool {
+	t.Helper()
+	var n int
+	if err := s.q.QueryRowContext(t.Context(), `SELECT count(*) FROM t WHERE k = $1`, k).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+// TestGroupCommit: writers that queue while another writes share one transaction (each function
+// is given the same *sql.Tx, so one COMMIT answers all of them), and each gets its own outcome:
+// a function that fails after writing leaves no trace and costs the others nothing, one that
+// returns store.ErrAlreadyUsed keeps its write, the rest commit.
+func TestGroupCommit(t *testing.T) {
+	s := openGrouped(t)
+	const n = 30
+	holdTurn(t, s)
+	var mu sync.Mutex
+	txs := map[*sql.Tx]int{}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.inTx(t.Context(), func(tx *sql.Tx) error {
+				mu.Lock()
+				txs[tx]++
+				mu.Unlock()
+				if _, err := s.in(tx).ExecContext(t.Context(), `INSERT INTO t (k) VALUES ($1)`, fmt.Sprint("k", i)); err != nil {
+					return err
+				}
+				switch i % 3 {
+				case 1:
+					return fmt.Errorf("writer %d: %w", i, errOwn)
+				case 2:
+					return store.ErrAlreadyUsed
+				}
+				return nil
+			})
+		})
+	}
+	waitQueued(t, s, n)
+	s.w.leave()
+	wg.Wait()
+	if len(txs) != 1 {
+		t.Errorf("%d writers ran in %d transactions, want one shared", n, len(txs))
+	}
+	for i, err := range errs {
+		k := fmt.Sprint("k", i)
+		switch i % 3 {
+		case 0:
+			if err != nil || !has(t, s, k) {
+				t.Errorf("writer %d: %v, row kept %v; want nil and kept", i, err, has(t, s, k))
+			}
+		case 1:
+			if want := fmt.Sprintf("writer %d: %v", i, errOwn); err == nil || err.Error() != want || has(t, s, k) {
+				t.Errorf("writer %d: %v, row kept %v; want %q and no row", i, err, has(t, s, k), want)
+			}
+		case 2:
+			if !errors.Is(err, store.ErrAlreadyUsed) || !has(t, s, k) {
+				t.Errorf("writer %d: %v, row kept %v; want ErrAlreadyUsed and kept", i, err, has(t, s, k))
+			}
+		}
+	}
+}
+
+var errOwn = errors.New("refused by its own function")
+
+// holdTurn takes the write turn, so that writers queue up behind it.
+func holdTurn(t *testing.T, s *Store) {
+	t.Helper()
+	if err := s.w.enter(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitQueued waits, with the turn held, until n writers are queued.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.g.mu.Lock()
+		queued := len(s.g.pending)
+		s.g.mu.Unlock()
+		if queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writers queued, want %d", queued, n)
+		}
+	}
+}
+
+// TestGroupCommitBrokenTransaction: a function that ends the shared transaction (here by a
+// ROLLBACK; in production SQLite does so itself after an I/O error or an interrupted statement)
+// makes the group fall back to one transaction per function: the others' writes, including those
+// run before it in the shared transaction, are committed and acknowledged; only it fails.
+func TestGroupCommitBrokenTransaction(t *testing.T) {
+	s := openGrouped(t)
+	const n = 8
+	holdTurn(t, s)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.inTx(t.Context(), func(tx *sql.Tx) error {
+				if i == 3 {
+					_, err := tx.ExecContext(t.Context(), `ROLLBACK`)
+					return err
+				}
+				_, err := s.in(tx).ExecContext(t.Context(), `INSERT INTO t (k) VALUES ($1)`, fmt.Sprint("k", i))
+				return err
+			})
+		})
+	}
+	waitQueued(t, s, n)
+	s.w.leave()
+	wg.Wait()
+	for i, err := range errs {
+		if i == 3 {
+			if err == nil {
+				t.Errorf("the writer that ended the transaction got no error")
+			}
+			continue
+		}
+		if err != nil || !has(t, s, fmt.Sprint("k", i)) {
+			t.Errorf("writer %d: %v, row kept %v; want nil and kept", i, err, has(t, s, fmt.Sprint("k", i)))
+		}
+	}
+	// The writer's connection is usable afterwards.
+	if err := s.inTx(t.Context(), func(tx *sql.Tx) error {
+		_, err := s.in(tx).ExecContext(t.Context(), `INSERT INTO t (k) VALUES ('after')`)
+		return err
+	}); err != nil || !has(t, s, "after") {
+		t.Fatalf("write after the broken transaction: %v", err)
+	}
+}
+
+// TestGroupCommitWithdraw: a writer whose context ends while it waits is withdrawn: it gets the
+// context's error and its function never runs.
+func TestGroupCommitWithdraw(t *testing.T) {
+	s := openGrouped(t)
+	holdTurn(t, s)
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := false
+	done := make(chan error)
+	go func() {
+		done <- s.inTx(ctx, func(*sql.Tx) error { ran = true; return nil })
+	}()
+	waitQueued(t, s, 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("withdrawn writer: %v, want context.Canceled", err)
+	}
+	s.w.leave()
+	if err := s.inTx(t.Context(), func(*sql.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if ran {
+		t.Fatal("the withdrawn writer's function ran")
+	}
+}
