@@ -28,15 +28,34 @@ import (
 // forward, so a key spent in the view is spent in the store too: the view refuses nothing the
 // store would allow, and spares the store the requests of a key that is over its limit (a
 // flood costs one map lookup per request). A nil *limiter allows everything.
+//
+// A budget of leaseShare events or more is taken from the store in leases of 1/leaseShare of it
+// (a lease of w events is counted at once and spent here within the time w events take to
+// refill), so that a busy key costs one statement per w events instead of one per event. An
+// instance may then admit up to one lease more than the budget in a period, and a lease it does
+// not use up is lost to the others; smaller budgets are counted event by event, exactly.
 type limiter struct {
 	prefix string // of its keys' names in the store
 	limit  store.RateLimit
+	lease  int // events a lease takes; below 2, no leases
 	st     store.RateCountStore
 	now    func() time.Time
 
-	mu    sync.Mutex   // serialises pruning
-	n     atomic.Int64 // number of keys in the view
-	spent sync.Map     // key → the FullAt (time.Time) it was seen spent with
+	mu     sync.Mutex   // serialises pruning
+	n      atomic.Int64 // number of keys in the view
+	spent  sync.Map     // key → the FullAt (time.Time) it was seen spent with
+	nLease atomic.Int64 // number of keys in leases
+	leases sync.Map     // key → *lease
+}
+
+// leaseShare is the share of a budget one lease takes (see limiter).
+const leaseShare = 64
+
+// lease is the part of a key's budget this instance took from the store and has left.
+type lease struct {
+	refill sync.Mutex   // held by the request taking the next lease
+	left   atomic.Int64 // events left; below 0 when used up
+	until  atomic.Int64 // Unix nanoseconds after which the events left may no longer be spent
 }
 
 // newLimiter allows n events per period per key, in bursts of n, counted in st under names
@@ -45,7 +64,7 @@ func newLimiter(prefix string, n int, per time.Duration, st store.RateCountStore
 	if n < 0 {
 		return nil
 	}
-	return &limiter{prefix: prefix, limit: store.RateLimit{Events: n, Period: per}, st: st, now: now}
+	return &limiter{prefix: prefix, limit: store.RateLimit{Events: n, Period: per}, lease: n / leaseShare, st: st, now: now}
 }
 
 // maxBuckets bounds the keys a local view holds; when it is full, keys with room again are
@@ -122,21 +141,65 @@ func (l *limiter) check(ctx context.Context, key string) (time.Duration, bool, e
 }
 
 // take counts one event of key if its budget has room (counted), and reports how long the key
-// is spent after it (wait; 0 when it has room left). A key spent in the view is not counted
-// and asks no store.
+// is spent after it (wait; 0 when it has room left). An event of this instance's lease of the
+// key (counted in the store already) asks no store, nor does a key spent in the view, which is
+// not counted.
 func (l *limiter) take(ctx context.Context, key string) (counted bool, wait time.Duration, err error) {
 	if l == nil {
 		return true, 0, nil
 	}
+	var ls *lease
+	now := l.now()
+	if l.lease > 1 {
+		ls = l.leaseOf(key)
+		if now.UnixNano() < ls.until.Load() && ls.left.Add(-1) >= 0 {
+			return true, 0, nil
+		}
+	}
 	if wait, ok := l.blocked(key); ok {
 		return false, wait, nil
 	}
-	rc, counted, err := l.st.CountRate(ctx, rateKey(l.prefix, key), l.now(), l.limit)
+	n := 1
+	if ls != nil {
+		if ls.refill.TryLock() { // else another request is taking the next lease: count this one alone
+			defer ls.refill.Unlock()
+			n = l.lease
+			defer func() {
+				if counted && n > 1 {
+					ls.left.Store(int64(n - 1))
+					ls.until.Store(now.Add(time.Duration(n) * l.limit.Interval()).UnixNano())
+				}
+			}()
+		}
+	}
+	rc, counted, err := l.st.CountRate(ctx, rateKey(l.prefix, key), l.now(), l.limit, n)
+	if err == nil && !counted && n > 1 { // no room for a lease: maybe for one event
+		n = 1
+		rc, counted, err = l.st.CountRate(ctx, rateKey(l.prefix, key), l.now(), l.limit, 1)
+	}
 	if err != nil {
 		return false, 0, err
 	}
 	wait, _ = l.learn(key, &rc)
 	return counted, wait, nil
+}
+
+// leaseOf returns key's lease, creating an empty one if needed.
+func (l *limiter) leaseOf(key string) *lease {
+	if v, ok := l.leases.Load(key); ok {
+		return v.(*lease)
+	}
+	if l.nLease.Load() >= maxBuckets { // many keys: start over (what the leases had left is lost)
+		l.mu.Lock()
+		l.leases.Clear()
+		l.nLease.Store(0)
+		l.mu.Unlock()
+	}
+	v, loaded := l.leases.LoadOrStore(key, &lease{})
+	if !loaded {
+		l.nLease.Add(1)
+	}
+	return v.(*lease)
 }
 
 // sweep drops the keys of the view that have room again; the janitor calls it.
@@ -151,6 +214,12 @@ func (l *limiter) sweep() {
 		rc := store.RateCount{FullAt: v.(time.Time)}
 		if rc.Wait(now, l.limit) <= 0 && l.spent.CompareAndDelete(k, v) {
 			l.n.Add(-1)
+		}
+		return true
+	})
+	l.leases.Range(func(k, v any) bool {
+		if now.UnixNano() >= v.(*lease).until.Load() && l.leases.CompareAndDelete(k, v) {
+			l.nLease.Add(-1)
 		}
 		return true
 	})

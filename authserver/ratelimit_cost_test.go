@@ -36,9 +36,9 @@ func (c *rateCalls) take() []string {
 	return out
 }
 
-func (c *rateCalls) CountRate(ctx context.Context, key string, now time.Time, l store.RateLimit) (store.RateCount, bool, error) {
+func (c *rateCalls) CountRate(ctx context.Context, key string, now time.Time, l store.RateLimit, n int) (store.RateCount, bool, error) {
 	c.note("count")
-	return c.Store.CountRate(ctx, key, now, l)
+	return c.Store.CountRate(ctx, key, now, l, n)
 }
 
 func (c *rateCalls) GetRateCounts(ctx context.Context, keys []string) ([]*store.RateCount, error) {

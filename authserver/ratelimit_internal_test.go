@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,5 +132,65 @@ func BenchmarkGuardClientAuth(b *testing.B) {
 				request()
 			}
 		})
+	}
+}
+
+// countingStore counts the calls of CountRate.
+type countingStore struct {
+	store.Store
+	counts atomic.Int64
+}
+
+func (c *countingStore) CountRate(ctx context.Context, key string, now time.Time, l store.RateLimit, n int) (store.RateCount, bool, error) {
+	c.counts.Add(1)
+	return c.Store.CountRate(ctx, key, now, l, n)
+}
+
+// TestLimiterLeases: a budget of 640 a minute is taken in leases of 10 events: one instance's
+// events cost one store call per lease; two instances on one store admit exactly the budget
+// between them at one moment (leases used up, then single events); a lease is not spent after
+// the time its events take to refill (10 × 93 ms). Budgets below leaseShare×2 take no leases.
+func TestLimiterLeases(t *testing.T) {
+	ctx := t.Context()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	st := &countingStore{Store: openStore(t)}
+	a := newLimiter("t/", 640, time.Minute, st, clock)
+	b := newLimiter("t/", 640, time.Minute, st, clock)
+	if a.lease != 10 || newLimiter("t/", 127, time.Minute, st, clock).lease > 1 {
+		t.Fatalf("lease of 640: %d", a.lease)
+	}
+	take := func(l *limiter, key string) bool {
+		counted, _, err := l.take(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return counted
+	}
+	for i := range 100 {
+		if !take(a, "alone") {
+			t.Fatalf("event %d refused", i+1)
+		}
+	}
+	if n := st.counts.Load(); n != 10 {
+		t.Fatalf("%d store calls for 100 events in leases of 10", n)
+	}
+
+	admitted := 0
+	for i := range 700 {
+		if take([]*limiter{a, b}[i%2], "shared") {
+			admitted++
+		}
+	}
+	if admitted != 640 {
+		t.Fatalf("two instances admitted %d events of a budget of 640 at one moment", admitted)
+	}
+
+	st.counts.Store(0)
+	take(a, "expiring") // a lease of 10, spendable for 10 × 93 ms
+	now = now.Add(10 * 93 * time.Millisecond)
+	take(a, "expiring")
+	if n := st.counts.Load(); n != 2 {
+		t.Fatalf("%d store calls: an expired lease was spent", n)
 	}
 }

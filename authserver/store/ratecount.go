@@ -49,11 +49,12 @@ func (c *RateCount) Wait(now time.Time, l RateLimit) time.Duration {
 // A key may also serve as a mark that holds until a time (the server marks the addresses a
 // client authenticated from): ExtendRateCount sets it, DeleteRateCounts removes it.
 type RateCountStore interface {
-	// CountRate counts one event of key at now against l if the key's budget has room for it,
-	// in one atomic statement: of any number of concurrent calls for one key, from any number
-	// of processes, exactly as many are counted as the budget has room for. It returns the
-	// record after the call and whether this event was counted.
-	CountRate(ctx context.Context, key string, now time.Time, l RateLimit) (rc RateCount, counted bool, err error)
+	// CountRate counts n events (1 to l.Events) of key at now against l if the key's budget has
+	// room for all of them, in one atomic statement: of any number of concurrent calls for one
+	// key, from any number of processes, exactly as many events are counted as the budget has
+	// room for (calls of n events each: as many calls as it has room for n). It returns the
+	// record after the call and whether the events were counted.
+	CountRate(ctx context.Context, key string, now time.Time, l RateLimit, n int) (rc RateCount, counted bool, err error)
 	// GetRateCounts returns the records of those of keys (a few) that have one, in any order.
 	GetRateCounts(ctx context.Context, keys []string) ([]*RateCount, error)
 	// ExtendRateCount sets key's FullAt to until, unless it is later already.

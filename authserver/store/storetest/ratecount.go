@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ var threePerMinute = store.RateLimit{Events: 3, Period: time.Minute}
 // count counts an event of key at at and returns the record and whether it was counted.
 func count(t *testing.T, s store.Store, key string, at time.Time, l store.RateLimit) (store.RateCount, bool) {
 	t.Helper()
-	rc, counted, err := s.CountRate(ctx, key, at, l)
+	rc, counted, err := s.CountRate(ctx, key, at, l, 1)
 	must(t, err)
 	return rc, counted
 }
@@ -81,6 +82,18 @@ func testRateCounts(t *testing.T, s store.Store) {
 	must(t, err)
 	equal(t, "the record left", recs, []*store.RateCount{{Key: "k2", FullAt: t1.Add(time.Hour)}})
 
+	// Several events at once: counted only when the budget has room for all of them.
+	ten := store.RateLimit{Events: 10, Period: 10 * time.Second} // one a second
+	for _, tc := range []struct {
+		n       int
+		counted bool
+		fullAt  time.Duration
+	}{{4, true, 4}, {4, true, 8}, {4, false, 8}, {2, true, 10}, {1, false, 10}} {
+		rc, counted, err := s.CountRate(ctx, "k3", t0, ten, tc.n)
+		must(t, err)
+		equal(t, fmt.Sprintf("%d events at once", tc.n), [2]any{counted, rc.FullAt}, [2]any{tc.counted, t0.Add(tc.fullAt * time.Second)})
+	}
+
 	t.Run("Concurrent", func(t *testing.T) { RateCountsAcrossStores(t, s, s) })
 }
 
@@ -100,7 +113,7 @@ func RateCountsAcrossStores(t *testing.T, a, b store.Store) {
 		if i%2 == 1 {
 			s = b
 		}
-		wg.Go(func() { _, counted[i], errs[i] = s.CountRate(ctx, "shared", t0, l) })
+		wg.Go(func() { _, counted[i], errs[i] = s.CountRate(ctx, "shared", t0, l, 1) })
 	}
 	wg.Wait()
 	k := 0

@@ -13,9 +13,9 @@ import (
 	"github.com/mcpauth/mcpauth/authserver/store"
 )
 
-// Parameters of countRate: $1 key, $2 now, $3 the interval of one event, $4 the latest full_at
-// the budget allows (now + events × interval), $5 full_at of a key's first event (now +
-// interval). Times and lengths in milliseconds. No row comes back when the event was not
+// Parameters of countRate: $1 key, $2 now, $3 the budget the events take (n × the interval of
+// one), $4 the latest full_at the budget allows (now + Events × interval), $5 full_at of a key's
+// first events (now + $3). Times and lengths in milliseconds. No row comes back when the event was not
 // counted.
 const (
 	rateFrom  = `CASE WHEN rate_counts.full_at > $2 THEN rate_counts.full_at ELSE $2 END`
@@ -26,12 +26,13 @@ const (
 	getRateCount = `SELECT full_at FROM rate_counts WHERE rate_key = $1`
 )
 
-func (s *Store) CountRate(ctx context.Context, key string, now time.Time, l store.RateLimit) (store.RateCount, bool, error) {
+func (s *Store) CountRate(ctx context.Context, key string, now time.Time, l store.RateLimit, n int) (store.RateCount, bool, error) {
 	t, i := now.UnixMilli(), l.Interval().Milliseconds()
+	take := int64(n) * i
 	var full int64
 	var counted bool
 	count := func(q querier) error {
-		err := q.QueryRowContext(ctx, countRate, key, t, i, t+int64(l.Events)*i, t+i).Scan(&full)
+		err := q.QueryRowContext(ctx, countRate, key, t, take, t+int64(l.Events)*i, t+take).Scan(&full)
 		if counted = err == nil; !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
