@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -79,6 +80,7 @@ type Protector struct {
 	metadataURL string
 	rootURL     string
 	sessions    *sessionBinder
+	policies    *ratePolicies // of cfg.RateLimits, when set
 }
 
 // New checks cfg and returns a Protector.
@@ -113,12 +115,18 @@ func New(cfg Config) (*Protector, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if rl := cfg.RateLimits; rl != nil && rl.Limiter == nil {
+	p := &Protector{cfg: cfg, metadataURL: pathAware, rootURL: root, sessions: newSessionBinder(cfg.MaxSessions)}
+	if rl := cfg.RateLimits; rl != nil {
+		// A copy, so that the policies formatted here stay those enforced.
 		copied := *rl
-		copied.Limiter = NewMemoryLimiter()
-		cfg.RateLimits = &copied
+		copied.Tiers = maps.Clone(rl.Tiers)
+		if copied.Limiter == nil {
+			copied.Limiter = NewMemoryLimiter()
+		}
+		p.cfg.RateLimits = &copied
+		p.policies = newRatePolicies(&copied)
 	}
-	return &Protector{cfg: cfg, metadataURL: pathAware, rootURL: root, sessions: newSessionBinder(cfg.MaxSessions)}, nil
+	return p, nil
 }
 
 // MetadataURL returns the path-aware Protected Resource Metadata URL, the
@@ -253,7 +261,7 @@ func (p *Protector) authorize(w http.ResponseWriter, r *http.Request) (*http.Req
 	}
 
 	if rl := p.cfg.RateLimits; rl != nil {
-		out := rl.take(r.Context(), ti, d, w.Header())
+		out := rl.take(r.Context(), ti, d, p.policies, w.Header())
 		switch {
 		case out.err != nil:
 			m.limiterErrs.Inc()
@@ -306,7 +314,9 @@ func (p *Protector) scopesForBody(r *http.Request) ([]string, int, error) {
 	rb := new(readBodyCloser)
 	rb.Reset(body)
 	r.Body = rb
-	calls, err := peekToolCalls(body)
+	pk := peekers.Get().(*peeker)
+	defer pk.release()
+	calls, err := pk.peek(body)
 	if err != nil {
 		return nil, http.StatusBadRequest, err
 	}

@@ -117,22 +117,62 @@ type limitCheck struct {
 }
 
 // checksFor returns the limits that apply to a request with ti (at most
-// two, in buf's storage), under the keys in d.
-func (rl *RateLimits) checksFor(ti *TokenInfo, d *derived, buf *[2]limitCheck) []limitCheck {
+// two, in buf's storage), under the keys in d, and the RateLimit-Policy value
+// that describes them (from policies).
+func (rl *RateLimits) checksFor(ti *TokenInfo, d *derived, policies *ratePolicies, buf *[2]limitCheck) ([]limitCheck, string) {
 	checks := buf[:0]
 	if !rl.PerUser.unlimited() {
 		checks = append(checks, limitCheck{"user", d.rateUser, rl.PerUser})
 	}
 	if d.rateClient != "" {
-		l := rl.PerClient
-		if tl, ok := rl.Tiers[ti.QuotaTier]; ok && ti.QuotaTier != "" {
-			l = tl
-		}
+		l, tier := rl.clientLimit(ti.QuotaTier)
 		if !l.unlimited() {
-			checks = append(checks, limitCheck{"client", d.rateClient, l})
+			return append(checks, limitCheck{"client", d.rateClient, l}), policies.withClient[tier]
 		}
 	}
-	return checks
+	return checks, policies.userOnly
+}
+
+// clientLimit returns the per-client limit of a quota tier and the tier it
+// applies ("" for PerClient, when tier is empty or not in Tiers).
+func (rl *RateLimits) clientLimit(tier string) (Limit, string) {
+	if tl, ok := rl.Tiers[tier]; ok && tier != "" {
+		return tl, tier
+	}
+	return rl.PerClient, ""
+}
+
+// ratePolicies holds the RateLimit-Policy value of every set of limits a
+// request can meet, formatted once rather than on every request: the user's
+// limit alone, or with the client's limit of each quota tier ("" for
+// PerClient).
+type ratePolicies struct {
+	userOnly   string
+	withClient map[string]string
+}
+
+func newRatePolicies(rl *RateLimits) *ratePolicies {
+	format := func(client *Limit) string {
+		var b []byte
+		if !rl.PerUser.unlimited() {
+			b = appendPolicy(b, "user", rl.PerUser)
+		}
+		if client != nil {
+			if len(b) > 0 {
+				b = append(b, ", "...)
+			}
+			b = appendPolicy(b, "client", *client)
+		}
+		return string(b)
+	}
+	p := &ratePolicies{userOnly: format(nil), withClient: map[string]string{}}
+	for tier, l := range rl.Tiers {
+		if tier != "" {
+			p.withClient[tier] = format(&l)
+		}
+	}
+	p.withClient[""] = format(&rl.PerClient)
+	return p
 }
 
 // rateLimitOutcome is the result of all limits for one request.
@@ -151,27 +191,21 @@ const (
 
 // take applies every limit of ti (keys in d) and sets the rate-limit fields
 // on h.
-func (rl *RateLimits) take(ctx context.Context, ti *TokenInfo, d *derived, h http.Header) rateLimitOutcome {
+func (rl *RateLimits) take(ctx context.Context, ti *TokenInfo, d *derived, policies *ratePolicies, h http.Header) rateLimitOutcome {
 	var out rateLimitOutcome
 	var checksBuf [2]limitCheck
-	checks := rl.checksFor(ti, d, &checksBuf)
+	checks, policy := rl.checksFor(ti, d, policies, &checksBuf)
 	if len(checks) == 0 {
 		return out
 	}
-	var buf [128]byte // the fields' values are formatted here, then copied once each
-	policies := buf[:0]
 	tightest, tightestRemaining := "", math.MaxInt
 	var tightestReset time.Duration
-	for i, c := range checks {
+	for _, c := range checks {
 		decision, err := rl.Limiter.Take(ctx, c.key, c.limit)
 		if err != nil {
 			out.err = err
 			return out
 		}
-		if i > 0 {
-			policies = append(policies, ", "...)
-		}
-		policies = appendPolicy(policies, c.policy, c.limit)
 		if !decision.Allowed && decision.RetryAfter > out.retryAfter {
 			out.denied, out.retryAfter = c.policy, decision.RetryAfter
 		}
@@ -179,16 +213,16 @@ func (rl *RateLimits) take(ctx context.Context, ti *TokenInfo, d *derived, h htt
 			tightest, tightestRemaining, tightestReset = c.policy, decision.Remaining, decision.Reset
 		}
 	}
+	var buf [64]byte // the RateLimit value is formatted here, then copied once
 	// One backing array for the fields' values, as http.Header.Clone does.
 	values := make([]string, 2, 3)
-	values[0] = string(policies)
-	rest := policies[len(policies):]
+	values[0] = policy
 	if out.denied != "" {
-		values[1] = string(appendLimit(rest, out.denied, 0, out.retryAfter))
+		values[1] = string(appendLimit(buf[:0], out.denied, 0, out.retryAfter))
 		values = append(values, strconv.FormatInt(ceilSeconds(out.retryAfter), 10))
 		h[headerRetryAfter] = values[2:3:3]
 	} else {
-		values[1] = string(appendLimit(rest, tightest, tightestRemaining, tightestReset))
+		values[1] = string(appendLimit(buf[:0], tightest, tightestRemaining, tightestReset))
 	}
 	h[headerRateLimitPolicy] = values[0:1:1]
 	h[headerRateLimit] = values[1:2:2]

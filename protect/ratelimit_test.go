@@ -120,6 +120,42 @@ func TestPerClientQuotaTier(t *testing.T) {
 	}
 }
 
+func TestRateLimitPolicyNamesTheLimitsApplied(t *testing.T) {
+	as := newTestAS(t)
+	tiers := map[string]Limit{"gold": {Requests: 500, Window: time.Minute}}
+	m := newTestMCP(t, as, func(c *Config) {
+		c.RateLimits = &RateLimits{PerUser: Limit{Requests: 100, Window: time.Hour},
+			PerClient: Limit{Requests: 50, Window: time.Minute}, Tiers: tiers}
+	})
+	tiers["gold"] = Limit{Requests: 1, Window: time.Second} // after New: not what is enforced
+	// One user throughout: its remaining count falls by one per request.
+	for _, tc := range []struct{ clientID, tier, policy, limit string }{
+		{"", "", `"user";q=100;w=3600`, `"user";r=99;t=36`},
+		{"plain", "", `"user";q=100;w=3600, "client";q=50;w=60`, `"client";r=49;t=2`},
+		{"golden", "gold", `"user";q=100;w=3600, "client";q=500;w=60`, `"user";r=97;t=108`},
+		{"other", "platinum", `"user";q=100;w=3600, "client";q=50;w=60`, `"client";r=49;t=2`},
+	} {
+		c := as.claims(m.resource, "echo:use")
+		delete(c, "client_id")
+		if tc.clientID != "" {
+			c["client_id"] = tc.clientID
+		}
+		if tc.tier != "" {
+			c["quota_tier"] = tc.tier
+		}
+		resp := m.post(t, as.mint(t, c), callEcho)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("client %q: status %d", tc.clientID, resp.StatusCode)
+		}
+		if got := resp.Header.Get("RateLimit-Policy"); got != tc.policy {
+			t.Errorf("client %q tier %q: RateLimit-Policy %q, want %q", tc.clientID, tc.tier, got, tc.policy)
+		}
+		if got := resp.Header.Get("RateLimit"); got != tc.limit {
+			t.Errorf("client %q tier %q: RateLimit %q, want %q", tc.clientID, tc.tier, got, tc.limit)
+		}
+	}
+}
+
 func newRedisClient(t *testing.T, addr string) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})

@@ -70,17 +70,17 @@ type ToolCall struct {
 // members); it is refused so that no other parser sees a different request.
 var ErrBadJSONRPC = errors.New("protect: request body is not a valid JSON-RPC message")
 
-// peekToolCalls returns the tool calls of body, a JSON-RPC message or batch,
-// reading it as json.Unmarshal would into {method string; params} and then
-// params into ToolCall: member names matched case-sensitively after
-// unescaping, other members skipped, null as the zero value, and the whole
-// body refused if it is not one valid JSON value with unique member names
-// and valid UTF-8 — exactly as strict as the MCP server's own decoder, so
-// the tool checked here is the tool that runs. It walks the tokens once,
-// without reflection; each call's Arguments alias body.
-func peekToolCalls(body []byte) ([]ToolCall, error) {
-	pk := peekers.Get().(*peeker)
-	defer pk.release()
+// peek returns the tool calls of body, a JSON-RPC message or batch, reading
+// it as json.Unmarshal would into {method string; params} and then params
+// into ToolCall: member names matched case-sensitively after unescaping,
+// other members skipped, null as the zero value, and the whole body refused
+// if it is not one valid JSON value with unique member names and valid
+// UTF-8 — exactly as strict as the MCP server's own decoder, so the tool
+// checked here is the tool that runs. It walks the tokens once, without
+// reflection: the params of a message whose method came first (as clients
+// write them) are read in the same pass, others after it. Each call's
+// Arguments alias body; the calls are valid until pk is released.
+func (pk *peeker) peek(body []byte) ([]ToolCall, error) {
 	pk.reset(body)
 	if err := pk.message(body, true); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadJSONRPC, err)
@@ -88,23 +88,31 @@ func peekToolCalls(body []byte) ([]ToolCall, error) {
 	if _, err := pk.dec.ReadToken(); err != io.EOF {
 		return nil, fmt.Errorf("%w: data after the message", ErrBadJSONRPC)
 	}
-	var calls []ToolCall
-	for _, params := range pk.params {
-		c, err := pk.toolCall(params)
+	for _, d := range pk.deferred {
+		pk.reset(d.params)
+		c, err := pk.toolCall(d.params)
 		if err != nil {
 			return nil, fmt.Errorf("%w: tools/call params: %v", ErrBadJSONRPC, err)
 		}
-		calls = append(calls, c)
+		pk.calls[d.call] = c
 	}
-	return calls, nil
+	return pk.calls, nil
 }
 
-// peeker holds what peekToolCalls reuses between requests.
+// peeker holds what a peek reuses between requests.
 type peeker struct {
-	dec    jsontext.Decoder
-	in     bytes.Buffer // what dec reads: it parses a bytes.Buffer in place
-	name   []byte       // an unquoted member name or string
-	params [][]byte     // the raw params of each tools/call, in the body
+	dec      jsontext.Decoder
+	in       bytes.Buffer // what dec reads: it parses a bytes.Buffer in place
+	name     []byte       // an unquoted member name or string
+	calls    []ToolCall   // the tools/call of the body, in order
+	deferred []deferredParams
+}
+
+// deferredParams are the params of calls[call], which came before the
+// message's method: they are read once the method is known.
+type deferredParams struct {
+	call   int
+	params []byte
 }
 
 var peekers = sync.Pool{New: func() any { return new(peeker) }}
@@ -122,10 +130,12 @@ func (pk *peeker) release() {
 	if cap(pk.name) > 1024 {
 		pk.name = nil
 	}
-	clear(pk.params)
-	pk.params = pk.params[:0]
-	if cap(pk.params) > 64 {
-		pk.params = nil
+	clear(pk.calls)
+	pk.calls = pk.calls[:0]
+	clear(pk.deferred)
+	pk.deferred = pk.deferred[:0]
+	if cap(pk.calls) > 64 || cap(pk.deferred) > 64 {
+		pk.calls, pk.deferred = nil, nil
 	}
 	peekers.Put(pk)
 }
@@ -133,7 +143,7 @@ func (pk *peeker) release() {
 var errNotObject = errors.New("a message is not a JSON object")
 
 // message reads one JSON-RPC message (or, at the top, a batch) and records
-// the params of a tools/call.
+// its tools/call.
 func (pk *peeker) message(body []byte, top bool) error {
 	switch pk.dec.PeekKind() {
 	case 'n':
@@ -163,8 +173,9 @@ func (pk *peeker) message(body []byte, top bool) error {
 	if _, err := pk.dec.ReadToken(); err != nil {
 		return err
 	}
-	var params []byte
-	isCall, hasParams := false, false
+	var call ToolCall
+	var params []byte // the raw params, when they came before the method
+	sawMethod, isCall, hasParams, read := false, false, false, false
 	for pk.dec.PeekKind() != '}' {
 		member, err := pk.memberName()
 		if err != nil {
@@ -172,16 +183,27 @@ func (pk *peeker) message(body []byte, top bool) error {
 		}
 		switch string(member) {
 		case "method":
-			s, err := pk.stringValue()
+			method, err := pk.stringValue()
 			if err != nil {
 				return err
 			}
-			isCall = string(s) == "tools/call"
+			sawMethod, isCall = true, string(method) == "tools/call"
 		case "params":
-			if params, err = pk.rawValue(body); err != nil {
+			hasParams = true
+			switch {
+			case isCall:
+				if call, err = pk.toolCall(body); err != nil {
+					return fmt.Errorf("tools/call params: %v", err)
+				}
+				read = true
+			case sawMethod:
+				err = pk.dec.SkipValue() // another method's params
+			default:
+				params, err = pk.rawValue(body)
+			}
+			if err != nil {
 				return err
 			}
-			hasParams = true
 		default:
 			if err := pk.dec.SkipValue(); err != nil {
 				return err
@@ -191,24 +213,32 @@ func (pk *peeker) message(body []byte, top bool) error {
 	if _, err := pk.dec.ReadToken(); err != nil {
 		return err
 	}
-	if isCall {
-		if !hasParams {
-			return errors.New("tools/call without params")
-		}
-		pk.params = append(pk.params, params)
+	switch {
+	case !isCall:
+	case !hasParams:
+		return errors.New("tools/call without params")
+	case read:
+		pk.calls = append(pk.calls, call)
+	default:
+		pk.deferred = append(pk.deferred, deferredParams{call: len(pk.calls), params: params})
+		pk.calls = append(pk.calls, ToolCall{})
 	}
 	return nil
 }
 
-// toolCall reads the params of a tools/call: an object or null.
-func (pk *peeker) toolCall(params []byte) (ToolCall, error) {
+// toolCall reads the params of a tools/call, an object or null, from the
+// decoder, whose input is in.
+func (pk *peeker) toolCall(in []byte) (ToolCall, error) {
 	var c ToolCall
-	pk.reset(params)
 	switch pk.dec.PeekKind() {
 	case 'n':
-		return c, nil
+		_, err := pk.dec.ReadToken()
+		return c, err
 	case '{':
 	default:
+		if _, err := pk.dec.ReadValue(); err != nil { // report a syntax error as such
+			return c, err
+		}
 		return c, errors.New("params is not a JSON object")
 	}
 	if _, err := pk.dec.ReadToken(); err != nil {
@@ -227,7 +257,7 @@ func (pk *peeker) toolCall(params []byte) (ToolCall, error) {
 			}
 			c.Name = string(s)
 		case "arguments":
-			if c.Arguments, err = pk.rawValue(params); err != nil {
+			if c.Arguments, err = pk.rawValue(in); err != nil {
 				return c, err
 			}
 		default:

@@ -10,6 +10,14 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
+// peekToolCalls peeks body with a pooled peeker and returns a copy of its calls.
+func peekToolCalls(body []byte) ([]ToolCall, error) {
+	pk := peekers.Get().(*peeker)
+	defer pk.release()
+	calls, err := pk.peek(body)
+	return slices.Clone(calls), err
+}
+
 func TestPeekToolCalls(t *testing.T) {
 	for _, tc := range []struct {
 		body  string
@@ -20,6 +28,10 @@ func TestPeekToolCalls(t *testing.T) {
 		{`  [` + callEcho + `,` + callAdmin + `,{"jsonrpc":"2.0","method":"notifications/initialized"}]`, []string{"echo", "admin"}},
 		{`{"jsonrpc":"2.0","id":1,"result":{}}`, nil},
 		{`{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"admin"}}`, nil}, // the server ignores "Method" too
+		// params before the method are read after the message, params after it in the same pass:
+		// the calls keep the body's order either way
+		{`[{"params":{"name":"admin"},"id":1,"method":"tools/call"},{"method":"tools/call","id":2,"params":{"name":"echo"}},{"params":{"name":"x"},"method":"tools/list","id":3}]`, []string{"admin", "echo"}},
+		{`{"method":"tools/call","params":null,"id":1}`, []string{""}},
 	} {
 		calls, err := peekToolCalls([]byte(tc.body))
 		got := names(calls)
@@ -40,7 +52,9 @@ func FuzzPeekToolCalls(f *testing.F) {
 		`{"method":"tools/call"}`, `[null,{"method":null,"params":5},{"method":"tools\/call","params":{"name":null,"arguments":null}}]`,
 		`{"method":"tools/call","params":{"name":"\u0061","arguments":{"a":1,"a":2}}}`, `{"x":{"y":[1,{"z":1,"z":2}]}}`,
 		` {"method":"tools/call","params":{"arguments":[1,2],"name":"a"},"method":"x"} `, `{"method":"tools/call","params":[]}`,
-		`{"params":{"name":"\ud800"},"method":"tools/call"}`, `[[]]`, `"tools/call"`, `{} x`, `{"a":1,}`} {
+		`{"params":{"name":"\ud800"},"method":"tools/call"}`, `[[]]`, `"tools/call"`, `{} x`, `{"a":1,}`,
+		`[{"params":{"name":"b"},"method":"tools/call"},{"method":"tools/call","params":{"name":"a"}},{"method":"x","params":[}]`,
+		`{"method":"tools/call","params":{"name":"a"},"params":{"name":"b"}}`, `{"method":"tools/list","params":{"name":"a","name":"a"}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
