@@ -194,3 +194,26 @@ func TestLimiterLeases(t *testing.T) {
 		t.Fatalf("%d store calls: an expired lease was spent", n)
 	}
 }
+
+// FuzzRateKey: whatever a request sends as a client ID, its name in the store is short valid
+// printable ASCII (PostgreSQL text takes it as a key), the same every time, and a value kept
+// as it is names no other value.
+func FuzzRateKey(f *testing.F) {
+	for _, seed := range []string{"mcp_abc", "", "#x", "a b", strings.Repeat("é", 100), "https://client.example/id\x00"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		k := rateKey("client/", v)
+		if len(k) > len("client/")+128 || k != rateKey("client/", v) {
+			t.Fatalf("rateKey(%q) = %q", v, k)
+		}
+		for i := 0; i < len(k); i++ {
+			if k[i] <= ' ' || k[i] >= 0x7f {
+				t.Fatalf("rateKey(%q) = %q holds byte %#x", v, k, k[i])
+			}
+		}
+		if k == "client/"+v && strings.HasPrefix(v, "#") {
+			t.Fatalf("the value %q is kept as it is and may name a hashed one", v)
+		}
+	})
+}
