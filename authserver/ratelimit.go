@@ -29,7 +29,7 @@ import (
 // store would allow, and spares the store the requests of a key that is over its limit (a
 // flood costs one map lookup per request). A nil *limiter allows everything.
 //
-// A budget of leaseShare events or more is taken from the store in leases of 1/leaseShare of it
+// A budget of 2×leaseShare events or more is taken from the store in leases of 1/leaseShare of it
 // (a lease of w events is counted at once and spent here within the time w events take to
 // refill), so that a busy key costs one statement per w events instead of one per event. An
 // instance may then admit up to one lease more than the budget in a period, and a lease it does
