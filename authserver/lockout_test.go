@@ -260,17 +260,23 @@ func TestDevicePageSignInRateLimited(t *testing.T) {
 // lockoutCalls wraps a real store and counts the calls of its LockoutStore methods.
 type lockoutCalls struct {
 	store.Store
+	callLog
+}
+
+// callLog notes the names of calls, for a store that counts them.
+type callLog struct {
 	mu    sync.Mutex
 	calls []string
 }
 
-func (c *lockoutCalls) note(name string) {
+func (c *callLog) note(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls = append(c.calls, name)
 }
 
-func (c *lockoutCalls) take() []string {
+// take returns the calls noted since the last take.
+func (c *callLog) take() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := c.calls

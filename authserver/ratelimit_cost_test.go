@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,22 +17,7 @@ import (
 // rateCalls notes the calls of the shared rate limits to the store.
 type rateCalls struct {
 	store.Store
-	mu    sync.Mutex
-	calls []string
-}
-
-func (c *rateCalls) note(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls = append(c.calls, name)
-}
-
-func (c *rateCalls) take() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.calls
-	c.calls = nil
-	return out
+	callLog
 }
 
 func (c *rateCalls) CountRate(ctx context.Context, key string, now time.Time, l store.RateLimit, n int) (store.RateCount, bool, error) {

@@ -106,33 +106,40 @@ func TestRateLimitsSharedByInstances(t *testing.T) {
 	}
 }
 
+// wantSharedLimit checks a per-address limit of sharedLimit at two instances: attempt(as, addr)
+// answers ok while the budget lasts. Attempts alternating between the instances from one address
+// are refused at both after exactly sharedLimit; of 3×sharedLimit sent at once to both from
+// another address, exactly sharedLimit are answered ok.
+func wantSharedLimit(t *testing.T, both []*testAS, ok int, attempt func(as *testAS, addr string) int) {
+	t.Helper()
+	for i := range sharedLimit {
+		if st := attempt(both[i%2], "203.0.113.1"); st != ok {
+			t.Fatalf("attempt %d: %d, want %d", i+1, st, ok)
+		}
+	}
+	for _, as := range both {
+		if st := attempt(as, "203.0.113.1"); st != http.StatusTooManyRequests {
+			t.Fatalf("an attempt beyond the limit at %s: %d", as.URL, st)
+		}
+	}
+	got := tally(atOnce(3*sharedLimit, func(i int) int { return attempt(both[i%2], "203.0.113.2") }))
+	if got[ok] != sharedLimit || got[http.StatusTooManyRequests] != 2*sharedLimit {
+		t.Fatalf("%d attempts at once at both: %v, want %d answered %d and the rest refused", 3*sharedLimit, got, sharedLimit, ok)
+	}
+}
+
 func testSharedSignInLimit(t *testing.T, open func() store.Store) {
 	a, b := twoInstancesOn(t, open, func(c *authserver.Config) {
 		behindProxy(c)
 		c.LoginRate = sharedLimit
 		c.LoginLockoutFailures = -1 // only the address limit in play
 	})
-	both := []*testAS{a, b}
 	addUser(t, a, "olga", "password-of-olga", "weather:read")
 	_, challenge := pkce()
 	id := publicClient(t, a)
-	signIn := func(as *testAS, addr string) int {
+	wantSharedLimit(t, []*testAS{a, b}, http.StatusUnauthorized, func(as *testAS, addr string) int {
 		return signInFrom(t, as, newBrowser(t), authorizeURL(as, codeParams(id, challenge)), addr, "olga", "wrong guess")
-	}
-	for i := range sharedLimit {
-		if st := signIn(both[i%2], "203.0.113.1"); st != http.StatusUnauthorized {
-			t.Fatalf("sign-in %d: %d", i+1, st)
-		}
-	}
-	for _, as := range both {
-		if st := signIn(as, "203.0.113.1"); st != http.StatusTooManyRequests {
-			t.Fatalf("sign-in beyond the limit at %s: %d", as.URL, st)
-		}
-	}
-	got := tally(atOnce(3*sharedLimit, func(i int) int { return signIn(both[i%2], "203.0.113.2") }))
-	if got[http.StatusUnauthorized] != sharedLimit || got[http.StatusTooManyRequests] != 2*sharedLimit {
-		t.Fatalf("%d sign-ins at once at both: %v, want %d checked and the rest refused", 3*sharedLimit, got, sharedLimit)
-	}
+	})
 }
 
 func testSharedRegistrationLimit(t *testing.T, open func() store.Store) {
@@ -140,9 +147,8 @@ func testSharedRegistrationLimit(t *testing.T, open func() store.Store) {
 		behindProxy(c)
 		c.RegistrationRate = sharedLimit
 	})
-	both := []*testAS{a, b}
 	meta := `{"redirect_uris":["` + loopback + `"],"token_endpoint_auth_method":"none"}`
-	register := func(as *testAS, addr string) int {
+	wantSharedLimit(t, []*testAS{a, b}, http.StatusCreated, func(as *testAS, addr string) int {
 		req, _ := http.NewRequest(http.MethodPost, as.URL+"/register", strings.NewReader(meta))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Forwarded-For", addr)
@@ -153,21 +159,7 @@ func testSharedRegistrationLimit(t *testing.T, open func() store.Store) {
 		}
 		resp.Body.Close()
 		return resp.StatusCode
-	}
-	for i := range sharedLimit {
-		if st := register(both[i%2], "203.0.113.1"); st != http.StatusCreated {
-			t.Fatalf("registration %d: %d", i+1, st)
-		}
-	}
-	for _, as := range both {
-		if st := register(as, "203.0.113.1"); st != http.StatusTooManyRequests {
-			t.Fatalf("registration beyond the limit at %s: %d", as.URL, st)
-		}
-	}
-	got := tally(atOnce(3*sharedLimit, func(i int) int { return register(both[i%2], "203.0.113.2") }))
-	if got[http.StatusCreated] != sharedLimit || got[http.StatusTooManyRequests] != 2*sharedLimit {
-		t.Fatalf("%d registrations at once at both: %v, want %d created and the rest refused", 3*sharedLimit, got, sharedLimit)
-	}
+	})
 }
 
 // tokenAt asks as for a client_credentials token of id with secret from addr and returns the status.
