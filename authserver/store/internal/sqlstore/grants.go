@@ -126,10 +126,57 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*store.Refres
 	return &t, g, nil
 }
 
-// RotateRefreshToken locks the token's row and its grant's (or the database): concurrent
+// Rotation in one statement, for the common case: the token is unused and its grant not revoked.
+// $1 now, $2 the old token's hash, $3.. the next token's hash, client_id, created_at, expires_at.
+const (
+	// rotateLocked (row locks): the token's and grant's rows are locked and, if another
+	// transaction changed them meanwhile, checked again on their new versions (PostgreSQL's
+	// READ COMMITTED re-check of FOR UPDATE rows); then the old token is spent and the next one
+	// inserted. One statement is one transaction and one round trip.
+	rotateLocked = `WITH cur AS (
+			SELECT r.hash, r.grant_id FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+			WHERE r.hash = $2 AND r.used_at = 0 AND g.revoked_at = 0 FOR UPDATE OF r, g),
+		spent AS (
+			UPDATE refresh_tokens SET used_at = $1 FROM cur WHERE refresh_tokens.hash = cur.hash RETURNING cur.grant_id)
+		INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at)
+			SELECT $3, grant_id, $4, $5, $6, 0 FROM spent`
+	// spendSerialized (one writer at a time, in a transaction): spends the old token, returning
+	// its grant.
+	spendSerialized = `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at = 0
+		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at = 0)
+		RETURNING grant_id`
+)
+
+// RotateRefreshToken spends the old token and stores the next one in one statement when the
+// old token is unused and its grant not revoked (the common case). Otherwise, a transaction
+// that locks the token's row and its grant's (or the database) decides why not: concurrent
 // rotations of one token are serialised, and a grant revoked meanwhile cannot gain a new token.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *store.RefreshToken, now time.Time) error {
+	if s.d.RowLocks {
+		n, err := rowsAffected(s.q.ExecContext(ctx, rotateLocked, ms(now), oldHash, next.Hash, next.ClientID,
+			ms(next.CreatedAt), ms(next.ExpiresAt)))
+		if err == nil && n == 1 {
+			return nil
+		}
+		// No row (or a deadlock, or text PostgreSQL cannot hold): nothing was written, and the
+		// transaction below tells why.
+		if err != nil && s.d.Classify(err) == Other {
+			return err
+		}
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if !s.d.RowLocks {
+			var grantID string
+			err := s.in(tx).QueryRowContext(ctx, spendSerialized, ms(now), oldHash).Scan(&grantID)
+			if err == nil {
+				n := *next
+				n.GrantID = grantID
+				return s.insertRefresh(ctx, s.in(tx), &n)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return s.notFound(err)
+			}
+		}
 		var grantID string
 		var used, revoked int64
 		err := s.in(tx).QueryRowContext(ctx, `SELECT r.grant_id, r.used_at, g.revoked_at FROM refresh_tokens r
