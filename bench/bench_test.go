@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -173,78 +172,124 @@ func forms(as *harness.AS) func(context.Context, *harness.Client) (string, strin
 
 // side is one server's figures: requests per second, the CPU time its process spent per
 // request (robust to the load other processes put on the machine, which the rate is not), and
-// the load generator's own CPU time per request and share of its cores.
+// the load generator's own CPU time per request; then, as shares of the run's wall time, how
+// busy each process was, and how busy its core was with every process on it (-1 when not
+// pinned).
 type side struct {
-	rate    float64
-	cpu     time.Duration
-	gen     time.Duration
-	genBusy float64
+	rate              float64
+	cpu, gen          time.Duration
+	busy, genBusy     float64
+	coreBusy, genCore float64
+}
+
+// loadgenCPU is the CPU the load generator runs on (MCPAUTH_BENCH_LOADGEN_CPU, set by run.sh),
+// or -1.
+func loadgenCPU() int {
+	n, err := strconv.Atoi(os.Getenv("MCPAUTH_BENCH_LOADGEN_CPU"))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// readCore reads CPU n's counters (zero when n < 0).
+func readCore(tb testing.TB, n int) harness.Core {
+	tb.Helper()
+	if n < 0 {
+		return harness.Core{}
+	}
+	c, err := harness.ReadCore(n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
 }
 
 // measureServer runs measure against the server process p and reads p's and this process's CPU
-// time around it.
+// time, and their cores' counters, around it.
 func measureServer(tb testing.TB, what string, p *harness.Process, op harness.Op) side {
 	tb.Helper()
-	before, err := p.CPUTime()
-	if err != nil {
-		tb.Fatal(err)
+	cpuTimes := func() (server, gen time.Duration) {
+		server, err := p.CPUTime()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if gen, err = harness.SelfCPUTime(); err != nil {
+			tb.Fatal(err)
+		}
+		return server, gen
 	}
-	genBefore, err := harness.SelfCPUTime()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	s0, g0 := cpuTimes()
+	c0, l0 := readCore(tb, serverCPU()), readCore(tb, loadgenCPU())
 	start := time.Now()
 	rate := measure(tb, what, *duration, op)
-	elapsed := time.Since(start)
-	genAfter, err := harness.SelfCPUTime()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	after, err := p.CPUTime()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	wall := float64(time.Since(start))
+	s1, g1 := cpuTimes()
+	c1, l1 := readCore(tb, serverCPU()), readCore(tb, loadgenCPU())
 	n := rate * duration.Seconds()
-	return side{rate: rate, cpu: time.Duration(float64(after-before) / n), gen: time.Duration(float64(genAfter-genBefore) / n),
-		genBusy: float64(genAfter-genBefore) / float64(elapsed) / float64(runtime.GOMAXPROCS(0))}
+	sd := side{rate: rate, cpu: time.Duration(float64(s1-s0) / n), gen: time.Duration(float64(g1-g0) / n),
+		busy: float64(s1-s0) / wall, genBusy: float64(g1-g0) / wall / float64(runtime.GOMAXPROCS(0)),
+		coreBusy: -1, genCore: -1}
+	if serverCPU() >= 0 {
+		sd.coreBusy = c1.BusySince(c0)
+	}
+	if loadgenCPU() >= 0 {
+		sd.genCore = l1.BusySince(l0)
+	}
+	return sd
 }
 
 // report prints one benchmark's figures: each side, then ours against the peer and the floor, in
-// requests per second and in server CPU time per request; for each side the load generator's
-// CPU per request and how busy it was, with a warning where it may have bounded the rate.
+// requests per second and in server CPU time per request. For each side it shows how busy the
+// server and the load generator were, and their cores with every process on them, with the
+// generator's CPU per request; it warns where the generator may have bounded a rate, or where
+// other processes on the cores did.
 func report(b *testing.B, title string, peerName string, peer, floor side, ourFigures map[string]side) {
 	fmt.Printf("\n%s at %d connections, servers pinned to CPU %d, %v each:\n", title, *conns, serverCPU(), *duration)
-	fmt.Printf("  %-28s %9s     %6s              %s\n", "", "rate", "server", "load generator")
-	line := func(name string, s side, extra string) {
-		fmt.Printf("  %-28s %9.0f /s  %6.0f µs CPU/req   %4.0f µs/req, busy %3.0f%%%s\n", name, s.rate, us(s.cpu), us(s.gen), 100*s.genBusy, extra)
+	fmt.Printf("  %-28s %9s   %-41s %s\n", "", "rate", "server (its core, all processes)", "load generator (its core)")
+	type named struct {
+		name  string
+		s     side
+		ratio string
 	}
-	line(peerName, peer, "")
-	line("plain net/http handler", floor, "")
-	var busy []string
-	for name, s := range map[string]side{peerName: peer, "the floor": floor} {
-		if s.genBusy > 0.8 {
-			busy = append(busy, name)
-		}
-	}
+	sides := []named{{peerName, peer, ""}, {"plain net/http handler", floor, ""}}
 	for _, st := range stores() {
-		v, ok := ourFigures[st]
-		if !ok {
-			continue
+		if v, ok := ourFigures[st]; ok {
+			sides = append(sides, named{"mcpauth (" + st + ")", v, fmt.Sprintf("   %.2fx %s, %.0f%% of the floor (by CPU/req: %.2fx, %.0f%%)",
+				v.rate/peer.rate, peerName, 100*v.rate/floor.rate, us(peer.cpu)/us(v.cpu), 100*us(floor.cpu)/us(v.cpu))})
+			b.ReportMetric(v.rate, st+"/s")
+			b.ReportMetric(v.rate/peer.rate, st+"/peer")
+			b.ReportMetric(us(peer.cpu)/us(v.cpu), st+"/peer-cpu")
 		}
-		line("mcpauth ("+st+")", v, fmt.Sprintf("   %.2fx %s, %.0f%% of the floor (by CPU/req: %.2fx, %.0f%%)",
-			v.rate/peer.rate, peerName, 100*v.rate/floor.rate, us(peer.cpu)/us(v.cpu), 100*us(floor.cpu)/us(v.cpu)))
-		if v.genBusy > 0.8 {
-			busy = append(busy, "mcpauth ("+st+")")
-		}
-		b.ReportMetric(v.rate, st+"/s")
-		b.ReportMetric(v.rate/peer.rate, st+"/peer")
-		b.ReportMetric(us(peer.cpu)/us(v.cpu), st+"/peer-cpu")
 	}
-	if len(busy) > 0 {
-		slices.Sort(busy)
-		fmt.Printf("  WARNING: the load generator was busy over 80%% measuring %s: it may have bounded that rate\n", strings.Join(busy, ", "))
+	var genBound, crowded []string
+	for _, n := range sides {
+		fmt.Printf("  %-28s %9.0f /s %6.0f µs CPU/req, busy %3.0f%%%s   %4.0f µs/req, busy %3.0f%%%s%s\n",
+			n.name, n.s.rate, us(n.s.cpu), 100*n.s.busy, core(serverCPU(), n.s.coreBusy),
+			us(n.s.gen), 100*n.s.genBusy, core(loadgenCPU(), n.s.genCore), n.ratio)
+		switch {
+		case n.s.genBusy > 0.8:
+			genBound = append(genBound, n.name)
+		case n.s.busy < 0.7 && (n.s.coreBusy > 0.9 || n.s.genCore > 0.9):
+			crowded = append(crowded, n.name)
+		}
+	}
+	if len(genBound) > 0 {
+		fmt.Printf("  WARNING: the load generator was busy over 80%% measuring %s: it may have bounded that rate\n", strings.Join(genBound, ", "))
+	}
+	if len(crowded) > 0 {
+		fmt.Printf("  WARNING: other processes kept the cores busy measuring %s (the server was not saturated): compare CPU/req, not rates\n",
+			strings.Join(crowded, ", "))
 	}
 	b.ReportMetric(peer.rate, "peer/s")
+}
+
+// core formats how busy CPU n was with every process on it, when known.
+func core(n int, busy float64) string {
+	if n < 0 || busy < 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (CPU %d %3.0f%%)", n, 100*busy)
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

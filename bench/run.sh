@@ -32,7 +32,7 @@ if [ -z "${MCPAUTH_TEST_POSTGRES_DSN:-}" ] && [ -x "$PGBIN/initdb" ]; then
   export MCPAUTH_TEST_POSTGRES_DSN="postgres://mcpauth@127.0.0.1:$PGPORT/postgres?sslmode=disable"
 fi
 
-export MCPAUTH_BENCH_CPU=${MCPAUTH_BENCH_CPU:-0}
+export MCPAUTH_BENCH_CPU=${MCPAUTH_BENCH_CPU:-0} MCPAUTH_BENCH_LOADGEN_CPU=1
 go test -c -o "$WORK/bench.test" ./bench/
 cd bench
 taskset -c 1 "$WORK/bench.test" -test.run '^$' -test.bench "${BENCH:-^Benchmark(Token|Registration|ToolCall)}" -test.benchtime=1x -test.timeout 60m \

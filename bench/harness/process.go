@@ -107,6 +107,49 @@ func (p *Process) CPUTime() (time.Duration, error) {
 // SelfCPUTime is CPUTime of this process (every thread of it): the load generator's own cost.
 func SelfCPUTime() (time.Duration, error) { return cpuTime("/proc/self/stat") }
 
+// Core is one CPU's time counters from /proc/stat, in clock ticks: all of it, and the part not
+// idle (steal included: the hypervisor gave that time to another guest).
+type Core struct{ Busy, Total int64 }
+
+// ReadCore returns the counters of CPU n (the "cpuN" line of /proc/stat; Linux).
+func ReadCore(n int) (Core, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return Core{}, err
+	}
+	prefix := fmt.Sprintf("cpu%d ", n)
+	for line := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		var c Core
+		for i, f := range strings.Fields(rest) {
+			v, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return Core{}, fmt.Errorf("unexpected /proc/stat line %q", line)
+			}
+			if i >= 8 { // guest time, already counted in user time
+				break
+			}
+			c.Total += v
+			if i != 3 && i != 4 { // idle, iowait
+				c.Busy += v
+			}
+		}
+		return c, nil
+	}
+	return Core{}, fmt.Errorf("no CPU %d in /proc/stat", n)
+}
+
+// BusySince returns the share of the time since before that the CPU was busy (0 to 1).
+func (c Core) BusySince(before Core) float64 {
+	if c.Total <= before.Total {
+		return 0
+	}
+	return float64(c.Busy-before.Busy) / float64(c.Total-before.Total)
+}
+
 // cpuTime reads utime + stime from a /proc/<pid>/stat file.
 func cpuTime(path string) (time.Duration, error) {
 	b, err := os.ReadFile(path)
