@@ -97,10 +97,15 @@ func TestKnownClientAddrsBounded(t *testing.T) {
 }
 
 // BenchmarkGuardClientAuth is what guardClientAuth adds to a successful token request (compare
-// with "unguarded") from an address the client is known at, with no failure recorded and with
-// failures of other clients and addresses recorded. Such a request asks the store nothing.
+// with "unguarded", whose handler reads the form as the token endpoint does) from an address the
+// client is known at, with no failure recorded and with failures of other clients and addresses
+// recorded. Such a request asks the store nothing.
 func BenchmarkGuardClientAuth(b *testing.B) {
-	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { // reads the form as /token does
+		if readForm(w, r) == nil {
+			w.WriteHeader(http.StatusOK)
+		}
+	})
 	for _, tc := range []struct {
 		name              string
 		guarded, failures bool
@@ -113,7 +118,7 @@ func BenchmarkGuardClientAuth(b *testing.B) {
 			s.knownClientAddrs = &knownClientAddrs{st: st, now: time.Now}
 			if tc.failures {
 				s.clientAuthLim.learn("someone-else", &store.RateCount{FullAt: time.Now().Add(time.Hour)})
-				s.clientAuthAddrLim.learn("192.0.2.1", &store.RateCount{FullAt: time.Now().Add(time.Hour)})
+				s.clientAuthAddrLim.learn("198.51.100.1", &store.RateCount{FullAt: time.Now().Add(time.Hour)}) // not 192.0.2.1, httptest's
 			}
 			h := http.Handler(ok)
 			if tc.guarded {
@@ -124,7 +129,11 @@ func BenchmarkGuardClientAuth(b *testing.B) {
 				req := httptest.NewRequest(http.MethodPost, pathToken, strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.SetBasicAuth("client", "secret")
-				h.ServeHTTP(httptest.NewRecorder(), req)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
 			}
 			request() // the first from this address reads the store and marks it
 			b.ReportAllocs()
