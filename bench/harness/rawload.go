@@ -121,13 +121,17 @@ func (c *RawClient) Do(ctx context.Context, w int, req []byte) (status int, body
 		}
 		var resp response
 		_, err = rc.Write(req)
+		unanswered := err != nil // nothing of an answer read
 		if err == nil {
 			resp, err = readResponse(rc.r, rc.body, maxBody)
+			unanswered = errors.Is(err, errNoResponse)
 		}
 		if err != nil {
 			c.drop(w)
-			if rc.reused && attempt == 0 && (errors.Is(err, errNoResponse) || !errors.As(err, new(*FramingError))) && ctx.Err() == nil {
-				continue // the server closed the idle connection: a new one, once
+			var ne net.Error
+			timeout := errors.As(err, &ne) && ne.Timeout()
+			if unanswered && !timeout && rc.reused && attempt == 0 && ctx.Err() == nil {
+				continue // the server had closed the idle connection: a new one, once
 			}
 			return 0, nil, err
 		}

@@ -120,33 +120,58 @@ func TestRawClientReconnects(t *testing.T) {
 	}
 }
 
-// TestRawClientTimeout: a server that never answers makes Do fail after the timeout instead of
-// hanging the worker.
+// TestRawClientTimeout: a server that stops answering makes Do fail after the timeout instead
+// of hanging the worker, and a request that timed out is not sent again (it may have been
+// served).
 func TestRawClientTimeout(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	var accepted atomic.Int32
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
-		c, err := ln.Accept()
-		if err == nil {
-			_, _ = io.Copy(io.Discard, c) // reads, never answers, until the client closes
-			c.Close()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			wg.Go(func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				if _, err := c.Read(buf); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+				_, _ = io.Copy(io.Discard, c) // then reads, never answers, until the client closes
+			})
 		}
 	})
-	rc, err := NewRawClient("http://"+ln.Addr().String(), 1, 100*time.Millisecond)
+	rc, err := NewRawClient("http://"+ln.Addr().String(), 1, 200*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	_, _, err = rc.Do(context.Background(), 0, rc.NewRequest("GET", "/", nil))
+	req := rc.NewRequest("GET", "/", nil)
+	if status, _, err := rc.Do(context.Background(), 0, req); err != nil || status != 200 {
+		t.Fatalf("first request: %d, %v", status, err)
+	}
+	start := time.Now()
+	_, _, err = rc.Do(context.Background(), 0, req)
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("Do against a silent server: %v, want a timeout", err)
 	}
+	if d := time.Since(start); d > 2*200*time.Millisecond+time.Second {
+		t.Errorf("timed out after %v: sent again?", d)
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("%d connections: the timed-out request was sent again", n)
+	}
+	ln.Close()
 }
 
 // TestRawRefreshRotates: each call sends the refresh token of the previous answer and keeps
