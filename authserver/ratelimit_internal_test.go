@@ -226,3 +226,53 @@ func FuzzRateKey(f *testing.F) {
 		}
 	})
 }
+
+// TestJanitorDeletesExpiredRateCounts: a janitor round keeps a spent budget and a client's
+// address mark while they hold, and deletes them, here and in the store, once they have passed.
+func TestJanitorDeletesExpiredRateCounts(t *testing.T) {
+	st := openStore(t)
+	var at atomic.Int64 // the clock, read by the janitor's goroutine too: two days ago, behind the wall clock throughout
+	at.Store(time.Now().Add(-48 * time.Hour).UnixMilli())
+	clock := func() time.Time { return time.UnixMilli(at.Load()) }
+	s, err := New(t.Context(), Config{
+		Issuer: "https://as.example.com", Store: st, KeyEncryptionKey: make([]byte, keySize),
+		Resources: []Resource{{URI: "https://mcp.example.com"}}, ClientAuthFailuresPerClient: 1,
+		Now: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.knownClientAddrs.succeeded(ctx, "c1", "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.clientAuthFailed(ctx, "c2", "192.0.2.2", false); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{rateKey("client/", "c2"), s.knownClientAddrs.key("c1", "192.0.2.1")}
+	records := func() int {
+		recs, err := st.GetRateCounts(ctx, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(recs)
+	}
+	s.sweep(ctx)
+	if n := records(); n != 2 {
+		t.Fatalf("%d records after a round while both hold", n)
+	}
+	if _, ok := s.clientAuthLim.blocked("c2"); !ok {
+		t.Fatal("the spent budget left the local view while it holds")
+	}
+	at.Add(time.Minute.Milliseconds()) // the budget of one a minute is whole again
+	s.sweep(ctx)
+	if n := records(); n != 1 || s.clientAuthLim.n.Load() != 0 {
+		t.Fatalf("%d records, %d keys in the view after the budget refilled, want the mark only", n, s.clientAuthLim.n.Load())
+	}
+	at.Add(knownClientAddrTTL.Milliseconds())
+	s.sweep(ctx)
+	if n := records(); n != 0 || s.knownClientAddrs.n.Load() != 0 {
+		t.Fatalf("%d records, %d known addresses after the mark passed", n, s.knownClientAddrs.n.Load())
+	}
+}
