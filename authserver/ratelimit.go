@@ -48,6 +48,10 @@ type limiter struct {
 	leases sync.Map     // key → *lease
 }
 
+// maxEvents bounds a budget: a billion events a period is no limit in practice, and keeps the
+// store's arithmetic (events × interval, in milliseconds after now) far from overflowing.
+const maxEvents = 1 << 30
+
 // leaseShare is the share of a budget one lease takes (see limiter).
 const leaseShare = 64
 
@@ -59,11 +63,12 @@ type lease struct {
 }
 
 // newLimiter allows n events per period per key, in bursts of n, counted in st under names
-// beginning with prefix, on the clock now; n < 0 means no limit.
+// beginning with prefix, on the clock now; n < 0 means no limit, and n is at most maxEvents.
 func newLimiter(prefix string, n int, per time.Duration, st store.RateCountStore, now func() time.Time) *limiter {
 	if n < 0 {
 		return nil
 	}
+	n = min(n, maxEvents)
 	return &limiter{prefix: prefix, limit: store.RateLimit{Events: n, Period: per}, lease: n / leaseShare, st: st, now: now}
 }
 

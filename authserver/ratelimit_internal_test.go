@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -169,6 +170,12 @@ func TestLimiterLeases(t *testing.T) {
 	if a.lease != 10 || newLimiter("t/", 127, time.Minute, st, clock).lease > 1 {
 		t.Fatalf("lease of 640: %d", a.lease)
 	}
+	if huge := newLimiter("t/", math.MaxInt, time.Minute, st, clock); huge.limit.Events != maxEvents {
+		t.Fatalf("a budget of MaxInt: %d events", huge.limit.Events)
+	} else if counted, wait, err := huge.take(ctx, "huge"); err != nil || !counted || wait != 0 {
+		t.Fatalf("an event of the largest budget: counted %v, wait %v, %v", counted, wait, err)
+	}
+	st.counts.Store(0)
 	take := func(l *limiter, key string) bool {
 		counted, _, err := l.take(ctx, key)
 		if err != nil {
