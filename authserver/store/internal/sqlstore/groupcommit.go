@@ -12,9 +12,9 @@ import (
 )
 
 // group runs the store's write transactions when the database has a single writer. A caller
-// queues its transaction and waits either for the turn to write (writeQueue) or for another
-// caller, holding the turn, to run it. The caller holding the turn runs every queued transaction
-// in one database transaction, each inside its own savepoint, and commits once; each caller is
+// queues its transaction and waits either for the turn to write or for another caller, holding
+// the turn, to run it. The caller holding the turn runs every queued transaction in one
+// database transaction, each inside its own savepoint, and commits once; each caller is
 // answered only after that commit, with its own function's error. A function that fails is
 // rolled back to its savepoint and leaves the others' writes alone; a function that returns
 // store.ErrAlreadyUsed keeps its writes, as inTx promises. If the shared transaction itself
@@ -27,8 +27,15 @@ import (
 // That connection is the store's only writer, so its page cache stays valid between writes
 // (a connection discards its cache whenever another connection has written).
 type group struct {
-	turn  writeQueue // shared with the store's other writes
-	conn  *sql.Conn  // the connection every write transaction runs on
+	// turn admits one writer of this process at a time: the caller running a batch. SQLite has
+	// a single writer: a writer that finds the lock taken waits in its busy handler, which
+	// sleeps 1, 2, 5, 10 ... up to 100 ms between tries, so under concurrent writes the process
+	// idled while writes queued. Writers waiting here are woken when the previous one is done;
+	// the busy handler still covers other processes sharing the file. (The SQLite store also
+	// moves WAL checkpoints out of commits, which would otherwise hold the turn through their
+	// fsyncs.)
+	turn  chan struct{}
+	conn  *sql.Conn // the connection every write transaction runs on
 	stmts *stmtCache
 
 	mu      sync.Mutex
@@ -62,7 +69,7 @@ func (g *group) run(ctx context.Context, fn func(*sql.Tx) error) error {
 		return t.err
 	case g.turn <- struct{}{}:
 	}
-	defer g.turn.leave()
+	defer func() { <-g.turn }()
 	// Let the goroutines that are ready to run (on a server pinned to one core, all of them
 	// wait for this one) reach the queue first, so that they share this commit.
 	runtime.Gosched()

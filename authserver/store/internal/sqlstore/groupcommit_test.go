@@ -52,7 +52,7 @@ func has(t *testing.T, s *Store, k string) bool {
 func TestGroupCommit(t *testing.T) {
 	s := openGrouped(t)
 	const n = 30
-	holdTurn(t, s)
+	holdTurn(s)
 	var mu sync.Mutex
 	txs := map[*sql.Tx]int{}
 	errs := make([]error, n)
@@ -77,7 +77,7 @@ func TestGroupCommit(t *testing.T) {
 		})
 	}
 	waitQueued(t, s, n)
-	s.w.leave()
+	<-s.g.turn
 	wg.Wait()
 	if len(txs) != 1 {
 		t.Errorf("%d writers ran in %d transactions, want one shared", n, len(txs))
@@ -104,11 +104,8 @@ func TestGroupCommit(t *testing.T) {
 var errOwn = errors.New("refused by its own function")
 
 // holdTurn takes the write turn, so that writers queue up behind it.
-func holdTurn(t *testing.T, s *Store) {
-	t.Helper()
-	if err := s.w.enter(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+func holdTurn(s *Store) {
+	s.g.turn <- struct{}{}
 }
 
 // waitQueued waits, with the turn held, until n writers are queued.
@@ -134,7 +131,7 @@ func waitQueued(t *testing.T, s *Store, n int) {
 func TestGroupCommitBrokenTransaction(t *testing.T) {
 	s := openGrouped(t)
 	const n = 8
-	holdTurn(t, s)
+	holdTurn(s)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -150,7 +147,7 @@ func TestGroupCommitBrokenTransaction(t *testing.T) {
 		})
 	}
 	waitQueued(t, s, n)
-	s.w.leave()
+	<-s.g.turn
 	wg.Wait()
 	for i, err := range errs {
 		if i == 3 {
@@ -176,7 +173,7 @@ func TestGroupCommitBrokenTransaction(t *testing.T) {
 // context's error and its function never runs.
 func TestGroupCommitWithdraw(t *testing.T) {
 	s := openGrouped(t)
-	holdTurn(t, s)
+	holdTurn(s)
 	ctx, cancel := context.WithCancel(t.Context())
 	ran := false
 	done := make(chan error)
@@ -188,7 +185,7 @@ func TestGroupCommitWithdraw(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("withdrawn writer: %v, want context.Canceled", err)
 	}
-	s.w.leave()
+	<-s.g.turn
 	if err := s.inTx(t.Context(), func(*sql.Tx) error { return nil }); err != nil {
 		t.Fatal(err)
 	}

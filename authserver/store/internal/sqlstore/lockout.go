@@ -42,14 +42,11 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Tim
 	if p.Failures <= 1 {
 		first = []any{int64(0), t + lock, lock}
 	}
-	// A write returning a row: it takes the write turn that ExecContext takes for other writes.
-	if err := s.w.enter(ctx); err != nil {
-		return time.Time{}, err
-	}
-	defer s.w.leave()
 	var until int64
-	err := s.q.QueryRowContext(ctx, recordFailure, append([]any{key, t, t - p.Window.Milliseconds(), int64(p.Failures),
-		lock, maxLock, t - maxLock}, first...)...).Scan(&until)
+	err := s.writeReturning(ctx, func(q querier) error {
+		return q.QueryRowContext(ctx, recordFailure, append([]any{key, t, t - p.Window.Milliseconds(), int64(p.Failures),
+			lock, maxLock, t - maxLock}, first...)...).Scan(&until)
+	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows), err == nil && until <= t:
 		return time.Time{}, nil // locked already, or not locked by this failure

@@ -57,8 +57,7 @@ type prepared struct {
 	c  *stmtCache
 	db *sql.DB
 	tx *sql.Tx
-	w  writeQueue // taken by ExecContext outside a transaction
-	g  *group     // with w: runs ExecContext outside a transaction as a grouped transaction
+	g  *group // when not nil, runs ExecContext outside a transaction as a grouped transaction
 }
 
 // direct is where a query runs unprepared.
@@ -88,12 +87,6 @@ func (p prepared) ExecContext(ctx context.Context, q string, args ...any) (sql.R
 			return err
 		})
 		return res, err
-	}
-	if p.tx == nil {
-		if err := p.w.enter(ctx); err != nil {
-			return nil, err
-		}
-		defer p.w.leave()
 	}
 	if p.c == nil {
 		return p.direct().ExecContext(ctx, q, args...)

@@ -51,8 +51,8 @@ type Dialect struct {
 	// for a driver that would parse it on every call. Its connection pool must be unbounded.
 	PrepareStatements bool
 	// SerializeWrites: the database has a single writer (SQLite), so the store's writes in this
-	// process take turns in a queue (see writeQueue) instead of meeting the database's lock, on
-	// one connection, and concurrent write transactions share a commit (see group).
+	// process take turns (see group) instead of meeting the database's lock, on one connection,
+	// and concurrent write transactions share a commit.
 	SerializeWrites bool
 }
 
@@ -62,8 +62,7 @@ type Store struct {
 	d     Dialect
 	stmts *stmtCache
 	q     prepared // runs prepared statements outside a transaction
-	w     writeQueue
-	g     *group // runs write transactions when SerializeWrites
+	g     *group   // runs write transactions when SerializeWrites
 }
 
 var (
@@ -78,17 +77,15 @@ func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	if d.PrepareStatements {
 		stmts = &stmtCache{db: db}
 	}
-	var w writeQueue
 	var g *group
 	if d.SerializeWrites {
-		w = make(writeQueue, 1)
 		conn, err := db.Conn(ctx)
 		if err != nil {
 			return nil, err
 		}
-		g = &group{turn: w, conn: conn, stmts: stmts}
+		g = &group{turn: make(chan struct{}, 1), conn: conn, stmts: stmts}
 	}
-	s := &Store{db: db, d: d, stmts: stmts, q: prepared{c: stmts, db: db, w: w, g: g}, w: w, g: g}
+	s := &Store{db: db, d: d, stmts: stmts, q: prepared{c: stmts, db: db, g: g}, g: g}
 	if err := s.migrate(ctx); err != nil {
 		s.closeWriter()
 		return nil, err
@@ -210,6 +207,16 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return runTx(tx, err, fn, (*sql.Tx).Commit)
 }
 
+// writeReturning runs fn, a write that returns rows (which ExecContext cannot), on SQLite in a
+// write transaction like the store's others, so that it takes this process's write turn with
+// them; elsewhere as its one statement, in its own transaction.
+func (s *Store) writeReturning(ctx context.Context, fn func(q querier) error) error {
+	if s.g != nil {
+		return s.inTx(ctx, func(tx *sql.Tx) error { return fn(s.in(tx)) })
+	}
+	return fn(s.q)
+}
+
 // runTx runs fn in tx, just begun with err, and ends it as inTx says; commit commits.
 func runTx(tx *sql.Tx, err error, fn func(tx *sql.Tx) error, commit func(*sql.Tx) error) error {
 	if err != nil {
@@ -224,35 +231,6 @@ func runTx(tx *sql.Tx, err error, fn func(tx *sql.Tx) error, commit func(*sql.Tx
 		return err
 	}
 	return ferr
-}
-
-// writeQueue, when not nil, admits one write (a group of transactions, see group, or a
-// statement outside one) of this process at a time. SQLite has a single writer: a writer that
-// finds the lock taken waits in its busy handler, which sleeps 1, 2, 5, 10 ... up to 100 ms
-// between tries, so under concurrent writes the process idled while writes queued. Writers waiting here are woken when
-// the previous one is done; the busy handler still covers other processes sharing the file.
-// (The SQLite store also moves WAL checkpoints out of commits, which would otherwise hold the
-// turn through their fsyncs.)
-type writeQueue chan struct{}
-
-// enter waits for the turn to write, or for the end of ctx.
-func (w writeQueue) enter(ctx context.Context) error {
-	if w == nil {
-		return nil
-	}
-	select {
-	case w <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// leave ends the turn that enter began.
-func (w writeQueue) leave() {
-	if w != nil {
-		<-w
-	}
 }
 
 // row is what both *sql.Row and *sql.Rows offer.
