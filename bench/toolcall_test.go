@@ -110,8 +110,8 @@ func BenchmarkToolCall(b *testing.B) {
 		fmt.Printf("  CPU per call by kind (getrusage) and garbage collection (runtime/metrics; live heap and scan work\n  per cycle averaged over the rounds):\n")
 		for i := range 2 {
 			s := &sides[i]
-			fmt.Printf("  %-20s user %3.0f µs  system %3.0f µs  GC %3.0f µs (%2.0f%%)  %5.1f cycles/1000 calls  %3.0f kB allocated/call  live heap %4.0f kB  scan %3.0f kB stacks %3.0f kB globals %4.0f kB heap\n",
-				s.name, 1e6*s.rt.user/s.calls, 1e6*s.rt.system/s.calls, 1e6*s.rt.cpu/s.calls, 100*s.rt.cpu/s.cpu.Seconds(),
+			fmt.Printf("  %-20s user %3.0f µs  system %3.0f µs  page faults %4.1f+%.1f major/1000 calls  GC %3.0f µs (%2.0f%%)  %5.1f cycles/1000 calls  %3.0f kB allocated/call  live heap %4.0f kB  scan %3.0f kB stacks %3.0f kB globals %4.0f kB heap\n",
+				s.name, 1e6*s.rt.user/s.calls, 1e6*s.rt.system/s.calls, 1000*s.rt.minor/s.calls, 1000*s.rt.major/s.calls, 1e6*s.rt.cpu/s.calls, 100*s.rt.cpu/s.cpu.Seconds(),
 				1000*s.rt.cycles/s.calls, s.rt.alloc/s.calls/1024, s.rt.live/1024, s.rt.stackScan/1024, s.rt.globalsScan/1024, s.rt.heapScan/1024)
 		}
 		b.ReportMetric(plain, "noauth/s")
@@ -180,6 +180,7 @@ func saveCPUProfile(base string, d time.Duration, file string) error {
 // runtimeWork sums a server's CPU time by kind and its garbage collection over the measured rounds.
 type runtimeWork struct {
 	user, system       float64 // CPU seconds in user space and in the kernel (getrusage)
+	minor, major       float64 // page faults (getrusage)
 	cycles, cpu, alloc float64 // GC cycles, GC CPU seconds (the runtime's estimate, see above), bytes allocated
 	// averages over the rounds of the live heap and of what a cycle scans, in bytes, at each
 	// round's end
@@ -191,6 +192,8 @@ func (g *runtimeWork) add(before, after map[string]float64, rounds int) {
 	delta := func(name string) float64 { return after[name] - before[name] }
 	g.user += delta("rusage/user:cpu-seconds")
 	g.system += delta("rusage/system:cpu-seconds")
+	g.minor += delta("rusage/page-faults:minor")
+	g.major += delta("rusage/page-faults:major")
 	g.cycles += delta("/gc/cycles/total:gc-cycles")
 	g.cpu += delta("/cpu/classes/gc/total:cpu-seconds")
 	g.alloc += delta("/gc/heap/allocs:bytes")

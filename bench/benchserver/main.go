@@ -112,7 +112,8 @@ func withDebug(mux *http.ServeMux, withPprof bool) *http.ServeMux {
 }
 
 // runtimeMetrics writes every scalar runtime/metrics sample of the process as one JSON object
-// of name to number (histograms are left out), with the process's user and system CPU time.
+// of name to number (histograms are left out), with the process's user and system CPU time
+// and page faults.
 func runtimeMetrics(w http.ResponseWriter, _ *http.Request) {
 	descs := metrics.All()
 	samples := make([]metrics.Sample, len(descs))
@@ -129,11 +130,14 @@ func runtimeMetrics(w http.ResponseWriter, _ *http.Request) {
 			out[s.Name] = s.Value.Float64()
 		}
 	}
-	// And the process's user and system CPU time, which runtime/metrics does not split.
+	// And the process's user and system CPU time, which runtime/metrics does not split, and
+	// its page faults.
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
 		out["rusage/user:cpu-seconds"] = time.Duration(ru.Utime.Nano()).Seconds()
 		out["rusage/system:cpu-seconds"] = time.Duration(ru.Stime.Nano()).Seconds()
+		out["rusage/page-faults:minor"] = float64(ru.Minflt)
+		out["rusage/page-faults:major"] = float64(ru.Majflt)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
