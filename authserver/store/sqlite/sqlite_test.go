@@ -49,20 +49,24 @@ func TestReopen(t *testing.T) {
 	}
 }
 
+// twoHandles opens two stores on one new file, as two processes would, closed when t ends.
+func twoHandles(t *testing.T) (a, b *sqlite.Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mcpauth.db")
+	for _, s := range []**sqlite.Store{&a, &b} {
+		var err error
+		if *s, err = sqlite.Open(path); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { (*s).Close() })
+	}
+	return a, b
+}
+
 // TestTwoHandlesOneFile: two stores on one file (two processes, say mcpauth serve and the
 // mcpauth users command) see each other's writes, and a code is still redeemed exactly once.
 func TestTwoHandlesOneFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mcpauth.db")
-	a, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := twoHandles(t)
 	ctx := t.Context()
 	now := time.Now()
 	g := &store.Grant{ID: "g1", ClientID: "c1", Subject: "u1", Scopes: []string{}, Resources: []string{}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
