@@ -2,15 +2,11 @@ package authserver_test
 
 import (
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/mcpauth/mcpauth/authserver"
-	"github.com/mcpauth/mcpauth/authserver/store"
-	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
-	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
 // TestAssertionReplayAcrossInstances: two instances on one store (a PostgreSQL database; a
@@ -18,21 +14,9 @@ import (
 // 7): accepted at A, the same assertion is invalid_client at B and at A; of one fresh assertion
 // sent 16 times at once to both, exactly one request gets a token.
 func TestAssertionReplayAcrossInstances(t *testing.T) {
-	for name, instances := range map[string]func(t *testing.T) (a, b *testAS){
-		"PostgreSQL": func(t *testing.T) (a, b *testAS) { return twoInstances(t, testenv.PostgresDSN(t), nil) },
-		"SQLite": func(t *testing.T) (a, b *testAS) {
-			path := filepath.Join(t.TempDir(), "shared.db")
-			return twoInstancesOn(t, func() store.Store {
-				st, err := sqlite.Open(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return st
-			}, nil)
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			a, b := instances(t)
+	for _, backend := range sharedStores {
+		t.Run(backend.name, func(t *testing.T) {
+			a, b := twoInstancesOn(t, backend.open(t), nil)
 			key := newClientKey(t)
 			info, _, err := a.Admin().AddClient(t.Context(), authserver.StaticClient{
 				Name: "signed backend", JWKS: key.jwks(t), GrantTypes: []string{"client_credentials"},
