@@ -82,7 +82,7 @@ const checkpointInterval = 200 * time.Millisecond
 // checkpoint copies committed pages from the WAL into the database file every
 // checkpointInterval until ctx ends, without waiting for readers or writers (PASSIVE). SQLite's
 // own automatic checkpoint runs in the commit that fills the WAL past 1,000 pages, with its
-// fsyncs, while that writer still holds its turn in the store's write queue: every other write
+// fsyncs, while that writer still holds the store's write turn (sqlstore's group): every other write
 // of the process waited for the disk (refresh rotations at 32 connections ran at half the rate).
 // What a commit wrote is in the WAL, fsynced, whether or not it was checkpointed yet.
 func checkpoint(ctx context.Context, db *sql.DB) {

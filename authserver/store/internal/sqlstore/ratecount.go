@@ -43,15 +43,7 @@ func (s *Store) CountRate(ctx context.Context, key string, now time.Time, l stor
 		}
 		return nil
 	}
-	var err error
-	if s.d.SerializeWrites {
-		// SQLite: a write transaction like the store's others, so that it takes this process's
-		// write turn with them.
-		err = s.inTx(ctx, func(tx *sql.Tx) error { return count(s.in(tx)) })
-	} else {
-		err = count(s.q) // one statement, in its own transaction
-	}
-	if err != nil {
+	if err := s.writeReturning(ctx, count); err != nil {
 		return store.RateCount{}, false, s.conflict(err)
 	}
 	return store.RateCount{Key: key, FullAt: tm(full)}, counted, nil
