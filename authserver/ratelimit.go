@@ -41,11 +41,56 @@ type limiter struct {
 	st     store.RateCountStore
 	now    func() time.Time
 
-	mu     sync.Mutex   // serialises pruning
-	n      atomic.Int64 // number of keys in the view
-	spent  sync.Map     // key → the FullAt (time.Time) it was seen spent with
-	nLease atomic.Int64 // number of keys in leases
-	leases sync.Map     // key → *lease
+	mu     sync.Mutex // serialises pruning
+	spent  countedMap // key → the FullAt (time.Time) it was seen spent with
+	leases countedMap // key → *lease
+}
+
+// countedMap is a sync.Map that counts its entries, so that the local views can be bounded
+// (maxBuckets) without ranging over them.
+type countedMap struct {
+	m sync.Map
+	n atomic.Int64
+}
+
+func (c *countedMap) len() int64                  { return c.n.Load() }
+func (c *countedMap) load(key any) (any, bool)    { return c.m.Load(key) }
+func (c *countedMap) swap(key, old, new any) bool { return c.m.CompareAndSwap(key, old, new) }
+func (c *countedMap) clear()                      { c.m.Clear(); c.n.Store(0) }
+
+// store sets key to v and reports whether key is new.
+func (c *countedMap) store(key, v any) bool {
+	_, loaded := c.m.Swap(key, v)
+	if !loaded {
+		c.n.Add(1)
+	}
+	return !loaded
+}
+
+// loadOrStore returns key's value, storing v first if key had none (added).
+func (c *countedMap) loadOrStore(key, v any) (actual any, added bool) {
+	actual, loaded := c.m.LoadOrStore(key, v)
+	if !loaded {
+		c.n.Add(1)
+	}
+	return actual, !loaded
+}
+
+// delete removes key.
+func (c *countedMap) delete(key any) {
+	if _, loaded := c.m.LoadAndDelete(key); loaded {
+		c.n.Add(-1)
+	}
+}
+
+// deleteIf removes each entry for which drop is true, unless it changed meanwhile.
+func (c *countedMap) deleteIf(drop func(key, v any) bool) {
+	c.m.Range(func(key, v any) bool {
+		if drop(key, v) && c.m.CompareAndDelete(key, v) {
+			c.n.Add(-1)
+		}
+		return true
+	})
 }
 
 // maxEvents bounds a budget: a billion events a period is no limit in practice, and keeps the
@@ -93,10 +138,10 @@ func rateKey(prefix, v string) string {
 
 // blocked reports whether the view holds key as spent, and for how long. It asks no store.
 func (l *limiter) blocked(key string) (time.Duration, bool) {
-	if l == nil || l.n.Load() == 0 {
+	if l == nil || l.spent.len() == 0 {
 		return 0, false
 	}
-	v, ok := l.spent.Load(key)
+	v, ok := l.spent.load(key)
 	if !ok {
 		return 0, false
 	}
@@ -115,15 +160,12 @@ func (l *limiter) learn(key string, rc *store.RateCount) (time.Duration, bool) {
 	if wait <= 0 {
 		return 0, false
 	}
-	if _, loaded := l.spent.Swap(key, rc.FullAt); !loaded {
-		if l.n.Add(1) > maxBuckets {
-			l.sweep()
-			if l.n.Load() > maxBuckets { // a flood of spent keys: start over
-				l.mu.Lock()
-				l.spent.Clear()
-				l.n.Store(0)
-				l.mu.Unlock()
-			}
+	if l.spent.store(key, rc.FullAt) && l.spent.len() > maxBuckets {
+		l.sweep()
+		if l.spent.len() > maxBuckets { // a flood of spent keys: start over
+			l.mu.Lock()
+			l.spent.clear()
+			l.mu.Unlock()
 		}
 	}
 	return wait, true
@@ -177,10 +219,11 @@ func (l *limiter) take(ctx context.Context, key string) (counted bool, wait time
 			}()
 		}
 	}
-	rc, counted, err := l.st.CountRate(ctx, rateKey(l.prefix, key), l.now(), l.limit, n)
+	name := rateKey(l.prefix, key)
+	rc, counted, err := l.st.CountRate(ctx, name, l.now(), l.limit, n)
 	if err == nil && !counted && n > 1 { // no room for a lease: maybe for one event
 		n = 1
-		rc, counted, err = l.st.CountRate(ctx, rateKey(l.prefix, key), l.now(), l.limit, 1)
+		rc, counted, err = l.st.CountRate(ctx, name, l.now(), l.limit, 1)
 	}
 	if err != nil {
 		return false, 0, err
@@ -191,19 +234,15 @@ func (l *limiter) take(ctx context.Context, key string) (counted bool, wait time
 
 // leaseOf returns key's lease, creating an empty one if needed.
 func (l *limiter) leaseOf(key string) *lease {
-	if v, ok := l.leases.Load(key); ok {
+	if v, ok := l.leases.load(key); ok {
 		return v.(*lease)
 	}
-	if l.nLease.Load() >= maxBuckets { // many keys: start over (what the leases had left is lost)
+	if l.leases.len() >= maxBuckets { // many keys: start over (what the leases had left is lost)
 		l.mu.Lock()
-		l.leases.Clear()
-		l.nLease.Store(0)
+		l.leases.clear()
 		l.mu.Unlock()
 	}
-	v, loaded := l.leases.LoadOrStore(key, &lease{})
-	if !loaded {
-		l.nLease.Add(1)
-	}
+	v, _ := l.leases.loadOrStore(key, &lease{})
 	return v.(*lease)
 }
 
@@ -215,19 +254,11 @@ func (l *limiter) sweep() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.spent.Range(func(k, v any) bool {
+	l.spent.deleteIf(func(_, v any) bool {
 		rc := store.RateCount{FullAt: v.(time.Time)}
-		if rc.Wait(now, l.limit) <= 0 && l.spent.CompareAndDelete(k, v) {
-			l.n.Add(-1)
-		}
-		return true
+		return rc.Wait(now, l.limit) <= 0
 	})
-	l.leases.Range(func(k, v any) bool {
-		if now.UnixNano() >= v.(*lease).until.Load() && l.leases.CompareAndDelete(k, v) {
-			l.nLease.Add(-1)
-		}
-		return true
-	})
+	l.leases.deleteIf(func(_, v any) bool { return now.UnixNano() >= v.(*lease).until.Load() })
 }
 
 // setRetryAfter says in whole seconds, rounded up, when a refused request may be sent again.
@@ -427,9 +458,8 @@ func (w *authFailureWatch) Unwrap() http.ResponseWriter { return w.ResponseWrite
 type knownClientAddrs struct {
 	st    store.RateCountStore
 	now   func() time.Time
-	mu    sync.Mutex   // serialises pruning
-	n     atomic.Int64 // number of entries
-	addrs sync.Map     // clientAddrKey → when its mark in the store was last written
+	mu    sync.Mutex // serialises pruning
+	addrs countedMap // clientAddrKey → when its mark in the store was last written
 }
 
 type clientAddrKey struct{ clientID, addr string }
@@ -446,7 +476,7 @@ func (k *knownClientAddrs) known(clientID, addr string) bool {
 	if k == nil || clientID == "" {
 		return false
 	}
-	v, ok := k.addrs.Load(clientAddrKey{clientID, addr})
+	v, ok := k.addrs.load(clientAddrKey{clientID, addr})
 	return ok && k.now().Sub(v.(time.Time)) < knownClientAddrTTL
 }
 
@@ -462,17 +492,14 @@ func (k *knownClientAddrs) learn(clientID, addr string, mark *store.RateCount) b
 
 // add records that key's mark was written at, unless the view is full of live entries.
 func (k *knownClientAddrs) add(key clientAddrKey, at time.Time) bool {
-	if k.n.Load() >= maxBuckets {
+	if k.addrs.len() >= maxBuckets {
 		k.sweep()
-		if k.n.Load() >= maxBuckets { // full of live entries: this address stays unknown here
+		if k.addrs.len() >= maxBuckets { // full of live entries: this address stays unknown here
 			return false
 		}
 	}
-	if _, loaded := k.addrs.LoadOrStore(key, at); loaded {
-		return false
-	}
-	k.n.Add(1)
-	return true
+	_, added := k.addrs.loadOrStore(key, at)
+	return added
 }
 
 // succeeded records a successful authentication of clientID from addr. It writes the mark only
@@ -483,8 +510,8 @@ func (k *knownClientAddrs) succeeded(ctx context.Context, clientID, addr string)
 		return nil
 	}
 	key, now := clientAddrKey{clientID, addr}, k.now()
-	if v, ok := k.addrs.Load(key); ok {
-		if now.Sub(v.(time.Time)) <= time.Hour || !k.addrs.CompareAndSwap(key, v, now) {
+	if v, ok := k.addrs.load(key); ok {
+		if now.Sub(v.(time.Time)) <= time.Hour || !k.addrs.swap(key, v, now) {
 			return nil // recent enough, or another request is writing it
 		}
 	} else if !k.add(key, now) {
@@ -499,9 +526,7 @@ func (k *knownClientAddrs) failed(ctx context.Context, clientID, addr string, ma
 	if k == nil || clientID == "" {
 		return nil
 	}
-	if _, loaded := k.addrs.LoadAndDelete(clientAddrKey{clientID, addr}); loaded {
-		k.n.Add(-1)
-	}
+	k.addrs.delete(clientAddrKey{clientID, addr})
 	if !marked {
 		return nil
 	}
@@ -516,14 +541,7 @@ func (k *knownClientAddrs) sweep() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
-	k.addrs.Range(func(key, v any) bool {
-		if now.Sub(v.(time.Time)) >= knownClientAddrTTL {
-			if _, loaded := k.addrs.LoadAndDelete(key); loaded {
-				k.n.Add(-1)
-			}
-		}
-		return true
-	})
+	k.addrs.deleteIf(func(_, v any) bool { return now.Sub(v.(time.Time)) >= knownClientAddrTTL })
 }
 
 // clientAddr returns the address of the client that sent r: the connection's peer, or, when

@@ -41,7 +41,7 @@ func TestLimiterViewBounded(t *testing.T) {
 		if _, ok := l.learn("flood-"+strconv.Itoa(i), &store.RateCount{FullAt: time.Now().Add(time.Minute)}); !ok {
 			t.Fatal("a spent key was not taken in")
 		}
-		if n := l.n.Load(); n > maxBuckets {
+		if n := l.spent.len(); n > maxBuckets {
 			t.Fatalf("%d keys in the view after %d", n, i+1)
 		}
 	}
@@ -85,14 +85,14 @@ func TestKnownClientAddrsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := k.n.Load(); n != maxBuckets || !k.known("c", "0") || k.known("c", strconv.Itoa(maxBuckets)) {
+	if n := k.addrs.len(); n != maxBuckets || !k.known("c", "0") || k.known("c", strconv.Itoa(maxBuckets)) {
 		t.Fatalf("%d entries; first known %v, one past the bound known %v", n, k.known("c", "0"), k.known("c", strconv.Itoa(maxBuckets)))
 	}
 	now = now.Add(knownClientAddrTTL)
 	if err := k.succeeded(t.Context(), "c", "new"); err != nil {
 		t.Fatal(err)
 	}
-	if n := k.n.Load(); n != 1 || !k.known("c", "new") || k.known("c", "0") {
+	if n := k.addrs.len(); n != 1 || !k.known("c", "new") || k.known("c", "0") {
 		t.Fatalf("after a day: %d entries", n)
 	}
 }
@@ -274,12 +274,12 @@ func TestJanitorDeletesExpiredRateCounts(t *testing.T) {
 	}
 	at.Add(time.Minute.Milliseconds()) // the budget of one a minute is whole again
 	s.sweep(ctx)
-	if n := records(); n != 1 || s.clientAuthLim.n.Load() != 0 {
-		t.Fatalf("%d records, %d keys in the view after the budget refilled, want the mark only", n, s.clientAuthLim.n.Load())
+	if n := records(); n != 1 || s.clientAuthLim.spent.len() != 0 {
+		t.Fatalf("%d records, %d keys in the view after the budget refilled, want the mark only", n, s.clientAuthLim.spent.len())
 	}
 	at.Add(knownClientAddrTTL.Milliseconds())
 	s.sweep(ctx)
-	if n := records(); n != 0 || s.knownClientAddrs.n.Load() != 0 {
-		t.Fatalf("%d records, %d known addresses after the mark passed", n, s.knownClientAddrs.n.Load())
+	if n := records(); n != 0 || s.knownClientAddrs.addrs.len() != 0 {
+		t.Fatalf("%d records, %d known addresses after the mark passed", n, s.knownClientAddrs.addrs.len())
 	}
 }
