@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -24,15 +25,62 @@ func (s *Server) audit(ctx context.Context, event string, args ...any) {
 	s.log.Log(ctx, level, "audit: "+event, append([]any{slog.String("audit", event)}, args...)...)
 }
 
-// auditTokenIssued is audit(ctx, "token.issued", ...) for every access token issued, without
-// the conversions of audit's variadic arguments (one record per token makes it hot).
+// auditTokenIssued is audit(ctx, "token.issued", ...) for every access token issued, made
+// cheaper because it is written once per token: the attributes need no conversion, the
+// audience formats itself (audience), and the record carries a fixed source (tokenIssuedPC)
+// instead of the one slog.Logger finds by walking the stack.
 func (s *Server) auditTokenIssued(ctx context.Context, c *accessClaims) {
-	if !s.log.Enabled(ctx, slog.LevelInfo) {
+	h := s.log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "audit: token.issued", slog.String("audit", "token.issued"),
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "audit: token.issued", tokenIssuedPC)
+	r.AddAttrs(slog.String("audit", "token.issued"),
 		slog.String("client_id", c.ClientID), slog.String("subject", c.Subject), slog.String("grant_id", c.GrantID),
-		slog.String("jti", c.ID), slog.String("scope", c.Scope), slog.Any("aud", []string(c.Audience)))
+		slog.String("jti", c.ID), slog.String("scope", c.Scope), slog.Any("aud", audience(c.Audience)))
+	_ = h.Handle(ctx, r)
+}
+
+// tokenIssuedPC is the source of token.issued records for handlers that report one: this line.
+var tokenIssuedPC = func() uintptr {
+	var pc [1]uintptr
+	runtime.Callers(1, pc[:])
+	return pc[0]
+}()
+
+// audience is the aud of a token.issued record. It formats itself as slog formats a []string,
+// without reflection: [a b] for the text handler (fmt's %+v), a JSON array for the JSON handler.
+type audience []string
+
+// MarshalText implements encoding.TextMarshaler, which slog's text handler uses.
+func (a audience) MarshalText() ([]byte, error) {
+	n := 2
+	for _, s := range a {
+		n += len(s) + 1
+	}
+	b := append(make([]byte, 0, n), '[')
+	for i, s := range a {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, s...)
+	}
+	return append(b, ']'), nil
+}
+
+// MarshalJSON implements json.Marshaler, which slog's JSON handler uses (before MarshalText).
+func (a audience) MarshalJSON() ([]byte, error) {
+	if a == nil {
+		return []byte("null"), nil
+	}
+	b := []byte{'['}
+	for i, s := range a {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']'), nil
 }
 
 // LogWriter batches log records (audit records among them) for an io.Writer such as standard
