@@ -98,14 +98,19 @@ func (cc *clientCache) touched(id string, at time.Time) {
 	}
 }
 
-// clone copies the client and its stored record (the RFC 7592 update handler changes both).
+// clone copies the client and its stored record (the RFC 7592 update handler changes both),
+// the two in one allocation.
 func (c *client) clone() *client {
-	cp := *c
-	if c.stored != nil {
-		st := *c.stored
-		cp.stored = &st
+	if c.stored == nil {
+		cp := *c
+		return &cp
 	}
-	return &cp
+	both := &struct {
+		c  client
+		st store.Client
+	}{*c, *c.stored}
+	both.c.stored = &both.st
+	return &both.c
 }
 
 // cachingStore is the server's store: every write to a client through it updates the cache.

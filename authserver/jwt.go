@@ -102,10 +102,10 @@ func (s *Server) signAccessToken(ctx context.Context, c *accessClaims) (string, 
 	if err != nil {
 		return "", err
 	}
-	var buf [1024]byte
-	payload := c.appendJSON(buf[:0])
+	// The claims and the token share one buffer: the claims at its start, the token after them.
+	payload := c.appendJSON(make([]byte, 0, 2048))
 	b64 := base64.RawURLEncoding
-	tok := make([]byte, 0, len(key.header)+b64.EncodedLen(len(payload))+1+b64.EncodedLen(64))
+	tok := payload[len(payload):]
 	tok = append(tok, key.header...)
 	tok = b64.AppendEncode(tok, payload)
 	digest := sha256.Sum256(tok)
@@ -181,5 +181,5 @@ func (s *Server) parseAccessToken(ctx context.Context, raw string) (*accessClaim
 	return &c, nil
 }
 
-// numericDate converts a time for a JWT claim.
-func numericDate(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }
+// numericDate converts a time for a JWT claim (RFC 7519 §2: seconds since the epoch).
+func numericDate(t time.Time) jwt.NumericDate { return jwt.NumericDate(t.Unix()) }

@@ -470,7 +470,7 @@ func (s *Server) Handler() http.Handler {
 // No credentials (cookies) are involved, so any origin is allowed. A nil h answers preflights.
 func (s *Server) cors(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header()["Access-Control-Allow-Origin"] = headerAnyOrigin
 		if r.Method == http.MethodOptions || h == nil {
 			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
 			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
@@ -481,6 +481,9 @@ func (s *Server) cors(h http.HandlerFunc) http.HandlerFunc {
 		h(w, r)
 	}
 }
+
+// headerAnyOrigin is the value of Access-Control-Allow-Origin, shared (net/http only reads it).
+var headerAnyOrigin = []string{"*"}
 
 // resourcesScopes returns the union of the scopes of the given resources.
 func (s *Server) resourcesScopes(uris []string) []string {

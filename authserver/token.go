@@ -7,18 +7,16 @@ package authserver
 import (
 	"context"
 	"errors"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4/jwt"
+
 	"github.com/mcpauth/mcpauth/authserver/store"
 )
-
-// maxTokenRequestBytes bounds a token, revocation or introspection request body.
-const maxTokenRequestBytes = 64 << 10
 
 // tokenRequest is a parsed token request (RFC 6749 §4.1.3, §6; OAuth 2.1 §4.3; RFC 8707 §2.2).
 type tokenRequest struct {
@@ -28,7 +26,8 @@ type tokenRequest struct {
 	codeVerifier string
 	refreshToken string
 	deviceCode   string   // RFC 8628 §3.4
-	scopes       []string // nil when the request has no scope parameter
+	scope        string   // the scope parameter as sent
+	scopes       []string // its scopes; nil when the request has no scope parameter
 	resources    []string
 }
 
@@ -43,10 +42,10 @@ func parseTokenRequest(form url.Values) (*tokenRequest, *oauthError) {
 	tr := &tokenRequest{
 		grantType: form.Get("grant_type"), code: form.Get("code"), redirectURI: form.Get("redirect_uri"),
 		codeVerifier: form.Get("code_verifier"), refreshToken: form.Get("refresh_token"),
-		deviceCode: form.Get("device_code"),
+		deviceCode: form.Get("device_code"), scope: form.Get("scope"),
 	}
 	if form.Has("scope") {
-		scopes, e := parseScope(form.Get("scope"))
+		scopes, e := parseScope(tr.scope)
 		if e != nil {
 			return nil, e
 		}
@@ -122,21 +121,6 @@ var (
 	headerNoStore = []string{"no-store"}
 	headerNoCache = []string{"no-cache"}
 )
-
-// readForm parses an application/x-www-form-urlencoded POST body of bounded size.
-func readForm(w http.ResponseWriter, r *http.Request) *oauthError {
-	const form = "application/x-www-form-urlencoded"
-	if ct := r.Header.Get("Content-Type"); ct != form { // parsed only when not the plain type
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != form {
-			return newError(errInvalidRequest, "the request body must be application/x-www-form-urlencoded")
-		}
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestBytes)
-	if err := r.ParseForm(); err != nil {
-		return newError(errInvalidRequest, "the request body cannot be parsed")
-	}
-	return nil
-}
 
 // handleToken is POST /token.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
@@ -365,11 +349,7 @@ func (s *Server) clientCredentials(ctx context.Context, c *client, tr *tokenRequ
 		return nil, e
 	}
 	req := &authRequest{client: c, resources: resources}
-	scope := ""
-	if tr.scopes != nil {
-		scope = strings.Join(tr.scopes, " ")
-	}
-	if e := s.checkScopes(req, scope); e != nil {
+	if e := s.checkScopes(req, tr.scope); e != nil {
 		return nil, e
 	}
 	// No grant record: the grant is the client itself, so deleting the client ends it.
@@ -385,10 +365,10 @@ func (s *Server) clientCredentials(ctx context.Context, c *client, tr *tokenRequ
 // grant, client and jti are checked at introspection.
 func (s *Server) mintAccessToken(ctx context.Context, c *client, g *store.Grant, scopes, audience []string) (*tokenResponse, error) {
 	now := s.now()
+	dates := &[3]jwt.NumericDate{numericDate(now.Add(s.cfg.AccessTokenTTL)), numericDate(now), numericDate(now)} // one allocation
 	claims := &accessClaims{
 		Issuer: s.cfg.Issuer, Subject: c.id, Audience: audience, ClientID: c.id, Scope: strings.Join(scopes, " "),
-		Expiry: numericDate(now.Add(s.cfg.AccessTokenTTL)), IssuedAt: numericDate(now), NotBefore: numericDate(now),
-		ID: randomToken(16), QuotaTier: c.quotaTier(),
+		Expiry: &dates[0], IssuedAt: &dates[1], NotBefore: &dates[2], ID: randomToken(16), QuotaTier: c.quotaTier(),
 	}
 	if g != nil {
 		claims.Subject, claims.GrantID = g.Subject, g.ID

@@ -50,14 +50,14 @@ func postBench(b *testing.B, h http.Handler, path string, form url.Values, user,
 }
 
 // BenchmarkClientCredentials: one client_credentials token (cached client, secret check,
-// signed JWT; no store access).
+// signed JWT; no store access), the request bench/run.sh sends (Basic, scope, resource).
 func BenchmarkClientCredentials(b *testing.B) {
 	s, h := benchAS(b)
 	c, secret, err := s.Admin().AddClient(b.Context(), authserver.StaticClient{Confidential: true, GrantTypes: []string{"client_credentials"}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	form := url.Values{"grant_type": {"client_credentials"}}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"weather:read"}, "resource": {resourceA}}
 	for b.Loop() {
 		postBench(b, h, "/token", form, c.ID, secret)
 	}
