@@ -32,6 +32,7 @@ var ErrInvalidText = sqlstore.ErrInvalidText
 const migrationLock = 0x6d6370617574 // "mcpaut"
 
 var dialect = sqlstore.Dialect{
+	Name:          "postgres",
 	RowLocks:      true,
 	MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 	Classify:      classify,

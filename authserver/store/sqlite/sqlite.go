@@ -40,7 +40,7 @@ type Store struct {
 // retries (busy_timeout waits for the write lock instead), prepared statements (the driver
 // parses a query on every call otherwise; the pool is unbounded, as they need), and one writer
 // at a time in the process, as SQLite has, whose concurrent transactions share one commit.
-var dialect = sqlstore.Dialect{Classify: classify, PrepareStatements: true, SerializeWrites: true}
+var dialect = sqlstore.Dialect{Name: "sqlite", Classify: classify, PrepareStatements: true, SerializeWrites: true}
 
 // Open opens (creating if needed) the SQLite database at path and migrates its schema to the
 // current version.

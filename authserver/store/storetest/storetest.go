@@ -483,12 +483,22 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	// g1 expires (24h) with its code and tokens; g2 lives on, but its unused code expired.
 	grantFor(t, s, "g1", "c1", "u1", t0)
 	must(t, s.CreateRefreshToken(ctx, refresh("r1", "g1", t0)))
+	// r1's rotations r1.1 … r1.3 expire with g1, r2's r2.1 … r2.3 live on with g2.
+	rotateChain := func(first string) {
+		for i, prev := 1, first; i <= 3; i++ {
+			next := fmt.Sprintf("%s.%d", first, i)
+			must(t, s.RotateRefreshToken(ctx, prev, refresh(next, "", t0), t0))
+			prev = next
+		}
+	}
+	rotateChain("r1")
 	must(t, s.RevokeAccessToken(ctx, "j1", t0.Add(time.Hour)))
 	g2 := &store.Grant{ID: "g2", ClientID: "c1", Subject: "u1", Scopes: []string{}, Resources: []string{}, CreatedAt: t0, ExpiresAt: later.Add(time.Hour)}
 	must(t, s.CreateAuthCode(ctx, g2, &store.AuthCode{Hash: "code-g2", GrantID: "g2", ClientID: "c1", Subject: "u1", Scopes: []string{},
 		Resources: []string{}, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}))
 	r2 := refresh("r2", "g2", t0) // expired itself, but kept for reuse detection while g2 lives
 	must(t, s.CreateRefreshToken(ctx, r2))
+	rotateChain("r2")
 	must(t, s.RevokeAccessToken(ctx, "j2", later.Add(time.Minute)))
 	must(t, s.AddSigningKey(ctx, &store.SigningKey{ID: "k-old", Algorithm: "ES256", Encrypted: []byte("x"), CreatedAt: t0,
 		SignUntil: t0.Add(time.Hour), PublishUntil: t0.Add(2 * time.Hour)}))
@@ -497,12 +507,14 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 
 	n, err := s.DeleteExpired(ctx, later)
 	must(t, err)
-	// old session, code-g1, r1, j1, g1, code-g2, k-old
-	equal(t, "deleted records", n, 7)
+	// old session, code-g1, r1 and its 3 rotations, j1, g1, code-g2, k-old
+	equal(t, "deleted records", n, 10)
 	for what, err := range map[string]error{
 		"old session": func() error { _, err := s.GetSession(ctx, "old", t0); return err }(),
 		"grant g1":    func() error { _, err := s.GetGrant(ctx, "g1"); return err }(),
 		"token r1":    func() error { _, _, err := s.GetRefreshToken(ctx, "r1"); return err }(),
+		"token r1.2":  func() error { _, _, err := s.GetRefreshToken(ctx, "r1.2"); return err }(),
+		"token r1.3":  func() error { _, _, err := s.GetRefreshToken(ctx, "r1.3"); return err }(),
 		"code g1":     func() error { _, err := s.RedeemAuthCode(ctx, "code-g1", later); return err }(),
 		"code g2":     func() error { _, err := s.RedeemAuthCode(ctx, "code-g2", later); return err }(),
 	} {
@@ -512,6 +524,7 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 		"live session": func() error { _, err := s.GetSession(ctx, "live", later); return err }(),
 		"grant g2":     func() error { _, err := s.GetGrant(ctx, "g2"); return err }(),
 		"token r2":     func() error { _, _, err := s.GetRefreshToken(ctx, "r2"); return err }(),
+		"token r2.3":   func() error { _, _, err := s.GetRefreshToken(ctx, "r2.3"); return err }(),
 	} {
 		if err != nil {
 			t.Fatalf("%s was deleted: %v", what, err)

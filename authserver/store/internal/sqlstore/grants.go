@@ -97,13 +97,18 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time) 
 
 // --- refresh tokens
 
+// A grant's refresh tokens form a chain: each names the one it replaced (prev_id, 0 for the
+// first), so that the janitor finds them all from the first (see DeleteExpired) and a rotation
+// adds no entry to an index keyed by grant (migration 007).
+
 func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
-	return s.insertRefresh(ctx, s.q, t)
+	return s.insertRefresh(ctx, s.q, t, 0)
 }
 
-func (s *Store) insertRefresh(ctx context.Context, ex querier, t *store.RefreshToken) error {
-	_, err := ex.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at)
-		VALUES ($1,$2,$3,$4,$5,$6)`, t.Hash, t.GrantID, t.ClientID, ms(t.CreatedAt), ms(t.ExpiresAt), ms(t.UsedAt))
+// insertRefresh stores t, which replaces the token whose id is prev (0: none).
+func (s *Store) insertRefresh(ctx context.Context, ex querier, t *store.RefreshToken, prev int64) error {
+	_, err := ex.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at, prev_id)
+		VALUES ($1,$2,$3,$4,$5,$6,$7)`, t.Hash, t.GrantID, t.ClientID, ms(t.CreatedAt), ms(t.ExpiresAt), ms(t.UsedAt), prev)
 	return s.conflict(err)
 }
 
@@ -134,17 +139,17 @@ const (
 	// READ COMMITTED re-check of FOR UPDATE rows); then the old token is spent and the next one
 	// inserted. One statement is one transaction and one round trip.
 	rotateLocked = `WITH cur AS (
-			SELECT r.hash, r.grant_id FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+			SELECT r.id, r.grant_id FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
 			WHERE r.hash = $2 AND r.used_at = 0 AND g.revoked_at = 0 FOR UPDATE OF r, g),
 		spent AS (
-			UPDATE refresh_tokens SET used_at = $1 FROM cur WHERE refresh_tokens.hash = cur.hash RETURNING cur.grant_id)
-		INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at)
-			SELECT $3, grant_id, $4, $5, $6, 0 FROM spent`
+			UPDATE refresh_tokens SET used_at = $1 FROM cur WHERE refresh_tokens.id = cur.id RETURNING cur.id, cur.grant_id)
+		INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at, prev_id)
+			SELECT $3, grant_id, $4, $5, $6, 0, id FROM spent`
 	// spendSerialized (one writer at a time, in a transaction): spends the old token, returning
-	// its grant.
+	// its id and grant.
 	spendSerialized = `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at = 0
 		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at = 0)
-		RETURNING grant_id`
+		RETURNING id, grant_id`
 )
 
 // RotateRefreshToken spends the old token and stores the next one in one statement when the
@@ -165,22 +170,22 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 		}
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var grantID string
 		if !s.d.RowLocks {
-			var grantID string
-			err := s.in(tx).QueryRowContext(ctx, spendSerialized, ms(now), oldHash).Scan(&grantID)
+			err := s.in(tx).QueryRowContext(ctx, spendSerialized, ms(now), oldHash).Scan(&id, &grantID)
 			if err == nil {
 				n := *next
 				n.GrantID = grantID
-				return s.insertRefresh(ctx, s.in(tx), &n)
+				return s.insertRefresh(ctx, s.in(tx), &n, id)
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return s.notFound(err)
 			}
 		}
-		var grantID string
 		var used, revoked int64
-		err := s.in(tx).QueryRowContext(ctx, `SELECT r.grant_id, r.used_at, g.revoked_at FROM refresh_tokens r
-			JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1`+s.forUpdate(" OF r, g"), oldHash).Scan(&grantID, &used, &revoked)
+		err := s.in(tx).QueryRowContext(ctx, `SELECT r.id, r.grant_id, r.used_at, g.revoked_at FROM refresh_tokens r
+			JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1`+s.forUpdate(" OF r, g"), oldHash).Scan(&id, &grantID, &used, &revoked)
 		if err != nil {
 			return s.notFound(err)
 		}
@@ -193,12 +198,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 			}
 			return store.ErrAlreadyUsed
 		}
-		if _, err := s.in(tx).ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, ms(now), oldHash); err != nil {
+		if _, err := s.in(tx).ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE id = $2`, ms(now), id); err != nil {
 			return err
 		}
 		n := *next
 		n.GrantID = grantID
-		return s.insertRefresh(ctx, s.in(tx), &n)
+		return s.insertRefresh(ctx, s.in(tx), &n, id)
 	})
 }
 
@@ -254,8 +259,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 			`DELETE FROM auth_codes WHERE grant_id IN (SELECT id FROM grants WHERE expires_at <= $1)
 				OR (used_at = 0 AND expires_at <= $1)`,
 			// Refresh tokens, used ones included, live as long as their grant, so that the reuse
-			// of a rotated token is detected for the grant's whole life.
-			`DELETE FROM refresh_tokens WHERE grant_id IN (SELECT id FROM grants WHERE expires_at <= $1)`,
+			// of a rotated token is detected for the grant's whole life. A grant's tokens are
+			// its first one and those chained to it.
+			deleteExpiredRefreshTokens,
 			`DELETE FROM revoked_access_tokens WHERE expires_at <= $1`,
 			`DELETE FROM grants WHERE expires_at <= $1`,
 			`DELETE FROM signing_keys WHERE publish_until <= $1`,
@@ -270,6 +276,16 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	})
 	return n, err
 }
+
+// deleteExpiredRefreshTokens deletes the tokens of the grants expired at $1 (grants_expires):
+// from each grant's first token (refresh_tokens_first), along the chain of tokens that replaced
+// it (refresh_tokens_next; its condition, prev_id > 0, is repeated for the planners to use it).
+// CROSS JOIN keeps SQLite from scanning every grant's first token instead.
+const deleteExpiredRefreshTokens = `WITH RECURSIVE family (id) AS (
+		SELECT r.id FROM grants g CROSS JOIN refresh_tokens r WHERE g.expires_at <= $1 AND r.grant_id = g.id AND r.prev_id = 0
+		UNION ALL
+		SELECT r.id FROM family f JOIN refresh_tokens r ON r.prev_id = f.id AND r.prev_id > 0)
+	DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM family)`
 
 func rowsAffected(res sql.Result, err error) (int, error) {
 	if err != nil {

@@ -1,5 +1,7 @@
 // Schema migrations, applied when a store opens: numbered SQL files in migrations/, run in
-// order in one transaction, each recorded in schema_migrations.
+// order in one transaction, each recorded in schema_migrations. NNN_name.sql runs on every
+// database; NNN_name.<Dialect.Name>.sql (e.g. 007_x.sqlite.sql and 007_x.postgres.sql) only on
+// that one, for a change the two databases spell differently.
 package sqlstore
 
 import (
@@ -22,8 +24,9 @@ type migration struct {
 	sql     string
 }
 
-// migrations returns the embedded migrations ordered by version (the number before "_").
-func migrations() ([]migration, error) {
+// migrations returns the embedded migrations for the database named dialect ordered by version
+// (the number before "_").
+func migrations(dialect string) ([]migration, error) {
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
 	if err != nil {
 		return nil, err
@@ -31,6 +34,9 @@ func migrations() ([]migration, error) {
 	var out []migration
 	for _, name := range names {
 		base := strings.TrimPrefix(name, "migrations/")
+		if only := strings.Split(strings.TrimSuffix(base, ".sql"), "."); len(only) > 1 && only[len(only)-1] != dialect {
+			continue // another database's
+		}
 		num, _, _ := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
 		if err != nil {
@@ -43,13 +49,18 @@ func migrations() ([]migration, error) {
 		out = append(out, migration{version: v, name: base, sql: string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s have one version", out[i-1].name, out[i].name)
+		}
+	}
 	return out, nil
 }
 
 // migrate brings the database's schema to the newest version. It refuses a database whose
 // schema is newer than this program knows.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := migrations(s.d.Name)
 	if err == nil {
 		err = s.inTx(ctx, func(tx *sql.Tx) error { return applyMigrations(ctx, tx, s.d.MigrationLock, ms) })
 	}

@@ -38,6 +38,8 @@ var ErrInvalidText = errors.New("store: text must be valid UTF-8 without NUL byt
 
 // Dialect is what differs between the databases.
 type Dialect struct {
+	// Name names the database ("sqlite", "postgres") for the migrations written for it alone.
+	Name string
 	// RowLocks: reads that a transaction then decides on lock their rows (SELECT ... FOR
 	// UPDATE). Without row locks (SQLite), every transaction must take the database's write
 	// lock when it begins (BEGIN IMMEDIATE), which serialises the same decisions.
