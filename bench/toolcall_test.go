@@ -3,22 +3,65 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mcpauth/mcpauth/bench/harness"
+	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
-// BenchmarkToolCall: tools/call per second of the example go-sdk MCP server with no
+// rounds is how many rounds BenchmarkToolCall's measurement is divided into.
+var rounds = flag.Int("bench.rounds", 8, "BenchmarkToolCall: rounds of the measurement")
+
+// warmUp is how long the new servers of a BenchmarkToolCall round take calls before the round
+// is measured (their heap grows to its steady size, their first pages are faulted in).
+const warmUp = 500 * time.Millisecond
+
+// listening matches benchserver's line saying where it listens.
+var listening = regexp.MustCompile(`^listening (http://\S+)$`)
+
+// BenchmarkToolCall: tools/call throughput of the example go-sdk MCP server with no
 // authentication, of the same server behind protect (JWT checked on every request: its
 // signature at first use, then protect's verified-token cache; per-tool scopes; per-user and
 // per-client rate limits counted) — the cost of protection — and of mcpauth serve, which runs
 // the authorization server in the same process as the protected MCP server.
+//
+// The three servers are pinned to the same CPU and take calls at the same time, each from a
+// third of the connections, for three times -bench.duration in -bench.rounds rounds, so that
+// whatever else the shared machine runs falls on all of them alike. A server's throughput on
+// a saturated core is the inverse of its CPU time per call, so the figure to read is the cost
+// of protection in CPU time per call: the median, over the rounds, of each round's cost (the
+// protected server's CPU per call over the unprotected one's in that round, minus one), with
+// the rounds' spread and the ratio of the totals printed too. Each round runs new processes
+// of both benchserver sides, from one executable, warmed up before they are measured.
+//
+// Why, as measured on this shared 2-core machine (8 s runs, 8 rounds):
+//   - The sides used to take turns alone on the core in alternating rounds: a round's cost then
+//     ranged over ±15% (another process's burst lands on one side's turn and not on the
+//     other's), and the medians of whole runs from +0.5% to +8.1% (ratios of the totals from
+//     +1.3% to +24%).
+//   - Taking calls at once, the rounds of a run agree within a few percent, but each run kept
+//     its own offset (medians +5.1%, +5.9%, +11.1%): a process's cost per call depends on
+//     where its memory happens to lie, and the same processes served every round.
+//   - New processes every round make that offset one more thing the median of the rounds
+//     evens out: medians +7.1%, +7.1%, +7.5% and +9.4%, and with the protected side replaced by a
+//     second unprotected server (an A/A test) +0.9% and −0.2%, rounds within ±5%.
+//
+// The two benchserver sides also report their garbage collector's work (runtime/metrics at
+// /debug/runtime), about 30% of each server's CPU, and their user and system time (getrusage,
+// to the microsecond, which is why their per-call figures come from it rather than from
+// /proc's 10 ms ticks, as mcpauth serve's do). The runtime's GC CPU figure is an estimate from
+// the time its mark phases take, so it grows when the server waits for its core; cycles per
+// call and the scan work are exact.
 func BenchmarkToolCall(b *testing.B) {
 	once(b, func() {
 		// MCPAUTH_BENCH_PROFILES=DIR also saves a CPU profile of each benchserver side in every
@@ -28,98 +71,190 @@ func BenchmarkToolCall(b *testing.B) {
 		if profiles != "" {
 			pprofFlag = []string{"-pprof"}
 		}
-		plainProc, plainBase := harness.StartBenchServer(b, serverCPU(), "mcp", pprofFlag...)
-		defer plainProc.Kill()
 		o := startOurs(b, "sqlite")
-		protProc, protBase := harness.StartBenchServer(b, serverCPU(), "protected", append(pprofFlag, "-issuer", o.Issuer, "-resource", o.MCPURL)...)
-		defer protProc.Kill()
 		t, err := o.as.ClientCredentials(context.Background(), o.cc, "weather:read")
 		if err != nil {
 			b.Fatal(err)
 		}
-		// The sides alternate in rounds (all servers up, pinned to the same CPU, the idle ones
-		// idle), so that a change of the machine's load during the run falls on each: one
-		// measurement after the other put the cost anywhere from 3.7% to 47% over runs, and
-		// three rounds still from +4% to +12% CPU per call. The figure to read is each server's
-		// CPU time per call, which the machine's load moves far less than the rates.
-		// The two benchserver sides also report their garbage collector's work (runtime/metrics
-		// at /debug/runtime), about 30% of each server's CPU, and their user and system time.
-		// The runtime's GC CPU figure is an estimate from the time its mark phases take, so it
-		// grows when the server waits for its core (a loaded machine); cycles per call and the
-		// scan work are exact.
-		sides := []struct {
-			name  string
-			proc  *harness.Process
-			op    harness.Op
-			base  string // a benchserver's URL (its /debug/ handlers), or "" for mcpauth serve
-			file  string // the profile name
-			rate  float64
-			cpu   time.Duration
-			calls float64
-			rt    runtimeWork
-		}{
-			{name: "mcp without auth", proc: plainProc, op: toolCallOp(b, plainBase+"/mcp", ""), base: plainBase, file: "noauth"},
-			{name: "mcp behind protect", proc: protProc, op: toolCallOp(b, protBase+"/mcp", t.AccessToken), base: protBase, file: "protected"},
+		n := max(*rounds, 1)
+		// One benchserver executable for every process of both sides, so that none runs from its
+		// own copy of the code in the page cache.
+		benchserver := testenv.BuildBinary(b, "./bench/benchserver")
+		sides := []*toolCallSide{
+			{name: "mcp without auth", file: "noauth", args: append([]string{"mcp"}, pprofFlag...)},
+			{name: "mcp behind protect", file: "protected", token: t.AccessToken,
+				args: append([]string{"protected", "-issuer", o.Issuer, "-resource", o.MCPURL}, pprofFlag...)},
 			{name: "mcpauth serve", proc: o.Process, op: toolCallOp(b, o.MCPURL, t.AccessToken)},
 		}
-		const rounds = 8
-		d := *duration / rounds
-		for round := range rounds {
-			for i := range sides {
-				s := &sides[i]
-				var gcBefore map[string]float64
-				if s.base != "" {
-					gcBefore = runtimeMetrics(b, s.base)
-				}
-				profiled := make(chan error, 1)
-				if s.base != "" && profiles != "" {
-					go func() {
-						profiled <- saveCPUProfile(s.base, d, filepath.Join(profiles, fmt.Sprintf("%s-%d.pprof", s.file, round)))
-					}()
-				} else {
-					profiled <- nil
-				}
-				before, err := s.proc.CPUTime()
-				if err != nil {
-					b.Fatal(err)
-				}
-				rate := measure(b, s.name, d, s.op)
-				after, err := s.proc.CPUTime()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := <-profiled; err != nil {
-					b.Fatal(err)
-				}
-				if s.base != "" {
-					s.rt.add(gcBefore, runtimeMetrics(b, s.base), rounds)
-				}
-				s.rate += rate / rounds
-				s.cpu += after - before
-				s.calls += rate * d.Seconds()
-			}
+		for _, s := range sides {
+			s.perRound = make([]float64, n)
 		}
-		cpu := func(i int) float64 { return us(sides[i].cpu) / sides[i].calls }
-		plain, protected, serve := sides[0].rate, sides[1].rate, sides[2].rate
-		fmt.Printf("\ntools/call at %d connections, servers pinned to CPU %d, %v each in %d alternating rounds:\n", *conns, serverCPU(), *duration, rounds)
-		fmt.Printf("  %-44s %9.0f /s  %6.0f µs CPU/call\n", "go-sdk example server, no auth", plain, cpu(0))
-		fmt.Printf("  %-44s %9.0f /s  %6.0f µs CPU/call   cost of protection %.1f%% by rate, %+.1f%% CPU/call\n",
-			"same server behind protect", protected, cpu(1), 100*(1-protected/plain), 100*(cpu(1)/cpu(0)-1))
-		fmt.Printf("  %-44s %9.0f /s  %6.0f µs CPU/call   %.1f%% below no auth, %+.1f%% CPU/call\n",
-			"mcpauth serve (authorization server in process)", serve, cpu(2), 100*(1-serve/plain), 100*(cpu(2)/cpu(0)-1))
+		d := time.Duration(len(sides)) * *duration / time.Duration(n)
+		for round := range n {
+			measureRound(b, benchserver, sides, round, n, d, profiles)
+		}
+		plain, protected, serve := sides[0], sides[1], sides[2]
+		prot, serveCost := roundCosts(plain, protected), roundCosts(plain, serve)
+		fmt.Printf("\ntools/call at %d connections, the three servers pinned to CPU %d at once (a third of the connections each), %d rounds of %v:\n", *conns, serverCPU(), n, d)
+		fmt.Printf("  %-44s %9.0f /s  %6.0f µs CPU/call\n", "go-sdk example server, no auth", plain.rate, plain.cpuPerCall())
+		fmt.Printf("  %-44s %9.0f /s  %6.0f µs CPU/call   cost of protection %.1f%% by rate, %+.1f%% CPU/call (median of rounds)\n",
+			"same server behind protect", protected.rate, protected.cpuPerCall(), 100*(1-protected.rate/plain.rate), prot.median)
+		fmt.Printf("  %-44s %9.0f /s  %6.0f µs CPU/call   %.1f%% below no auth, %+.1f%% CPU/call (median of rounds)\n",
+			"mcpauth serve (authorization server in process)", serve.rate, serve.cpuPerCall(), 100*(1-serve.rate/plain.rate), serveCost.median)
+		fmt.Printf("  cost of protection in each round (CPU per call, protected vs no auth): %s\n", prot.list())
+		fmt.Printf("    median %+.1f%%, middle half %+.1f..%+.1f%%, all rounds %+.1f..%+.1f%%; ratio of the totals %+.1f%%\n",
+			prot.median, prot.q1, prot.q3, prot.min, prot.max, 100*(protected.cpuPerCall()/plain.cpuPerCall()-1))
+		fmt.Printf("  mcpauth serve vs no auth in each round: %s\n", serveCost.list())
 		fmt.Printf("  CPU per call by kind (getrusage) and garbage collection (runtime/metrics; live heap and scan work\n  per cycle averaged over the rounds):\n")
-		for i := range 2 {
-			s := &sides[i]
+		for _, s := range sides[:2] {
 			fmt.Printf("  %-20s user %3.0f µs  system %3.0f µs  page faults %4.1f+%.1f major/1000 calls  GC %3.0f µs (%2.0f%%)  %5.1f cycles/1000 calls  %3.0f kB allocated/call  live heap %4.0f kB  scan %3.0f kB stacks %3.0f kB globals %4.0f kB heap\n",
 				s.name, 1e6*s.rt.user/s.calls, 1e6*s.rt.system/s.calls, 1000*s.rt.minor/s.calls, 1000*s.rt.major/s.calls, 1e6*s.rt.cpu/s.calls, 100*s.rt.cpu/s.cpu.Seconds(),
 				1000*s.rt.cycles/s.calls, s.rt.alloc/s.calls/1024, s.rt.live/1024, s.rt.stackScan/1024, s.rt.globalsScan/1024, s.rt.heapScan/1024)
 		}
-		b.ReportMetric(plain, "noauth/s")
-		b.ReportMetric(protected, "protected/s")
-		b.ReportMetric(serve, "serve/s")
-		b.ReportMetric(100*(1-protected/plain), "cost%")
-		b.ReportMetric(100*(cpu(1)/cpu(0)-1), "cpucost%")
+		b.ReportMetric(plain.rate, "noauth/s")
+		b.ReportMetric(protected.rate, "protected/s")
+		b.ReportMetric(serve.rate, "serve/s")
+		b.ReportMetric(100*(1-protected.rate/plain.rate), "cost%")
+		b.ReportMetric(prot.median, "cpucost%")
+		b.ReportMetric(prot.q1, "cpucost-q1%")
+		b.ReportMetric(prot.q3, "cpucost-q3%")
+		b.ReportMetric(100*(protected.cpuPerCall()/plain.cpuPerCall()-1), "cpucost-total%")
 	})
+}
+
+// toolCallSide is one server of BenchmarkToolCall and what was measured of it.
+type toolCallSide struct {
+	name     string
+	args     []string // a benchserver's mode and flags, or nil for mcpauth serve
+	token    string   // the access token of a benchserver's calls
+	proc     *harness.Process
+	op       harness.Op
+	base     string // a benchserver's URL (its /debug/ handlers), or "" for mcpauth serve
+	file     string // the profile name
+	rate     float64
+	cpu      time.Duration
+	calls    float64
+	perRound []float64 // CPU µs per call in each round
+	rt       runtimeWork
+
+	before  map[string]float64 // runtime metrics at the round's start
+	procCPU time.Duration      // /proc CPU time at the round's start
+}
+
+// measureRound runs round (of n) for d: every side takes calls at once, worker w calling side
+// w mod len(sides). The benchserver sides are new processes, warmed up by calls taken for
+// warmUp first, and stopped at the round's end. It accounts each side's calls, CPU time
+// (getrusage for a benchserver, /proc for mcpauth serve) and, for a benchserver, its runtime's
+// work.
+func measureRound(b *testing.B, benchserver string, sides []*toolCallSide, round, n int, d time.Duration, profiles string) {
+	ops := map[string]harness.Op{}
+	mix := func(w, _ int) string { return sides[w%len(sides)].name }
+	for _, s := range sides {
+		if s.args != nil {
+			s.proc = harness.Start(b, harness.Options{Ready: listening, PinCPU: serverCPU()}, append([]string{benchserver, "-mode"}, s.args...)...)
+			s.base = s.proc.Match[1]
+			defer s.proc.Kill()
+			s.op = toolCallOp(b, s.base+"/mcp", s.token)
+		}
+		ops[s.name] = s.op
+	}
+	warm := harness.Run(context.Background(), *conns, warmUp, ops, mix)
+	if _, errs, _ := warm.Total(); errs > 0 {
+		b.Fatalf("round %d: warm-up:\n%s", round, warm)
+	}
+	profiled := make(chan error, len(sides))
+	for _, s := range sides {
+		if s.base == "" {
+			var err error
+			if s.procCPU, err = s.proc.CPUTime(); err != nil {
+				b.Fatal(err)
+			}
+			continue
+		}
+		s.before = runtimeMetrics(b, s.base)
+		if profiles != "" {
+			go func() {
+				profiled <- saveCPUProfile(s.base, d, filepath.Join(profiles, fmt.Sprintf("%s-%d.pprof", s.file, round)))
+			}()
+		} else {
+			profiled <- nil
+		}
+	}
+	res := harness.Run(context.Background(), *conns, d, ops, mix)
+	if _, errs, _ := res.Total(); errs > 0 {
+		b.Fatalf("round %d:\n%s", round, res)
+	}
+	b.Logf("round %d:\n%s", round, res)
+	for _, s := range sides {
+		var cpu time.Duration
+		if s.base == "" {
+			now, err := s.proc.CPUTime()
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpu = now - s.procCPU
+		} else {
+			if err := <-profiled; err != nil {
+				b.Fatal(err)
+			}
+			after := runtimeMetrics(b, s.base)
+			s.rt.add(s.before, after, n)
+			cpu = rusageCPU(after) - rusageCPU(s.before)
+		}
+		calls := float64(res.Ops[s.name].Count)
+		if calls == 0 {
+			b.Fatalf("round %d: %s answered no call", round, s.name)
+		}
+		s.rate += res.PerSecond(s.name) / float64(n)
+		s.cpu += cpu
+		s.calls += calls
+		s.perRound[round] = us(cpu) / calls
+	}
+}
+
+// cpuPerCall is s's CPU time per call over all rounds, in µs.
+func (s *toolCallSide) cpuPerCall() float64 { return us(s.cpu) / s.calls }
+
+// rusageCPU is the user and system time in a benchserver's /debug/runtime.
+func rusageCPU(m map[string]float64) time.Duration {
+	return time.Duration((m["rusage/user:cpu-seconds"] + m["rusage/system:cpu-seconds"]) * float64(time.Second))
+}
+
+// costs are the per-round costs of one side against another, in percent, and their order
+// statistics.
+type costs struct {
+	rounds                   []float64
+	min, q1, median, q3, max float64
+}
+
+// roundCosts compares s with base round by round: s's CPU per call over base's, minus one.
+func roundCosts(base, s *toolCallSide) costs {
+	c := costs{rounds: make([]float64, len(s.perRound))}
+	for i := range c.rounds {
+		c.rounds[i] = 100 * (s.perRound[i]/base.perRound[i] - 1)
+	}
+	sorted := slices.Sorted(slices.Values(c.rounds))
+	c.min, c.q1, c.median, c.q3, c.max = sorted[0], quantile(sorted, 0.25), quantile(sorted, 0.5), quantile(sorted, 0.75), sorted[len(sorted)-1]
+	return c
+}
+
+// quantile is the q-quantile of sorted values, interpolated between the two nearest.
+func quantile(sorted []float64, q float64) float64 {
+	pos := q * float64(len(sorted)-1)
+	i := int(pos)
+	if i+1 >= len(sorted) {
+		return sorted[i]
+	}
+	return sorted[i] + (pos-float64(i))*(sorted[i+1]-sorted[i])
+}
+
+// list formats the rounds' costs in round order.
+func (c costs) list() string {
+	parts := make([]string, len(c.rounds))
+	for i, v := range c.rounds {
+		parts[i] = fmt.Sprintf("%+.1f", v)
+	}
+	return strings.Join(parts, " ") + " %"
 }
 
 // toolCallOp opens one MCP session per worker and calls weather_forecast on it.
