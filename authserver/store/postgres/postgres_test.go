@@ -3,10 +3,8 @@ package postgres_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,39 +59,6 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	if u, err := stores[3].GetUser(ctx, "u1"); err != nil || u.Username != "alice" {
 		t.Fatalf("other instance: %v, %v", u, err)
 	}
-}
-
-// BenchmarkRotateRefreshTokenParallel rotates refresh tokens of distinct grants from parallel
-// goroutines (8 per CPU), each rotation a locked read and two writes in one transaction.
-func BenchmarkRotateRefreshTokenParallel(b *testing.B) {
-	s := open(b, testenv.PostgresDSN(b))
-	defer s.Close()
-	ctx := context.Background()
-	var n atomic.Int64
-	now := time.Now()
-	b.SetParallelism(8) // many requests in flight, as on a busy server
-	b.RunParallel(func(pb *testing.PB) {
-		id := fmt.Sprint(n.Add(1))
-		g := &store.Grant{ID: id, ClientID: "c", Subject: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		if err := s.CreateAuthCode(ctx, g, &store.AuthCode{Hash: "code-" + id, GrantID: id, ClientID: "c", Subject: "u",
-			CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
-			b.Error(err)
-			return
-		}
-		rt := &store.RefreshToken{Hash: id + "-0", GrantID: id, ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		if err := s.CreateRefreshToken(ctx, rt); err != nil {
-			b.Error(err)
-			return
-		}
-		for i := 1; pb.Next(); i++ {
-			next := &store.RefreshToken{Hash: fmt.Sprintf("%s-%d", id, i), ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			if err := s.RotateRefreshToken(ctx, rt.Hash, next, now); err != nil {
-				b.Error(err)
-				return
-			}
-			rt = next
-		}
-	})
 }
 
 // TestRefusesNewerSchema: a database migrated by a newer mcpauth is not used by an older one.

@@ -142,7 +142,7 @@ const (
 			SELECT r.id, r.grant_id FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
 			WHERE r.hash = $2 AND r.used_at = 0 AND g.revoked_at = 0 FOR UPDATE OF r, g),
 		spent AS (
-			UPDATE refresh_tokens SET used_at = $1 FROM cur WHERE refresh_tokens.id = cur.id RETURNING cur.id, cur.grant_id)
+			UPDATE refresh_tokens SET used_at = $1 FROM cur WHERE refresh_tokens.hash = $2 RETURNING cur.id, cur.grant_id)
 		INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at, prev_id)
 			SELECT $3, grant_id, $4, $5, $6, 0, id FROM spent`
 	// spendSerialized (one writer at a time, in a transaction): spends the old token, returning
@@ -198,7 +198,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 			}
 			return store.ErrAlreadyUsed
 		}
-		if _, err := s.in(tx).ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE id = $2`, ms(now), id); err != nil {
+		if _, err := s.in(tx).ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, ms(now), oldHash); err != nil {
 			return err
 		}
 		n := *next
@@ -280,12 +280,13 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 // deleteExpiredRefreshTokens deletes the tokens of the grants expired at $1 (grants_expires):
 // from each grant's first token (refresh_tokens_first), along the chain of tokens that replaced
 // it (refresh_tokens_next; its condition, prev_id > 0, is repeated for the planners to use it).
-// CROSS JOIN keeps SQLite from scanning every grant's first token instead.
-const deleteExpiredRefreshTokens = `WITH RECURSIVE family (id) AS (
-		SELECT r.id FROM grants g CROSS JOIN refresh_tokens r WHERE g.expires_at <= $1 AND r.grant_id = g.id AND r.prev_id = 0
+// CROSS JOIN keeps SQLite from scanning every grant's first token instead. The rows are deleted
+// by hash, the key both databases index (id is SQLite's rowid; PostgreSQL has no index on it).
+const deleteExpiredRefreshTokens = `WITH RECURSIVE family (id, hash) AS (
+		SELECT r.id, r.hash FROM grants g CROSS JOIN refresh_tokens r WHERE g.expires_at <= $1 AND r.grant_id = g.id AND r.prev_id = 0
 		UNION ALL
-		SELECT r.id FROM family f JOIN refresh_tokens r ON r.prev_id = f.id AND r.prev_id > 0)
-	DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM family)`
+		SELECT r.id, r.hash FROM family f JOIN refresh_tokens r ON r.prev_id = f.id AND r.prev_id > 0)
+	DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM family)`
 
 func rowsAffected(res sql.Result, err error) (int, error) {
 	if err != nil {

@@ -1,0 +1,70 @@
+// The store's part of a refresh token rotation (RFC 6749 §6, OAuth 2.1 §4.3.1) under load, as a
+// benchmark each store runs.
+package storetest
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth/authserver/store"
+)
+
+// BenchmarkRotation measures the store's part of a refresh: the read of the token with its
+// grant, then the rotation. 32 token chains, each of its own grant, are rotated concurrently as
+// at bench/'s 32 connections (or the next multiple of GOMAXPROCS); run it with -cpu 1 for the
+// server of bench/run.sh, pinned to one core. Keys look like the server's: grant ids of 128
+// random bits, token hashes of 64 hex digits (the server's keyed SHA-256). started is called
+// once the chains are set up, when the timed part begins.
+func BenchmarkRotation(b *testing.B, s store.Store, started func()) {
+	now := time.Now()
+	if err := s.CreateUser(ctx, &store.User{ID: "u", Username: "u", PasswordHash: "x", Scopes: []string{"a"}}); err != nil {
+		b.Fatal(err)
+	}
+	par := max(1, 32/runtime.GOMAXPROCS(0))
+	chains := make(chan string, par*runtime.GOMAXPROCS(0))
+	for i := range cap(chains) {
+		g := &store.Grant{ID: "g_" + rand.Text(), ClientID: "c", Subject: "u", Scopes: []string{"a"},
+			Resources: []string{"https://mcp.example.com/mcp"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := s.CreateAuthCode(ctx, g, &store.AuthCode{Hash: tokenHash(fmt.Sprint("code", i)), GrantID: g.ID, ClientID: "c",
+			Subject: "u", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+			b.Fatal(err)
+		}
+		hash := tokenHash(fmt.Sprint("rt", i))
+		if err := s.CreateRefreshToken(ctx, &store.RefreshToken{Hash: hash, GrantID: g.ID, ClientID: "c",
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			b.Fatal(err)
+		}
+		chains <- hash
+	}
+	started()
+	b.ResetTimer()
+	b.SetParallelism(par)
+	b.RunParallel(func(pb *testing.PB) {
+		hash := <-chains
+		for pb.Next() {
+			if _, _, err := s.GetRefreshToken(ctx, hash); err != nil {
+				b.Error(err)
+				return
+			}
+			next := tokenHash(hash)
+			if err := s.RotateRefreshToken(ctx, hash, &store.RefreshToken{Hash: next, ClientID: "c", CreatedAt: now,
+				ExpiresAt: now.Add(time.Hour)}, now); err != nil {
+				b.Error(err)
+				return
+			}
+			hash = next
+		}
+	})
+	b.StopTimer()
+}
+
+// tokenHash stands for the server's keyed hash of a token: 64 hex digits, uniformly spread.
+func tokenHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
