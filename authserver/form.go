@@ -19,17 +19,18 @@ const maxTokenRequestBytes = 64 << 10
 const maxFormParams = 10000
 
 // readForm parses an application/x-www-form-urlencoded POST body of bounded size into
-// r.PostForm and r.Form, with r.ParseForm's result for such a body. A request whose form was
-// read already is left as it is, so the rate-limit guard and the endpoint read it once.
+// r.PostForm and r.Form, with r.ParseForm's result for such a body. A request of that type
+// whose form was read already is left as it is, so the rate-limit guard and the endpoint read
+// it once.
 func readForm(w http.ResponseWriter, r *http.Request) *oauthError {
-	if r.PostForm != nil {
-		return nil
-	}
 	const form = "application/x-www-form-urlencoded"
 	if ct := r.Header.Get("Content-Type"); ct != form { // parsed only when not the plain type
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != form {
 			return newError(errInvalidRequest, "the request body must be application/x-www-form-urlencoded")
 		}
+	}
+	if r.PostForm != nil {
+		return nil
 	}
 	body, err := readBody(w, r, maxTokenRequestBytes)
 	if err != nil {

@@ -46,7 +46,8 @@ func FuzzParseForm(f *testing.F) {
 
 // TestReadForm: readForm fills r.PostForm and r.Form as r.ParseForm does for a urlencoded body
 // (with or without a declared length, with a query string), reads a request once, and refuses
-// other media types, bodies over maxTokenRequestBytes, unparsable bodies and queries.
+// other media types (even when parsed before), bodies over maxTokenRequestBytes, unparsable
+// bodies and queries.
 func TestReadForm(t *testing.T) {
 	const body = "grant_type=client_credentials&scope=a+b&resource=http%3A%2F%2Fr%2Fmcp&resource=x"
 	newRequest := func(target, body string, chunked bool) *http.Request {
@@ -78,14 +79,20 @@ func TestReadForm(t *testing.T) {
 		}
 	}
 	tooLarge := "a=" + strings.Repeat("b", maxTokenRequestBytes)
+	parsedJSON := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(`{"grant_type":"client_credentials"}`))
+	parsedJSON.Header.Set("Content-Type", "application/json")
+	if err := parsedJSON.ParseForm(); err != nil { // an empty PostForm: not a form
+		t.Fatal(err)
+	}
 	for name, r := range map[string]*http.Request{
-		"json":               httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(`{"grant_type":"client_credentials"}`)),
-		"too large":          newRequest("/token", tooLarge, false),
-		"too large, chunked": newRequest("/token", tooLarge, true),
-		"bad escape":         newRequest("/token", "a=%zz", false),
-		"semicolon":          newRequest("/token", "a=1;b=2", false),
-		"bad query":          newRequest("/token?a=%zz", "a=1", false),
-		"short body":         newRequest("/token", "a=1", false),
+		"json, parsed before": parsedJSON,
+		"json":                httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(`{"grant_type":"client_credentials"}`)),
+		"too large":           newRequest("/token", tooLarge, false),
+		"too large, chunked":  newRequest("/token", tooLarge, true),
+		"bad escape":          newRequest("/token", "a=%zz", false),
+		"semicolon":           newRequest("/token", "a=1;b=2", false),
+		"bad query":           newRequest("/token?a=%zz", "a=1", false),
+		"short body":          newRequest("/token", "a=1", false),
 	} {
 		if name == "json" {
 			r.Header.Set("Content-Type", "application/json")
