@@ -116,7 +116,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*store.Refres
 	t := store.RefreshToken{Hash: hash}
 	var created, expires, used int64
 	var subjectScopes sql.NullString
-	g, err := s.scanGrant(s.q.QueryRowContext(ctx, `SELECT g.id, g.client_id, g.subject, g.scopes, g.resources, g.created_at, g.expires_at,
+	g, err := s.scanGrant(s.q.QueryRowContext(s.pointCtx(ctx), `SELECT g.id, g.client_id, g.subject, g.scopes, g.resources, g.created_at, g.expires_at,
 		g.revoked_at, r.client_id, r.created_at, r.expires_at, r.used_at, u.scopes
 		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.subject WHERE r.hash = $1`, hash),
 		&t.ClientID, &created, &expires, &used, &subjectScopes)
@@ -145,11 +145,15 @@ const (
 			UPDATE refresh_tokens SET used_at = $1 FROM cur WHERE refresh_tokens.hash = $2 RETURNING cur.id, cur.grant_id)
 		INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at, prev_id)
 			SELECT $3, grant_id, $4, $5, $6, 0, id FROM spent`
-	// spendSerialized (one writer at a time, in a transaction): spends the old token, returning
-	// its id and grant.
+	// spendSerialized (one writer at a time, in a transaction): spends the old token. Without
+	// RETURNING, for which SQLite collects the rows in a temporary table.
 	spendSerialized = `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at = 0
-		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at = 0)
-		RETURNING id, grant_id`
+		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at = 0)`
+	// insertSpentsNext (after spendSerialized, in its transaction): the next token, in the grant
+	// and chain of the one just spent, $2. VALUES, not INSERT … SELECT, which SQLite would also
+	// run through a temporary table, as it reads the table it inserts into.
+	insertSpentsNext = `INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at, prev_id)
+		VALUES ($1, (SELECT grant_id FROM refresh_tokens WHERE hash = $2), $3, $4, $5, 0, (SELECT id FROM refresh_tokens WHERE hash = $2))`
 )
 
 // RotateRefreshToken spends the old token and stores the next one in one statement when the
@@ -169,20 +173,24 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 			return err
 		}
 	}
+	// On SQLite the rotation's statements run in the group's write turn, which its caller leaves
+	// only before its turn (group.run): they are not interrupted when the caller goes away,
+	// which spares the driver a goroutine watching ctx for each statement.
+	stmtCtx := s.pointCtx(ctx)
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		var grantID string
 		if !s.d.RowLocks {
-			err := s.in(tx).QueryRowContext(ctx, spendSerialized, ms(now), oldHash).Scan(&id, &grantID)
-			if err == nil {
-				n := *next
-				n.GrantID = grantID
-				return s.insertRefresh(ctx, s.in(tx), &n, id)
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
+			n, err := rowsAffected(s.in(tx).ExecContext(stmtCtx, spendSerialized, ms(now), oldHash))
+			if err != nil {
 				return s.notFound(err)
 			}
+			if n == 1 {
+				_, err := s.in(tx).ExecContext(stmtCtx, insertSpentsNext, next.Hash, oldHash, next.ClientID,
+					ms(next.CreatedAt), ms(next.ExpiresAt))
+				return s.conflict(err)
+			}
 		}
+		var id int64
+		var grantID string
 		var used, revoked int64
 		err := s.in(tx).QueryRowContext(ctx, `SELECT r.id, r.grant_id, r.used_at, g.revoked_at FROM refresh_tokens r
 			JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1`+s.forUpdate(" OF r, g"), oldHash).Scan(&id, &grantID, &used, &revoked)

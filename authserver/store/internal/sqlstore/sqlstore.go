@@ -110,6 +110,19 @@ func (s *Store) closeWriter() {
 	}
 }
 
+// pointCtx is the context for the statements of a read or write of a few rows by key: on
+// SQLite, ctx without its cancellation, since the driver watches a cancellable context with a
+// goroutine of its own for each statement, which costs more than such a statement. A read there
+// waits for no writer (WAL), only, rarely, for a recovery of the WAL index, within busy_timeout;
+// a write runs in the group's turn, which ctx can leave only before it is taken up. Elsewhere
+// ctx, whose end also ends a wait for a row lock.
+func (s *Store) pointCtx(ctx context.Context) context.Context {
+	if s.g == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
 // in runs prepared statements in the transaction tx.
 func (s *Store) in(tx *sql.Tx) prepared { return prepared{c: s.stmts, db: s.db, tx: tx} }
 
