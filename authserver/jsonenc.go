@@ -4,6 +4,7 @@ package authserver
 
 import (
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -11,8 +12,16 @@ import (
 // appendJSONString appends s as a JSON string (RFC 8259 §7), invalid UTF-8 replaced by U+FFFD
 // as encoding/json does.
 func appendJSONString(b []byte, s string) []byte {
-	b, _ = jsontext.AppendQuote(b, s) // its only error reports invalid UTF-8, already replaced
-	return b
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			b, _ = jsontext.AppendQuote(b, s) // its only error reports invalid UTF-8, already replaced
+			return b
+		}
+	}
+	// Printable ASCII without quote or backslash, as most values are: nothing to escape.
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // appendJSONMember appends ,"name":"value" (or {"name":"value" when first); name is a constant
