@@ -68,14 +68,16 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) (string, error)
 
 // parseForm decodes a urlencoded form as url.ParseQuery does, and fails where it reports an
 // error (an invalid escape, a ';' in a parameter, more than maxFormParams parameters), with
-// fewer allocations: the values of all parameters share one backing array.
+// fewer allocations: the values of the parameters share backing arrays.
 func parseForm(s string) (url.Values, error) {
 	n := strings.Count(s, "&") + 1
 	if n > maxFormParams {
 		return nil, errors.New("form: too many parameters")
 	}
-	form := make(url.Values, n)
-	values := make([]string, 0, n)
+	// Sized for the parameters of a usual request, not for n: a body of many empty parameters
+	// must not make large allocations.
+	form := make(url.Values, min(n, 8))
+	values := make([]string, 0, min(n, 8))
 	for s != "" {
 		var pair string
 		pair, s, _ = strings.Cut(s, "&")
