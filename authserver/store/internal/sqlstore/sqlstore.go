@@ -123,6 +123,21 @@ func (s *Store) pointCtx(ctx context.Context) context.Context {
 	return context.WithoutCancel(ctx)
 }
 
+// BetweenWrites runs fn while no write of this store runs: on SQLite, fn holds the group's
+// write turn, and the writes queued meanwhile share a commit after it. Elsewhere it just runs fn.
+func (s *Store) BetweenWrites(ctx context.Context, fn func() error) error {
+	if s.g == nil {
+		return fn()
+	}
+	select {
+	case s.g.turn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.g.turn }()
+	return fn()
+}
+
 // in runs prepared statements in the transaction tx.
 func (s *Store) in(tx *sql.Tx) prepared { return prepared{c: s.stmts, db: s.db, tx: tx} }
 
