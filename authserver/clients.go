@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -27,34 +26,67 @@ import (
 // secretHasher hashes secrets (client secrets, registration access tokens, codes, refresh
 // tokens, session IDs) with HMAC-SHA-256, so the store never holds one in a usable form.
 type secretHasher struct {
-	// macs holds keyed HMACs to reuse (Reset keeps the key's padded blocks hashed): one per
+	// macs holds *secretMACs to reuse (Reset keeps the key's padded blocks hashed): one per
 	// request, as every token, introspection and revocation request hashes a secret.
 	macs *sync.Pool
 }
 
+// secretMAC is a keyed HMAC with the buffers it hashes through, so that hashing a secret
+// allocates nothing: strings go into the HMAC by way of scratch, the sum lands in sum.
+type secretMAC struct {
+	mac     hash.Hash
+	scratch [128]byte
+	sum     [sha256.Size]byte
+}
+
+// secretHashLen is the length of a stored secret hash: hex of an HMAC-SHA-256.
+const secretHashLen = 2 * sha256.Size
+
 func newSecretHasher(kek []byte) secretHasher {
 	key := deriveKey(kek, "secrets")
-	return secretHasher{macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+	return secretHasher{macs: &sync.Pool{New: func() any { return &secretMAC{mac: hmac.New(sha256.New, key)} }}}
 }
 
 // hash returns the keyed hash of a secret of one kind (the kind keeps, say, a code from being
 // accepted as a refresh token).
 func (h secretHasher) hash(kind, secret string) string {
-	m := h.macs.Get().(hash.Hash)
-	m.Reset()
-	io.WriteString(m, kind)
-	m.Write([]byte{0})
-	io.WriteString(m, secret)
-	var sum [sha256.Size]byte
-	var out [2 * sha256.Size]byte
-	hex.Encode(out[:], m.Sum(sum[:0]))
-	h.macs.Put(m)
+	var out [secretHashLen]byte
+	h.hashInto(&out, kind, secret)
 	return string(out[:])
 }
 
-// equal compares a secret with a stored hash in constant time.
+// hashInto writes the hex keyed hash of kind, a zero byte and secret into out.
+func (h secretHasher) hashInto(out *[secretHashLen]byte, kind, secret string) {
+	m := h.macs.Get().(*secretMAC)
+	m.mac.Reset()
+	m.write(kind)
+	m.scratch[0] = 0
+	m.mac.Write(m.scratch[:1])
+	m.write(secret)
+	hex.Encode(out[:], m.mac.Sum(m.sum[:0]))
+	h.macs.Put(m)
+}
+
+// write feeds s to the HMAC through the scratch buffer (a []byte(s) for the hash.Hash
+// interface would be allocated on the heap).
+func (m *secretMAC) write(s string) {
+	for len(s) > 0 {
+		n := copy(m.scratch[:], s)
+		m.mac.Write(m.scratch[:n])
+		s = s[n:]
+	}
+}
+
+// equal compares a secret with a stored hash in constant time (a stored value of another
+// length, "" included, matches nothing, as subtle.ConstantTimeCompare answers at once).
 func (h secretHasher) equal(kind, secret, stored string) bool {
-	return stored != "" && subtle.ConstantTimeCompare([]byte(h.hash(kind, secret)), []byte(stored)) == 1
+	if len(stored) != secretHashLen {
+		return false
+	}
+	var got, want [secretHashLen]byte
+	h.hashInto(&got, kind, secret)
+	copy(want[:], stored)
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // Kinds of hashed secrets.
