@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -126,6 +127,9 @@ func FuzzAuthorizationRequest(f *testing.F) {
 	})
 }
 
+// fuzzResources are the configured resources FuzzParseTokenRequest passes.
+var fuzzResources = map[string]Resource{"https://r.example/": {URI: "https://r.example/"}}
+
 func FuzzParseTokenRequest(f *testing.F) {
 	for _, seed := range []string{
 		"grant_type=authorization_code&code=abc&code_verifier=" + "a123456789a123456789a123456789a123456789abc" + "&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb",
@@ -134,6 +138,7 @@ func FuzzParseTokenRequest(f *testing.F) {
 		"grant_type=password&grant_type=x",
 		"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=d",
 		"scope=offline_access+++a",
+		"grant_type=client_credentials&resource=https%3A%2F%2Fr.example%2F&resource=https%3A%2F%2Fr.example%2F%23f&resource=r.example",
 	} {
 		f.Add(seed)
 	}
@@ -142,7 +147,11 @@ func FuzzParseTokenRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		tr, e := parseTokenRequest(form)
+		tr, e := parseTokenRequest(form, fuzzResources)
+		// A configured resource is not parsed again: the answer is the one of parsing all.
+		if tr2, e2 := parseTokenRequest(form, nil); !reflect.DeepEqual(tr, tr2) || !reflect.DeepEqual(e, e2) {
+			t.Fatalf("configured resources change the answer: %+v %v, parsing all: %+v %v", tr, e, tr2, e2)
+		}
 		if (tr == nil) == (e == nil) {
 			t.Fatalf("exactly one of request and error expected: %v %v", tr, e)
 		}

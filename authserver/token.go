@@ -32,8 +32,9 @@ type tokenRequest struct {
 }
 
 // parseTokenRequest reads the parameters of a token request. Every parameter but resource may
-// appear at most once (RFC 6749 §3.2).
-func parseTokenRequest(form url.Values) (*tokenRequest, *oauthError) {
+// appear at most once (RFC 6749 §3.2). A resource that is one of the configured ones (each
+// checked as a resource URI by Config.defaults) is valid without parsing it again.
+func parseTokenRequest(form url.Values, configured map[string]Resource) (*tokenRequest, *oauthError) {
 	for k, v := range form {
 		if len(v) > 1 && k != "resource" {
 			return nil, newError(errInvalidRequest, "parameter "+truncate(k)+" appears more than once")
@@ -52,8 +53,7 @@ func parseTokenRequest(form url.Values) (*tokenRequest, *oauthError) {
 		tr.scopes = append([]string{}, scopes...)
 	}
 	for _, r := range form["resource"] {
-		u, err := url.Parse(r)
-		if err != nil || !u.IsAbs() || u.Fragment != "" {
+		if _, ok := configured[r]; !ok && !validResourceParam(r) {
 			return nil, newError(errInvalidTarget, "resource must be an absolute URI without a fragment (RFC 8707 §2)")
 		}
 		if !slices.Contains(tr.resources, r) {
@@ -83,6 +83,13 @@ func parseTokenRequest(form url.Values) (*tokenRequest, *oauthError) {
 		return nil, newError(errUnsupportedGrantType, "grant_type "+truncate(tr.grantType)+" is not supported")
 	}
 	return tr, nil
+}
+
+// validResourceParam reports whether a resource parameter is an absolute URI without a
+// fragment (RFC 8707 §2).
+func validResourceParam(r string) bool {
+	u, err := url.Parse(r)
+	return err == nil && u.IsAbs() && u.Fragment == ""
 }
 
 // tokenResponse is the successful token response (RFC 6749 §5.1).
@@ -128,7 +135,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	tr, e := parseTokenRequest(r.PostForm)
+	tr, e := parseTokenRequest(r.PostForm, s.resources)
 	if e != nil {
 		writeError(w, r, e)
 		return
