@@ -9,20 +9,51 @@ import (
 	"net/url"
 )
 
-// authenticateClient identifies and authenticates the client of a token-endpoint style request
-// whose form has been parsed. A public client is identified by client_id alone; a confidential
-// one must present its secret in the Authorization header or the form.
-func (s *Server) authenticateClient(r *http.Request) (*client, *oauthError) {
-	if r.PostForm.Has("client_assertion_type") || r.PostForm.Has("client_assertion") {
-		return s.authenticateAssertion(r)
+// basicCredentials are the client credentials of an Authorization: Basic header.
+type basicCredentials struct {
+	id, secret string
+	present    bool // the request has Basic credentials
+	malformed  bool // the id or the secret is not form-urlencoded (id is then as sent, if it is)
+}
+
+// parseBasicCredentials reads the Basic credentials of r (RFC 6749 §2.3.1: the id and the
+// secret are each application/x-www-form-urlencoded before the Basic encoding).
+func parseBasicCredentials(r *http.Request) basicCredentials {
+	id, secret, ok := r.BasicAuth()
+	if !ok {
+		return basicCredentials{}
 	}
-	id, secret, basic := r.BasicAuth()
-	if basic {
-		var err1, err2 error
-		// RFC 6749 §2.3.1: both are application/x-www-form-urlencoded before Basic encoding.
-		id, err1 = url.QueryUnescape(id)
-		secret, err2 = url.QueryUnescape(secret)
-		if err1 != nil || err2 != nil {
+	c := basicCredentials{id: id, present: true}
+	var err error
+	if c.id, err = url.QueryUnescape(id); err != nil {
+		c.id, c.malformed = id, true
+	}
+	if c.secret, err = url.QueryUnescape(secret); err != nil {
+		c.secret, c.malformed = "", true
+	}
+	return c
+}
+
+// requestBasicCredentials returns the Basic credentials of r, parsed once per request: when
+// guardClientAuth guards the endpoint, its watch on w carries those it parsed.
+func requestBasicCredentials(w http.ResponseWriter, r *http.Request) basicCredentials {
+	if watch, ok := w.(*authFailureWatch); ok {
+		return watch.basic
+	}
+	return parseBasicCredentials(r)
+}
+
+// authenticateClient identifies and authenticates the client of a token-endpoint style request
+// whose form has been parsed, with its Basic credentials (basic). A public client is
+// identified by client_id alone; a confidential one must present its secret in the
+// Authorization header or the form.
+func (s *Server) authenticateClient(r *http.Request, basic basicCredentials) (*client, *oauthError) {
+	if r.PostForm.Has("client_assertion_type") || r.PostForm.Has("client_assertion") {
+		return s.authenticateAssertion(r, basic.present)
+	}
+	id, secret := basic.id, basic.secret
+	if basic.present {
+		if basic.malformed {
 			return nil, newError(errInvalidClient, "malformed Basic credentials")
 		}
 		if r.PostForm.Has("client_secret") {
@@ -45,7 +76,7 @@ func (s *Server) authenticateClient(r *http.Request) (*client, *oauthError) {
 		return nil, newError(errInvalidClient, "this client authenticates with private_key_jwt")
 	}
 	if c.public() {
-		if secret != "" || basic {
+		if secret != "" || basic.present {
 			return nil, newError(errInvalidClient, "this client is registered as public (token_endpoint_auth_method none) and must not send a secret")
 		}
 		return c, nil
@@ -75,7 +106,7 @@ func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request) *client {
 		writeError(w, r, e)
 		return nil
 	}
-	c, e := s.authenticateClient(r)
+	c, e := s.authenticateClient(r, requestBasicCredentials(w, r))
 	if e != nil {
 		writeError(w, r, e)
 		return nil
@@ -97,9 +128,10 @@ func (s *Server) authClient(r *http.Request, id string) (*client, *oauthError) {
 	return c, nil
 }
 
-// authenticateAssertion authenticates a client with a JWT assertion (private_key_jwt).
-func (s *Server) authenticateAssertion(r *http.Request) (*client, *oauthError) {
-	if _, _, basic := r.BasicAuth(); basic || r.PostForm.Has("client_secret") {
+// authenticateAssertion authenticates a client with a JWT assertion (private_key_jwt); basic
+// tells whether the request also has Basic credentials.
+func (s *Server) authenticateAssertion(r *http.Request, basic bool) (*client, *oauthError) {
+	if basic || r.PostForm.Has("client_secret") {
 		return nil, newError(errInvalidRequest, "use one client authentication method, not two")
 	}
 	if r.PostForm.Get("client_assertion_type") != clientAssertionType {

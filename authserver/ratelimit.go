@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -305,7 +304,8 @@ func (s *Server) guardClientAuth(next http.Handler, paths ...string) http.Handle
 			writeError(w, r, e)
 			return
 		}
-		ctx, id := r.Context(), requestClientID(r)
+		watch := &authFailureWatch{ResponseWriter: w, basic: parseBasicCredentials(r)}
+		ctx, id := r.Context(), requestClientID(r, watch.basic)
 		known := s.knownClientAddrs.known(id, addr)
 		if !known {
 			var wait time.Duration
@@ -319,7 +319,6 @@ func (s *Server) guardClientAuth(next http.Handler, paths ...string) http.Handle
 				return
 			}
 		}
-		watch := &authFailureWatch{ResponseWriter: w}
 		next.ServeHTTP(watch, r)
 		var err error
 		switch watch.status {
@@ -406,14 +405,12 @@ func (s *Server) tooManyClientAuthFailures(w http.ResponseWriter, wait time.Dura
 	writeJSON(w, http.StatusTooManyRequests, newError(errInvalidClient, "too many failed client authentications; try again later"))
 }
 
-// requestClientID is the client_id a token-endpoint style request claims: the Basic user, the
-// form's client_id, or the sub of a client assertion. The form must have been read.
-func requestClientID(r *http.Request) string {
-	if id, _, ok := r.BasicAuth(); ok {
-		if u, err := url.QueryUnescape(id); err == nil {
-			return u
-		}
-		return id
+// requestClientID is the client_id a token-endpoint style request claims: the Basic user (of
+// basic, its Basic credentials), the form's client_id, or the sub of a client assertion. The
+// form must have been read.
+func requestClientID(r *http.Request, basic basicCredentials) string {
+	if basic.present {
+		return basic.id
 	}
 	if id := r.PostForm.Get("client_id"); id != "" {
 		return id
@@ -427,10 +424,12 @@ func requestClientID(r *http.Request) string {
 
 // authFailureWatch notes the status a handler answered: 401 is a failed client authentication
 // (RFC 6749 §5.2 invalid_client), 200 a successful one (each guarded endpoint authenticates the
-// client before it answers anything else).
+// client before it answers anything else). It carries the request's Basic credentials to the
+// endpoint (requestBasicCredentials), so that the header is decoded once.
 type authFailureWatch struct {
 	http.ResponseWriter
 	status int
+	basic  basicCredentials
 }
 
 func (w *authFailureWatch) WriteHeader(code int) {
