@@ -50,14 +50,23 @@ func parseTokenRequest(form url.Values, configured map[string]Resource) (*tokenR
 		if e != nil {
 			return nil, e
 		}
-		tr.scopes = append([]string{}, scopes...)
+		if tr.scopes = scopes; scopes == nil {
+			tr.scopes = []string{} // a scope parameter without scopes: none, not the default
+		}
 	}
-	for _, r := range form["resource"] {
+	resources := form["resource"]
+	for _, r := range resources {
 		if _, ok := configured[r]; !ok && !validResourceParam(r) {
 			return nil, newError(errInvalidTarget, "resource must be an absolute URI without a fragment (RFC 8707 §2)")
 		}
-		if !slices.Contains(tr.resources, r) {
-			tr.resources = append(tr.resources, r)
+	}
+	if len(resources) == 1 {
+		tr.resources = resources[:1:1] // the form's own value (an append copies it)
+	} else {
+		for _, r := range resources {
+			if !slices.Contains(tr.resources, r) {
+				tr.resources = append(tr.resources, r)
+			}
 		}
 	}
 	switch tr.grantType {
