@@ -46,14 +46,7 @@ func TestConnectionSettings(t *testing.T) {
 // into the database, which a steady load never leaves time for): the checkpoints have it
 // start again from its beginning once it holds walRestartFrames pages.
 func TestWALStartsAgainUnderSteadyWrites(t *testing.T) {
-	defer func(n int) { walRestartFrames = n }(walRestartFrames)
-	walRestartFrames = 64
-	path := filepath.Join(t.TempDir(), "mcpauth.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openRestartingAt(t, 64)
 	hash := strings.Repeat("h", 4096) // each user takes at least a page of its own
 	var written atomic.Int64
 	var wg sync.WaitGroup
@@ -81,4 +74,58 @@ func TestWALStartsAgainUnderSteadyWrites(t *testing.T) {
 		t.Fatalf("WAL of %d bytes after %d bytes of users written: it was not started again", fi.Size(), written.Load())
 	}
 	t.Logf("WAL %d bytes after %d bytes of users written", fi.Size(), written.Load())
+}
+
+// TestLongReadDoesNotStopWrites: a read that holds its snapshot for long (another process
+// sharing the file, a backup) keeps the WAL from starting again, and the RESTART checkpoint,
+// which holds the store's write turn, waits for it at most restartWait, not busyTimeout: the
+// store's writes go on.
+func TestLongReadDoesNotStopWrites(t *testing.T) {
+	s, path := openRestartingAt(t, 1)
+	ctx := t.Context()
+	if err := s.CreateUser(ctx, &store.User{ID: "u", Username: "u", PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	reader, err := other.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback()
+	var n int
+	if err := reader.QueryRow(`SELECT count(*) FROM users`).Scan(&n); err != nil { // takes its snapshot
+		t.Fatal(err)
+	}
+	var slowest time.Duration
+	for i, stop := 0, time.Now().Add(5*checkpointInterval); time.Now().Before(stop); i++ {
+		start := time.Now()
+		id := fmt.Sprint("w", i)
+		if err := s.CreateUser(ctx, &store.User{ID: id, Username: id, PasswordHash: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	if slowest > busyTimeout/4 {
+		t.Fatalf("a write took %v while a read held its snapshot", slowest)
+	}
+}
+
+// openRestartingAt opens a store on a new file whose checkpoints start the WAL again from
+// frames pages on; it is closed, and walRestartFrames restored, when t ends.
+func openRestartingAt(t *testing.T, frames int) (*Store, string) {
+	t.Helper()
+	old := walRestartFrames
+	walRestartFrames = frames
+	t.Cleanup(func() { walRestartFrames = old })
+	path := filepath.Join(t.TempDir(), "mcpauth.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
 }

@@ -16,6 +16,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -68,13 +69,22 @@ func Open(path string) (*Store, error) {
 func dsn(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "wal_autocheckpoint(0)") // see checkpoint
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
 }
+
+// busyTimeout is how long a statement waits for a lock another connection holds (the write
+// lock of another process sharing the file) before it fails.
+const busyTimeout = 10 * time.Second
+
+// restartWait is how long the RESTART checkpoint, which holds the store's write turn, waits
+// for the readers of the WAL: a long read (a backup, say) must not stop the writes; the next
+// tick tries again.
+const restartWait = 5 * time.Millisecond
 
 // checkpointInterval is how often checkpoint copies the WAL into the database.
 const checkpointInterval = 200 * time.Millisecond
@@ -95,8 +105,8 @@ var walRestartFrames = 4096
 // rotations, for a 44 MB database), and with it the WAL index each read searches. So once the
 // WAL holds walRestartFrames pages, checkpoint takes the store's write turn and runs a RESTART
 // checkpoint, which copies what the PASSIVE one left (new since) and waits for the readers of
-// the WAL to finish (microseconds; SQLite's busy handler polls from 1 ms): the next write
-// overwrites the WAL from its beginning, whose file keeps its size.
+// the WAL to finish (microseconds, but SQLite's busy handler polls from 1 ms; at most
+// restartWait): the next write overwrites the WAL from its beginning, whose file keeps its size.
 func (s *Store) checkpoint(ctx context.Context, db *sql.DB) {
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
@@ -110,12 +120,32 @@ func (s *Store) checkpoint(ctx context.Context, db *sql.DB) {
 		var busy, frames, copied int
 		err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
 		if err == nil && frames >= walRestartFrames {
-			_ = s.BetweenWrites(ctx, func() error {
-				_, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)")
-				return err
-			})
+			_ = s.BetweenWrites(ctx, func() error { return restartWAL(ctx, db) })
 		}
 	}
+}
+
+// restartWAL runs a RESTART checkpoint on a connection that waits restartWait for locks, set
+// back to busyTimeout before the connection returns to the pool (or it is closed).
+func restartWAL(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	timeout := func(d time.Duration) error {
+		_, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", d.Milliseconds()))
+		return err
+	}
+	if err := timeout(restartWait); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)")
+	if rerr := timeout(busyTimeout); rerr != nil {
+		// The pool must not keep a connection that gives up on locks after restartWait.
+		return errors.Join(err, rerr, conn.Raw(func(any) error { return driver.ErrBadConn }))
+	}
+	return err
 }
 
 // Close stops the checkpoints, then closes the store.
