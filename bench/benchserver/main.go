@@ -10,7 +10,8 @@
 //	                              authorization server in the process: the cost of protection alone
 //	benchserver -mode register    mcpauth's authorization server without the per-address
 //	                              registration rate limit (which refuses a benchmark's flood from
-//	                              one address), on SQLite (-data) or PostgreSQL (-postgres)
+//	                              one address), on SQLite (-data) or PostgreSQL (-postgres), with
+//	                              mcpauth serve's garbage collector settings (internal/servegc)
 //
 // In modes mcp and protected it also serves /debug/runtime, the process's runtime/metrics as one
 // JSON object (the tool-call benchmark reads the garbage collector's figures of each side from
@@ -44,6 +45,7 @@ import (
 	"github.com/mcpauth/mcpauth/authserver/store/postgres"
 	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 	"github.com/mcpauth/mcpauth/examples/publicserver"
+	"github.com/mcpauth/mcpauth/internal/servegc"
 	"github.com/mcpauth/mcpauth/protect"
 )
 
@@ -83,6 +85,7 @@ func main() {
 		}
 		h = withDebug(mux, *withPprof)
 	case "register":
+		servegc.Apply(os.Getenv) // as mcpauth serve runs its authorization server
 		h, err = registerServer(ctx, base, ln.Addr().String(), *data, *dsn)
 		if err != nil {
 			log.Fatal(err)

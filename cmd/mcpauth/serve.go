@@ -17,7 +17,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +31,7 @@ import (
 	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 	"github.com/mcpauth/mcpauth/examples/publicserver"
 	"github.com/mcpauth/mcpauth/internal/metrics"
+	"github.com/mcpauth/mcpauth/internal/servegc"
 	"github.com/mcpauth/mcpauth/protect"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -83,7 +83,7 @@ and Redis answer).`,
 			if err := applyConfigFile(cmd.Flags(), configFile); err != nil {
 				return withExitCode(exitUsage, err)
 			}
-			setServeGC(os.Getenv)
+			servegc.Apply(os.Getenv) // GOGC=400, 512 MiB soft limit unless the environment sets them
 			return runServe(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -168,26 +168,6 @@ func applyConfigFile(flags *pflag.FlagSet, path string) error {
 		}
 	}
 	return nil
-}
-
-// The garbage collector's settings for mcpauth serve, unless the operator set GOGC or GOMEMLIMIT.
-const (
-	serveGCPercent   = 400       // Go's default is 100
-	serveMemoryLimit = 512 << 20 // bytes; Go's default is none
-)
-
-// setServeGC sets the collector of a long-running server where the environment (getenv) sets
-// nothing: GOGC=400 collects a quarter as often as Go's default, for a heap that grows to five
-// times the live heap instead of twice (the server's live heap is a few MB), and the soft limit
-// bounds that growth for a larger live heap. Fewer collections also mean fewer shrunk goroutine
-// stacks to grow again on the next request.
-func setServeGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(serveGCPercent)
-	}
-	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(serveMemoryLimit)
-	}
 }
 
 func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
