@@ -93,15 +93,11 @@ func appendNumericDate(b []byte, name string, d *jwt.NumericDate, omitempty bool
 	return append(appendMemberName(b, false, name), "null"...)
 }
 
-// signAccessToken signs the claims with the current signing key: a compact JWS (RFC 7515
-// §7.1) with ES256, whose signature is R || S, 32 bytes each (RFC 7518 §3.4). Written here
-// rather than with go-jose's builder, which encodes the claims three times (about a third of
-// the cost of a token); the key's encoded header is made once.
-func (s *Server) signAccessToken(ctx context.Context, c *accessClaims) (string, error) {
-	key, err := s.keys.signer(ctx)
-	if err != nil {
-		return "", err
-	}
+// signAccessToken signs the claims with key: a compact JWS (RFC 7515 §7.1) with ES256, whose
+// signature is R || S, 32 bytes each (RFC 7518 §3.4). Written here rather than with go-jose's
+// builder, which encodes the claims three times (about a third of the cost of a token); the
+// key's encoded header is made once.
+func signAccessToken(key *signingKey, c *accessClaims) (string, error) {
 	// The claims and the token share one buffer: the claims at its start, the token after them.
 	payload := c.appendJSON(make([]byte, 0, 2048))
 	b64 := base64.RawURLEncoding

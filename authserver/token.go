@@ -274,84 +274,96 @@ func (s *Server) refreshExpiry(now, grantExpiry time.Time) time.Time {
 }
 
 // refresh rotates a refresh token (OAuth 2.1 §4.3): the old one is spent, a new one returned.
+//
+// The rotation, the one write, is the last step that can fail: a failure before or in it
+// leaves the old refresh token valid for a retry, instead of spending it and turning the
+// client's retry into reuse that revokes the family. So the signing key is chosen first (which
+// may reload or add keys: store reads and writes, which must not run inside the rotation's
+// write either), the store's rotation reads the token and asks refreshDecision, and the access
+// token is signed with the chosen key once the rotation is done, which cannot fail: the key is
+// a valid P-256 key and crypto/rand does not fail. Nothing is audited for a refused rotation.
 func (s *Server) refresh(ctx context.Context, c *client, tr *tokenRequest) (*tokenResponse, *oauthError) {
 	now := s.now()
-	oldHash := s.secrets.hash(kindRefresh, tr.refreshToken)
-	rt, g, err := s.store.GetRefreshToken(ctx, oldHash)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, newError(errInvalidGrant, "the refresh token is invalid")
-	}
-	if err != nil {
-		return nil, internalError(err)
-	}
-	if rt.ClientID != c.id {
-		return nil, newError(errInvalidGrant, "the refresh token was issued to another client")
-	}
-	if !rt.UsedAt.IsZero() {
-		return nil, s.refreshReuse(ctx, c, rt.GrantID, now)
-	}
-	switch {
-	case !g.RevokedAt.IsZero():
-		return nil, newError(errInvalidGrant, "the refresh token has been revoked")
-	case !rt.ExpiresAt.After(now) || !g.ExpiresAt.After(now):
-		return nil, newError(errInvalidGrant, "the refresh token has expired")
-	case !c.hasGrant(GrantRefreshToken):
-		return nil, newError(errUnauthorizedClient, "this client is not registered for the refresh_token grant")
-	}
-	audience, ok := narrow(tr.resources, g.Resources)
-	if !ok {
-		return nil, newError(errInvalidTarget, "resource is outside the original grant")
-	}
-	scopes, ok := narrow(tr.scopes, g.Scopes)
-	if !ok {
-		return nil, newError(errInvalidScope, "scope is outside the original grant")
-	}
-	// Since the grant, a resource may no longer be served, and the user or the client may have
-	// lost scopes (or the user the account): a refresh never outlives that.
-	for _, r := range audience {
-		if _, ok := s.resources[r]; !ok {
-			return nil, newError(errInvalidTarget, "resource "+truncate(r)+" is no longer served")
-		}
-	}
-	if g.SubjectScopes == nil {
-		return nil, newError(errInvalidGrant, "the user no longer exists")
-	}
-	limit := c.allowedScopes()
-	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool {
-		return !slices.Contains(g.SubjectScopes, sc) || limit != nil && !slices.Contains(limit, sc)
-	})
-
-	// The access token is signed before the rotation, so that the rotation, the one write, is
-	// the last step: a failure before or in it leaves the old refresh token valid for a retry,
-	// instead of spending it and turning the client's retry into reuse that revokes the family.
-	// A token minted for a rotation that then fails is never sent to anyone.
-	resp, err := s.mintAccessToken(ctx, c, g, scopes, audience)
+	key, err := s.keys.signer(ctx)
 	if err != nil {
 		return nil, internalError(err)
 	}
 	next := newSecret("mrf_")
-	err = s.store.RotateRefreshToken(ctx, oldHash, &store.RefreshToken{
-		Hash: s.secrets.hash(kindRefresh, next), ClientID: c.id, CreatedAt: now, ExpiresAt: s.refreshExpiry(now, g.ExpiresAt),
-	}, now)
+	nextHash := s.secrets.hash(kindRefresh, next)
+	var grant *store.Grant
+	var scopes, audience []string
+	err = s.store.RotateRefreshToken(ctx, s.secrets.hash(kindRefresh, tr.refreshToken), now,
+		func(rt *store.RefreshToken, g *store.Grant) (*store.RefreshToken, error) {
+			grant = g
+			var e *oauthError
+			if scopes, audience, e = s.refreshDecision(c, tr, rt, g, now); e != nil {
+				return nil, e
+			}
+			return &store.RefreshToken{Hash: nextHash, ClientID: c.id, CreatedAt: now, ExpiresAt: s.refreshExpiry(now, g.ExpiresAt)}, nil
+		})
+	var refused *oauthError
 	switch {
-	case errors.Is(err, store.ErrAlreadyUsed): // lost a race with another use of the same token
-		return nil, s.refreshReuse(ctx, c, rt.GrantID, now)
-	case errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrNotFound):
+	case errors.As(err, &refused):
+		return nil, refused
+	case errors.Is(err, store.ErrNotFound):
+		return nil, newError(errInvalidGrant, "the refresh token is invalid")
+	case errors.Is(err, store.ErrAlreadyUsed):
+		// A rotated token presented again, or the loser of a race with another use of it: the
+		// store has revoked the grant, and with it every token of the family.
+		s.audit(ctx, "refresh.reuse", "client_id", c.id, "grant_id", grant.ID)
+		return nil, newError(errInvalidGrant, "the refresh token has already been used; every token of this grant is revoked")
+	case errors.Is(err, store.ErrRevoked):
 		return nil, newError(errInvalidGrant, "the refresh token has been revoked")
 	case err != nil:
+		return nil, internalError(err)
+	}
+	resp, err := s.mintAccessTokenWith(ctx, key, c, grant, scopes, audience)
+	if err != nil {
 		return nil, internalError(err)
 	}
 	resp.RefreshToken = next
 	return resp, nil
 }
 
-// refreshReuse handles a rotated refresh token presented again: the whole family is revoked.
-func (s *Server) refreshReuse(ctx context.Context, c *client, grantID string, now time.Time) *oauthError {
-	if err := s.store.RevokeGrant(ctx, grantID, now); err != nil {
-		return internalError(err)
+// refreshDecision judges the rotation of refresh token rt of grant g, presented by client c
+// (store.RotationDecision), and returns the scopes and audience of the next access token. It
+// runs inside the store's rotation, so it only reads what it is given and the server's
+// configuration. A used token or a revoked grant passes once the client is right: the store
+// refuses those itself, revoking the grant of a reused token.
+func (s *Server) refreshDecision(c *client, tr *tokenRequest, rt *store.RefreshToken, g *store.Grant, now time.Time) (scopes, audience []string, e *oauthError) {
+	switch {
+	case rt.ClientID != c.id:
+		return nil, nil, newError(errInvalidGrant, "the refresh token was issued to another client")
+	case !rt.UsedAt.IsZero() || !g.RevokedAt.IsZero():
+		return nil, nil, nil
+	case !rt.ExpiresAt.After(now) || !g.ExpiresAt.After(now):
+		return nil, nil, newError(errInvalidGrant, "the refresh token has expired")
+	case !c.hasGrant(GrantRefreshToken):
+		return nil, nil, newError(errUnauthorizedClient, "this client is not registered for the refresh_token grant")
 	}
-	s.audit(ctx, "refresh.reuse", "client_id", c.id, "grant_id", grantID)
-	return newError(errInvalidGrant, "the refresh token has already been used; every token of this grant is revoked")
+	audience, ok := narrow(tr.resources, g.Resources)
+	if !ok {
+		return nil, nil, newError(errInvalidTarget, "resource is outside the original grant")
+	}
+	scopes, ok = narrow(tr.scopes, g.Scopes)
+	if !ok {
+		return nil, nil, newError(errInvalidScope, "scope is outside the original grant")
+	}
+	// Since the grant, a resource may no longer be served, and the user or the client may have
+	// lost scopes (or the user the account): a refresh never outlives that.
+	for _, r := range audience {
+		if _, ok := s.resources[r]; !ok {
+			return nil, nil, newError(errInvalidTarget, "resource "+truncate(r)+" is no longer served")
+		}
+	}
+	if g.SubjectScopes == nil {
+		return nil, nil, newError(errInvalidGrant, "the user no longer exists")
+	}
+	limit := c.allowedScopes()
+	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool {
+		return !slices.Contains(g.SubjectScopes, sc) || limit != nil && !slices.Contains(limit, sc)
+	})
+	return scopes, audience, nil
 }
 
 // clientCredentials issues a token to a confidential pre-registered client acting for itself
@@ -377,9 +389,18 @@ func (s *Server) clientCredentials(ctx context.Context, c *client, tr *tokenRequ
 }
 
 // mintAccessToken signs an access token of grant g (nil for client_credentials: the client acts
-// for itself) for the audience. Nothing is written: the token is self-contained, and its
-// grant, client and jti are checked at introspection.
+// for itself) for the audience, with the current signing key. Nothing is written: the token is
+// self-contained, and its grant, client and jti are checked at introspection.
 func (s *Server) mintAccessToken(ctx context.Context, c *client, g *store.Grant, scopes, audience []string) (*tokenResponse, error) {
+	key, err := s.keys.signer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.mintAccessTokenWith(ctx, key, c, g, scopes, audience)
+}
+
+// mintAccessTokenWith is mintAccessToken with the signing key chosen by the caller.
+func (s *Server) mintAccessTokenWith(ctx context.Context, key *signingKey, c *client, g *store.Grant, scopes, audience []string) (*tokenResponse, error) {
 	now := s.now()
 	dates := &[3]jwt.NumericDate{numericDate(now.Add(s.cfg.AccessTokenTTL)), numericDate(now), numericDate(now)} // one allocation
 	claims := &accessClaims{
@@ -389,7 +410,7 @@ func (s *Server) mintAccessToken(ctx context.Context, c *client, g *store.Grant,
 	if g != nil {
 		claims.Subject, claims.GrantID = g.Subject, g.ID
 	}
-	tok, err := s.signAccessToken(ctx, claims)
+	tok, err := signAccessToken(key, claims)
 	if err != nil {
 		return nil, err
 	}

@@ -108,8 +108,8 @@ type Grant struct {
 	// RevokedAt is zero while the grant is active.
 	RevokedAt time.Time
 	// SubjectScopes are the subject's scopes as the user record has them now, nil when it no
-	// longer exists. Only GetRefreshToken fills them, so that a refresh, which may not outlive
-	// the user's scopes, reads once.
+	// longer exists. Only GetRefreshToken and RotateRefreshToken fill them, so that a refresh,
+	// which may not outlive the user's scopes, reads once.
 	SubjectScopes []string
 }
 
@@ -139,6 +139,10 @@ type RefreshToken struct {
 	// UsedAt is zero until the token is rotated; a rotated token presented again is a reuse.
 	UsedAt time.Time
 }
+
+// RotationDecision decides a refresh token's rotation (Store.RotateRefreshToken) from the token
+// and its grant as the store read them: it returns the next token, or why there is none.
+type RotationDecision func(old *RefreshToken, g *Grant) (next *RefreshToken, err error)
 
 // SigningKey is a token signing key; the private key is encrypted by the server before it
 // reaches the store.
@@ -272,11 +276,23 @@ type Store interface {
 	// GetRefreshToken returns the refresh token and its grant with SubjectScopes (one read), or
 	// ErrNotFound.
 	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, *Grant, error)
-	// RotateRefreshToken atomically marks the token oldHash used at time now and stores next
-	// (same grant). Exactly one of any number of concurrent rotations of one token succeeds. If
-	// the old token was already used, the whole grant is revoked and ErrAlreadyUsed returned;
-	// if the grant was revoked, ErrRevoked; if oldHash is unknown, ErrNotFound.
-	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) error
+	// RotateRefreshToken rotates the refresh token oldHash at time now (OAuth 2.1 §4.3.1): it
+	// reads the token with its grant (SubjectScopes filled), asks decide, and then, in one atomic
+	// step with that read, marks the token used and stores the next one decide returned in the
+	// token's grant (its GrantID is ignored). Exactly one of any number of concurrent rotations
+	// of one token succeeds.
+	//
+	// decide sees the token and grant as read, used or revoked ones too. When it returns an
+	// error, nothing is written and that error is returned as it is. Otherwise a token already
+	// used is a reuse: the whole grant is revoked and ErrAlreadyUsed returned (RFC 9700
+	// §4.14.2); a token of a revoked grant yields ErrRevoked; in both cases what decide returned
+	// is ignored (it may be nil). An unknown oldHash yields ErrNotFound without calling decide.
+	//
+	// decide may run inside the store's write transaction, and more than once for one rotation
+	// (when the store runs the transaction again); only the last call's result counts. It must
+	// therefore be quick, answer a second call as the first, and not call the store: on a store
+	// with a single writer, that call would wait for the very write decide runs in.
+	RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, decide RotationDecision) error
 
 	// RevokeAccessToken records that the access token with that jti, which expires at
 	// expiresAt, is revoked (RFC 7009 §2.1); revoking it again is not an error. DeleteExpired

@@ -98,7 +98,10 @@ func TestTextPostgreSQLCannotHold(t *testing.T) {
 		if _, err := s.RedeemAuthCode(ctx, key, time.Now()); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("RedeemAuthCode(%q): %v", key, err)
 		}
-		if err := s.RotateRefreshToken(ctx, key, &store.RefreshToken{Hash: "n"}, time.Now()); !errors.Is(err, store.ErrNotFound) {
+		rotate := func(*store.RefreshToken, *store.Grant) (*store.RefreshToken, error) {
+			return &store.RefreshToken{Hash: "n"}, nil
+		}
+		if err := s.RotateRefreshToken(ctx, key, time.Now(), rotate); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("RotateRefreshToken(%q): %v", key, err)
 		}
 		if err := s.DeleteClient(ctx, key); !errors.Is(err, store.ErrNotFound) {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"runtime"
 	"testing"
@@ -14,8 +15,9 @@ import (
 	"github.com/mcpauth/mcpauth/authserver/store"
 )
 
-// BenchmarkRotation measures the store's part of a refresh: the read of the token with its
-// grant, then the rotation. 32 token chains, each of its own grant, are rotated concurrently as
+// BenchmarkRotation measures the store's part of a refresh: RotateRefreshToken, which reads the
+// token with its grant, asks a decision like the server's (client, expiry, the user still
+// there) and rotates the token. 32 token chains, each of its own grant, are rotated concurrently as
 // at bench/'s 32 connections (or the next multiple of GOMAXPROCS); run it with -cpu 1 for the
 // server of bench/run.sh, pinned to one core. Keys look like the server's: grant ids of 128
 // random bits, token hashes of 64 hex digits (the server's keyed SHA-256). started is called
@@ -47,13 +49,13 @@ func BenchmarkRotation(b *testing.B, s store.Store, started func()) {
 	b.RunParallel(func(pb *testing.PB) {
 		hash := <-chains
 		for pb.Next() {
-			if _, _, err := s.GetRefreshToken(ctx, hash); err != nil {
-				b.Error(err)
-				return
-			}
 			next := tokenHash(hash)
-			if err := s.RotateRefreshToken(ctx, hash, &store.RefreshToken{Hash: next, ClientID: "c", CreatedAt: now,
-				ExpiresAt: now.Add(time.Hour)}, now); err != nil {
+			if err := s.RotateRefreshToken(ctx, hash, now, func(rt *store.RefreshToken, g *store.Grant) (*store.RefreshToken, error) {
+				if rt.ClientID != "c" || !rt.ExpiresAt.After(now) || !g.ExpiresAt.After(now) || g.SubjectScopes == nil {
+					return nil, errors.New("refused")
+				}
+				return &store.RefreshToken{Hash: next, ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, nil
+			}); err != nil {
 				b.Error(err)
 				return
 			}

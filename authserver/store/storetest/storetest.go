@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuthCodeRevokedGrant", testAuthCodeRevokedGrant},
 		{"Grants", testGrants},
 		{"RefreshRotation", testRefreshRotation},
+		{"RefreshDecision", testRefreshDecision},
 		{"RefreshConcurrentRotation", testRefreshConcurrent},
 		{"AccessTokens", testAccessTokens},
 		{"SigningKeys", testSigningKeys},
@@ -381,65 +382,6 @@ func testGrants(t *testing.T, s store.Store) {
 	wantErr(t, "unknown grant", err, store.ErrNotFound)
 }
 
-func refresh(hash, grantID string, t0 time.Time) *store.RefreshToken {
-	return &store.RefreshToken{Hash: hash, GrantID: grantID, ClientID: "c1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-}
-
-func testRefreshRotation(t *testing.T, s store.Store) {
-	t0 := now()
-	g1, _ := grantFor(t, s, "g1", "c1", "u1", t0)
-	r1 := refresh("r1", "g1", t0)
-	must(t, s.CreateRefreshToken(ctx, r1))
-	wantErr(t, "duplicate refresh token", s.CreateRefreshToken(ctx, r1), store.ErrConflict)
-	got, gotGrant, err := s.GetRefreshToken(ctx, "r1")
-	must(t, err)
-	equal(t, "refresh token", got, r1)
-	equal(t, "grant of the refresh token", gotGrant, g1)
-	_, _, err = s.GetRefreshToken(ctx, "nope")
-	wantErr(t, "unknown refresh token", err, store.ErrNotFound)
-	// The subject's scopes as they are now come with the grant (nil above: no user u1 yet).
-	must(t, s.CreateUser(ctx, &store.User{ID: "u1", Username: "u1", Scopes: []string{"a", "b"}, CreatedAt: t0}))
-	_, gotGrant, err = s.GetRefreshToken(ctx, "r1")
-	must(t, err)
-	equal(t, "subject scopes", gotGrant.SubjectScopes, []string{"a", "b"})
-	must(t, s.UpdateUser(ctx, &store.User{ID: "u1", Scopes: []string{}}))
-	_, gotGrant, err = s.GetRefreshToken(ctx, "r1")
-	must(t, err)
-	equal(t, "subject scopes after the user lost them", gotGrant.SubjectScopes, []string{})
-
-	must(t, s.RotateRefreshToken(ctx, "r1", refresh("r2", "g1", t0), t0.Add(time.Second)))
-	got, _, err = s.GetRefreshToken(ctx, "r1")
-	must(t, err)
-	equal(t, "rotated token used at", got.UsedAt, t0.Add(time.Second))
-	must(t, s.RotateRefreshToken(ctx, "r2", refresh("r3", "g1", t0), t0.Add(2*time.Second)))
-	if revoked(t, s, "g1") {
-		t.Fatal("grant revoked by a normal rotation")
-	}
-
-	// Reuse of r1 revokes the family: r3, the current token, is dead too.
-	wantErr(t, "reuse", s.RotateRefreshToken(ctx, "r1", refresh("r4", "g1", t0), t0.Add(3*time.Second)), store.ErrAlreadyUsed)
-	if !revoked(t, s, "g1") {
-		t.Fatal("reuse did not revoke the grant")
-	}
-	wantErr(t, "current token after reuse", s.RotateRefreshToken(ctx, "r3", refresh("r5", "g1", t0), t0.Add(4*time.Second)), store.ErrRevoked)
-	_, _, err = s.GetRefreshToken(ctx, "r4")
-	wantErr(t, "token of a refused rotation", err, store.ErrNotFound)
-	wantErr(t, "rotate unknown", s.RotateRefreshToken(ctx, "nope", refresh("r6", "g1", t0), t0), store.ErrNotFound)
-}
-
-func testRefreshConcurrent(t *testing.T, s store.Store) {
-	t0 := now()
-	grantFor(t, s, "g1", "c1", "u1", t0)
-	must(t, s.CreateRefreshToken(ctx, refresh("r1", "g1", t0)))
-	ok := concurrently(t, func(i int) error {
-		return s.RotateRefreshToken(ctx, "r1", refresh(fmt.Sprintf("next-%d", i), "g1", t0), t0.Add(time.Second))
-	})
-	equal(t, "successful rotations", ok, 1)
-	if !revoked(t, s, "g1") {
-		t.Fatal("the losing concurrent rotations are reuses and must revoke the grant")
-	}
-}
-
 func testAccessTokens(t *testing.T, s store.Store) {
 	t0 := now()
 	revoked := func(jti string) bool {
@@ -487,7 +429,7 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	rotateChain := func(first string) {
 		for i, prev := 1, first; i <= 3; i++ {
 			next := fmt.Sprintf("%s.%d", first, i)
-			must(t, s.RotateRefreshToken(ctx, prev, refresh(next, "", t0), t0))
+			must(t, s.RotateRefreshToken(ctx, prev, t0, rotateTo(refresh(next, "", t0))))
 			prev = next
 		}
 	}

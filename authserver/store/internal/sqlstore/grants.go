@@ -113,106 +113,148 @@ func (s *Store) insertRefresh(ctx context.Context, ex querier, t *store.RefreshT
 }
 
 func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshToken, *store.Grant, error) {
+	_, t, g, err := s.readRefresh(s.pointCtx(ctx), s.q, hash)
+	return t, g, err
+}
+
+// readRefresh reads the refresh token hash through q with its grant, the subject's scopes and
+// the token's row id.
+func (s *Store) readRefresh(ctx context.Context, q querier, hash string) (int64, *store.RefreshToken, *store.Grant, error) {
 	t := store.RefreshToken{Hash: hash}
-	var created, expires, used int64
+	var id, created, expires, used int64
 	var subjectScopes sql.NullString
-	g, err := s.scanGrant(s.q.QueryRowContext(s.pointCtx(ctx), `SELECT g.id, g.client_id, g.subject, g.scopes, g.resources, g.created_at, g.expires_at,
-		g.revoked_at, r.client_id, r.created_at, r.expires_at, r.used_at, u.scopes
+	g, err := s.scanGrant(q.QueryRowContext(ctx, `SELECT g.id, g.client_id, g.subject, g.scopes, g.resources, g.created_at, g.expires_at,
+		g.revoked_at, r.id, r.client_id, r.created_at, r.expires_at, r.used_at, u.scopes
 		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.subject WHERE r.hash = $1`, hash),
-		&t.ClientID, &created, &expires, &used, &subjectScopes)
+		&id, &t.ClientID, &created, &expires, &used, &subjectScopes)
 	if err != nil {
-		return nil, nil, err
+		return 0, nil, nil, err
 	}
 	if subjectScopes.Valid {
 		g.SubjectScopes = split(subjectScopes.String)
 	}
 	t.GrantID = g.ID
 	t.CreatedAt, t.ExpiresAt, t.UsedAt = tm(created), tm(expires), tm(used)
-	return &t, g, nil
+	return id, &t, g, nil
 }
 
-// Rotation in one statement, for the common case: the token is unused and its grant not revoked.
-// $1 now, $2 the old token's hash, $3.. the next token's hash, client_id, created_at, expires_at.
-const (
-	// rotateLocked (row locks): the token's and grant's rows are locked and, if another
-	// transaction changed them meanwhile, checked again on their new versions (PostgreSQL's
-	// READ COMMITTED re-check of FOR UPDATE rows); then the old token is spent and the next one
-	// inserted. One statement is one transaction and one round trip.
-	rotateLocked = `WITH cur AS (
-			SELECT r.id, r.grant_id FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
-			WHERE r.hash = $2 AND r.used_at = 0 AND g.revoked_at = 0 FOR UPDATE OF r, g),
-		spent AS (
-			UPDATE refresh_tokens SET used_at = $1 FROM cur WHERE refresh_tokens.hash = $2 RETURNING cur.id, cur.grant_id)
-		INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at, prev_id)
-			SELECT $3, grant_id, $4, $5, $6, 0, id FROM spent`
-	// spendSerialized (one writer at a time, in a transaction): spends the old token. Without
-	// RETURNING, for which SQLite collects the rows in a temporary table.
-	spendSerialized = `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at = 0
-		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at = 0)`
-	// insertSpentsNext (after spendSerialized, in its transaction): the next token, in the grant
-	// and chain of the one just spent, $2. VALUES, not INSERT … SELECT, which SQLite would also
-	// run through a temporary table, as it reads the table it inserts into.
-	insertSpentsNext = `INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at, prev_id)
-		VALUES ($1, (SELECT grant_id FROM refresh_tokens WHERE hash = $2), $3, $4, $5, 0, (SELECT id FROM refresh_tokens WHERE hash = $2))`
-)
+// rotateLocked (row locks) rotates in one statement, for the common case: the token is unused
+// and its grant not revoked. The token's and grant's rows are locked and, if another
+// transaction changed them meanwhile, checked again on their new versions (PostgreSQL's READ
+// COMMITTED re-check of FOR UPDATE rows); then the old token is spent and the next one
+// inserted. One statement is one transaction and one round trip. $1 now, $2 the old token's
+// hash, $3.. the next token's hash, client_id, created_at, expires_at.
+const rotateLocked = `WITH cur AS (
+		SELECT r.id, r.grant_id FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+		WHERE r.hash = $2 AND r.used_at = 0 AND g.revoked_at = 0 FOR UPDATE OF r, g),
+	spent AS (
+		UPDATE refresh_tokens SET used_at = $1 FROM cur WHERE refresh_tokens.hash = $2 RETURNING cur.id, cur.grant_id)
+	INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at, prev_id)
+		SELECT $3, grant_id, $4, $5, $6, 0, id FROM spent`
 
-// RotateRefreshToken spends the old token and stores the next one in one statement when the
-// old token is unused and its grant not revoked (the common case). Otherwise, a transaction
-// that locks the token's row and its grant's (or the database) decides why not: concurrent
-// rotations of one token are serialised, and a grant revoked meanwhile cannot gain a new token.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *store.RefreshToken, now time.Time) error {
-	if s.d.RowLocks {
-		n, err := rowsAffected(s.q.ExecContext(ctx, rotateLocked, ms(now), oldHash, next.Hash, next.ClientID,
-			ms(next.CreatedAt), ms(next.ExpiresAt)))
-		if err == nil && n == 1 {
-			return nil
-		}
-		// No row (or a deadlock, or text PostgreSQL cannot hold): nothing was written, and the
-		// transaction below tells why.
-		if err != nil && s.d.Classify(err) == Other {
-			return err
-		}
-	}
-	// On SQLite the rotation's statements run in the group's write turn, which its caller leaves
-	// only before its turn (group.run): they are not interrupted when the caller goes away,
-	// which spares the driver a goroutine watching ctx for each statement.
-	stmtCtx := s.pointCtx(ctx)
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if !s.d.RowLocks {
-			n, err := rowsAffected(s.in(tx).ExecContext(stmtCtx, spendSerialized, ms(now), oldHash))
+// RotateRefreshToken reads the token, lets decide judge it and rotates it, as one atomic step.
+//
+// With a single writer (SQLite) all of it runs in one write transaction, on the writer's
+// connection: its page cache stays warm between writes (see group), where a reader's is
+// dropped at every commit, so the read costs less there than on a reader, and no other write
+// comes between the read and the rotation.
+//
+// With row locks (PostgreSQL) the read runs alone, then decide, then the rotation's one
+// statement, rotateLocked, which spends the token only if it is still unused and its grant
+// not revoked: two round trips. When it spends nothing, a transaction that locks the token's
+// and its grant's rows tells why (a concurrent rotation or revocation), or rotates after all
+// (a statement that failed for a deadlock or text the database cannot hold).
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, decide store.RotationDecision) error {
+	if !s.d.RowLocks {
+		// On SQLite the statements run in the group's write turn, which its caller leaves only
+		// before its turn (group.run): they are not interrupted when the caller goes away, which
+		// spares the driver a goroutine watching ctx for each statement.
+		stmtCtx := s.pointCtx(ctx)
+		return s.inTx(ctx, func(tx *sql.Tx) error {
+			old, next, err := s.decideRotation(stmtCtx, s.in(tx), oldHash, now, decide)
 			if err != nil {
-				return s.notFound(err)
+				return err
 			}
-			if n == 1 {
-				_, err := s.in(tx).ExecContext(stmtCtx, insertSpentsNext, next.Hash, oldHash, next.ClientID,
-					ms(next.CreatedAt), ms(next.ExpiresAt))
-				return s.conflict(err)
-			}
-		}
-		var id int64
-		var grantID string
+			return s.rotate(stmtCtx, s.in(tx), old, next, now)
+		})
+	}
+	old, next, err := s.decideRotation(ctx, s.q, oldHash, now, decide)
+	if err != nil {
+		return err
+	}
+	n, err := rowsAffected(s.q.ExecContext(ctx, rotateLocked, ms(now), oldHash, next.Hash, next.ClientID,
+		ms(next.CreatedAt), ms(next.ExpiresAt)))
+	if err == nil && n == 1 {
+		return nil
+	}
+	if err != nil && s.d.Classify(err) == Other {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var used, revoked int64
-		err := s.in(tx).QueryRowContext(ctx, `SELECT r.id, r.grant_id, r.used_at, g.revoked_at FROM refresh_tokens r
-			JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1`+s.forUpdate(" OF r, g"), oldHash).Scan(&id, &grantID, &used, &revoked)
+		err := s.in(tx).QueryRowContext(ctx, `SELECT r.used_at, g.revoked_at FROM refresh_tokens r
+			JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1 FOR UPDATE OF r, g`, oldHash).Scan(&used, &revoked)
 		if err != nil {
 			return s.notFound(err)
 		}
-		switch {
-		case revoked != 0:
-			return store.ErrRevoked
-		case used != 0:
-			if err := s.revokeGrant(ctx, s.in(tx), grantID, now); err != nil {
-				return err
-			}
-			return store.ErrAlreadyUsed
-		}
-		if _, err := s.in(tx).ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, ms(now), oldHash); err != nil {
+		if err := s.refuseRotation(ctx, s.in(tx), used != 0, revoked != 0, next.GrantID, now); err != nil {
 			return err
 		}
-		n := *next
-		n.GrantID = grantID
-		return s.insertRefresh(ctx, s.in(tx), &n, id)
+		return s.rotate(ctx, s.in(tx), old, next, now)
 	})
+}
+
+// rotatedToken is the token a rotation spends: its hash and row id.
+type rotatedToken struct {
+	hash string
+	id   int64
+}
+
+// decideRotation reads the token oldHash through q and asks decide about it. It returns the
+// token to spend and the next one to store (in the old one's grant), or the reason not to
+// rotate: decide's error, ErrNotFound, or refuseRotation's.
+func (s *Store) decideRotation(ctx context.Context, q querier, oldHash string, now time.Time,
+	decide store.RotationDecision) (rotatedToken, *store.RefreshToken, error) {
+	id, t, g, err := s.readRefresh(ctx, q, oldHash)
+	if err != nil {
+		return rotatedToken{}, nil, err
+	}
+	next, err := decide(t, g)
+	if err != nil {
+		return rotatedToken{}, nil, err
+	}
+	if err := s.refuseRotation(ctx, q, !t.UsedAt.IsZero(), !g.RevokedAt.IsZero(), g.ID, now); err != nil {
+		return rotatedToken{}, nil, err
+	}
+	if next == nil {
+		return rotatedToken{}, nil, errors.New("store: the rotation's decision returned no next token")
+	}
+	n := *next
+	n.GrantID = g.ID
+	return rotatedToken{hash: oldHash, id: id}, &n, nil
+}
+
+// refuseRotation refuses the rotation of a used token, a reuse, by revoking its grant and
+// returning store.ErrAlreadyUsed, and that of a token of a revoked grant with store.ErrRevoked.
+func (s *Store) refuseRotation(ctx context.Context, q querier, used, revoked bool, grantID string, now time.Time) error {
+	switch {
+	case used:
+		if err := s.revokeGrant(ctx, q, grantID, now); err != nil {
+			return err
+		}
+		return store.ErrAlreadyUsed
+	case revoked:
+		return store.ErrRevoked
+	}
+	return nil
+}
+
+// rotate spends old and stores next, chained to it.
+func (s *Store) rotate(ctx context.Context, q querier, old rotatedToken, next *store.RefreshToken, now time.Time) error {
+	if _, err := q.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, ms(now), old.hash); err != nil {
+		return err
+	}
+	return s.insertRefresh(ctx, q, next, old.id)
 }
 
 // --- revoked access tokens

@@ -72,11 +72,13 @@ func TestRefreshTokensKeptByUpgrade(t *testing.T) {
 				len(g.SubjectScopes) != 1 {
 				t.Fatalf("token stored before the upgrade: %+v %+v, %v", rt, g, err)
 			}
-			next := func(hash string) *store.RefreshToken {
-				return &store.RefreshToken{Hash: hash, ClientID: "c1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+			next := func(hash string) store.RotationDecision {
+				return func(*store.RefreshToken, *store.Grant) (*store.RefreshToken, error) {
+					return &store.RefreshToken{Hash: hash, ClientID: "c1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, nil
+				}
 			}
 			for _, r := range [][2]string{{"a2", "a3"}, {"a3", "a4"}, {"b1", "b2"}} {
-				if err := s.RotateRefreshToken(ctx, r[0], next(r[1]), t0); err != nil {
+				if err := s.RotateRefreshToken(ctx, r[0], t0, next(r[1])); err != nil {
 					t.Fatalf("rotate %s: %v", r[0], err)
 				}
 			}
@@ -88,10 +90,10 @@ func TestRefreshTokensKeptByUpgrade(t *testing.T) {
 			if n := rows(t, db); n != 4 {
 				t.Fatalf("%d refresh tokens left, want live's 4", n)
 			}
-			if err := s.RotateRefreshToken(ctx, "a1", next("x"), t0); !errors.Is(err, store.ErrAlreadyUsed) {
+			if err := s.RotateRefreshToken(ctx, "a1", t0, next("x")); !errors.Is(err, store.ErrAlreadyUsed) {
 				t.Fatalf("reuse of a token used before the upgrade: %v, want ErrAlreadyUsed", err)
 			}
-			if err := s.RotateRefreshToken(ctx, "a4", next("x"), t0); !errors.Is(err, store.ErrRevoked) {
+			if err := s.RotateRefreshToken(ctx, "a4", t0, next("x")); !errors.Is(err, store.ErrRevoked) {
 				t.Fatalf("after the reuse: %v, want ErrRevoked", err)
 			}
 			if _, err := s.DeleteExpired(ctx, t0.Add(2*time.Hour)); err != nil {
