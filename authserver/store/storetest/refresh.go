@@ -111,6 +111,12 @@ func testRefreshDecision(t *testing.T, s store.Store) {
 	_, _, err = s.GetRefreshToken(ctx, "r2")
 	wantErr(t, "next token of a refused decision", err, store.ErrNotFound)
 
+	// A decision that accepts the token but names no next token is a fault of the caller.
+	if err = s.RotateRefreshToken(ctx, "r1", t0.Add(time.Second), asked(nil, nil)); err == nil {
+		t.Fatal("a decision without a next token rotated the token")
+	}
+	unspent("after a decision without a next token", "r1")
+
 	err = s.RotateRefreshToken(ctx, "nope", t0, asked(refresh("r2", "g1", t0), nil))
 	wantErr(t, "unknown token", err, store.ErrNotFound)
 	equal(t, "decisions asked about an unknown token", calls, 0)

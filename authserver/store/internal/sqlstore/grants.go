@@ -251,7 +251,8 @@ func (s *Store) refuseRotation(ctx context.Context, q querier, used, revoked boo
 
 // rotate spends old and stores next, chained to it.
 func (s *Store) rotate(ctx context.Context, q querier, old rotatedToken, next *store.RefreshToken, now time.Time) error {
-	if _, err := q.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, ms(now), old.hash); err != nil {
+	// By both keys: SQLite finds the row by its rowid, PostgreSQL (no index on id) by hash.
+	if _, err := q.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND hash = $3`, ms(now), old.id, old.hash); err != nil {
 		return err
 	}
 	return s.insertRefresh(ctx, q, next, old.id)
