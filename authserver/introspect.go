@@ -74,7 +74,7 @@ func (s *Server) introspect(r *http.Request, tok string) (*introspection, error)
 		resp.Username = s.username(r, claims.Subject)
 		return resp, nil
 	}
-	rt, g, err := s.store.GetRefreshToken(ctx, s.secrets.hash(kindRefresh, tok))
+	rt, g, err := s.store.GetRefreshToken(ctx, s.refreshTokenKey(tok))
 	if errors.Is(err, store.ErrNotFound) {
 		return inactive, nil
 	} else if err != nil {

@@ -24,7 +24,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
 	// The token_type_hint only speeds up the search (§2.1); both kinds are tried.
-	rt, _, err := s.store.GetRefreshToken(ctx, s.secrets.hash(kindRefresh, tok))
+	rt, _, err := s.store.GetRefreshToken(ctx, s.refreshTokenKey(tok))
 	switch {
 	case err == nil:
 		if rt.ClientID != c.id {

@@ -252,9 +252,9 @@ func (s *Server) addRefreshToken(ctx context.Context, c *client, g *store.Grant,
 	if !c.hasGrant(GrantRefreshToken) {
 		return nil
 	}
-	rt := newSecret("mrf_")
+	rt, key := s.newRefreshToken(now)
 	err := s.store.CreateRefreshToken(ctx, &store.RefreshToken{
-		Hash: s.secrets.hash(kindRefresh, rt), GrantID: g.ID, ClientID: c.id, CreatedAt: now,
+		Hash: key, GrantID: g.ID, ClientID: c.id, CreatedAt: now,
 		ExpiresAt: s.refreshExpiry(now, g.ExpiresAt),
 	})
 	if err != nil {
@@ -288,18 +288,17 @@ func (s *Server) refresh(ctx context.Context, c *client, tr *tokenRequest) (*tok
 	if err != nil {
 		return nil, internalError(err)
 	}
-	next := newSecret("mrf_")
-	nextHash := s.secrets.hash(kindRefresh, next)
+	next, nextKey := s.newRefreshToken(now)
 	var grant *store.Grant
 	var scopes, audience []string
-	err = s.store.RotateRefreshToken(ctx, s.secrets.hash(kindRefresh, tr.refreshToken), now,
+	err = s.store.RotateRefreshToken(ctx, s.refreshTokenKey(tr.refreshToken), now,
 		func(rt *store.RefreshToken, g *store.Grant) (*store.RefreshToken, error) {
 			grant = g
 			var e *oauthError
 			if scopes, audience, e = s.refreshDecision(c, tr, rt, g, now); e != nil {
 				return nil, e
 			}
-			return &store.RefreshToken{Hash: nextHash, ClientID: c.id, CreatedAt: now, ExpiresAt: s.refreshExpiry(now, g.ExpiresAt)}, nil
+			return &store.RefreshToken{Hash: nextKey, ClientID: c.id, CreatedAt: now, ExpiresAt: s.refreshExpiry(now, g.ExpiresAt)}, nil
 		})
 	var refused *oauthError
 	switch {

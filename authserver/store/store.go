@@ -131,6 +131,8 @@ type AuthCode struct {
 
 // RefreshToken is one refresh token of a grant's rotation chain.
 type RefreshToken struct {
+	// Hash is the token's key: its keyed hash, after the time it was issued for tokens that
+	// carry it, so that the keys of new tokens grow (see the server's refresh_token.go).
 	Hash      string
 	GrantID   string
 	ClientID  string
