@@ -63,8 +63,8 @@ func BenchmarkClientCredentials(b *testing.B) {
 	}
 }
 
-// BenchmarkRefreshRotation: one refresh (token, grant and the user's scopes in one read, signed
-// JWT, atomic rotation).
+// BenchmarkRefreshRotation: one refresh (the store's rotation, which reads the token, its grant
+// and the user's scopes, asks the server's decision and spends the token; then the signed JWT).
 func BenchmarkRefreshRotation(b *testing.B) {
 	s, h := benchAS(b)
 	rt := codeFlowRefreshToken(b, s, h)
@@ -80,6 +80,11 @@ func codeFlowRefreshToken(b *testing.B, s *authserver.Server, h http.Handler) st
 	if _, _, err := s.Admin().AddClient(b.Context(), authserver.StaticClient{ID: "bench", RedirectURIs: []string{loopback}}); err != nil {
 		b.Fatal(err)
 	}
+	return codeFlow(b, h)
+}
+
+// codeFlow runs the code flow of the client "bench" with dev login and returns the refresh token.
+func codeFlow(b *testing.B, h http.Handler) string {
 	verifier, challenge := pkce()
 	req := httptest.NewRequest(http.MethodGet, "/authorize?"+codeParams("bench", challenge).Encode(), nil)
 	req.RemoteAddr = "127.0.0.1:50000" // dev login answers loopback only
