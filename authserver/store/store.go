@@ -279,10 +279,10 @@ type Store interface {
 	// ErrNotFound.
 	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, *Grant, error)
 	// RotateRefreshToken rotates the refresh token oldHash at time now (OAuth 2.1 §4.3.1): it
-	// reads the token with its grant (SubjectScopes filled), asks decide, and then, in one atomic
-	// step with that read, marks the token used and stores the next one decide returned in the
-	// token's grant (its GrantID is ignored). Exactly one of any number of concurrent rotations
-	// of one token succeeds.
+	// reads the token with its grant (SubjectScopes filled), asks decide, and then marks the
+	// token used and stores the next one decide returned in the token's grant (its GrantID is
+	// ignored), provided the token is still unused and its grant not revoked: exactly one of any
+	// number of concurrent rotations of one token succeeds, and the others are reuses.
 	//
 	// decide sees the token and grant as read, used or revoked ones too. When it returns an
 	// error, nothing is written and that error is returned as it is. Otherwise a token already
