@@ -152,7 +152,7 @@ const rotateLocked = `WITH cur AS (
 	INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at, used_at, prev_id)
 		SELECT $3, grant_id, $4, $5, $6, 0, id FROM spent`
 
-// RotateRefreshToken reads the token, lets decide judge it and rotates it, as one atomic step.
+// RotateRefreshToken reads the token, lets decide judge it and rotates it.
 //
 // With a single writer (SQLite) all of it runs in one write transaction, on the writer's
 // connection: its page cache stays warm between writes (see group), where a reader's is
