@@ -10,10 +10,11 @@ import (
 // lowercase hex digits, then 43 random characters (256 bits). The store keeps it under its
 // key: those digits followed by the keyed hash of the whole token, so a token whose time was
 // altered has no key in the store. Keys of tokens issued in a later millisecond sort after
-// earlier ones, so a rotation adds its key at the end of the store's index on them, in the page that the rotations committed
-// with it share, instead of in a random page of its own: such pages were two thirds of the
-// bytes a rotation wrote (6.5 kB, 2.1 kB with ordered keys, store alone). Tokens issued before
-// this format carry no time, and their key is the hash alone.
+// earlier ones, so a rotation adds its key at the end of the store's index on them, in the
+// page that the rotations committed with it share, instead of in a random page of its own:
+// such pages were two thirds of the bytes a rotation wrote (6.5 kB, 2.1 kB with ordered keys,
+// store alone). Tokens issued before this format carry no time, and their key is the hash
+// alone.
 const (
 	refreshPrefix     = "mrf_"
 	refreshTimeDigits = 12 // hex Unix milliseconds, enough until the year 10889
