@@ -54,18 +54,18 @@ func (s *Store) UpdateClient(ctx context.Context, c *store.Client) error {
 }
 
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.deleteClient(ctx, tx, id, time.Now()) })
+	return s.inTx(ctx, func(q querier) error { return s.deleteClient(ctx, q, id, time.Now()) })
 }
 
 // deleteClient removes a client and its consents and revokes its grants.
-func (s *Store) deleteClient(ctx context.Context, tx *sql.Tx, id string, now time.Time) error {
-	if err := s.affected(s.in(tx).ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)); err != nil {
+func (s *Store) deleteClient(ctx context.Context, q querier, id string, now time.Time) error {
+	if err := s.affected(q.ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)); err != nil {
 		return err
 	}
-	if _, err := s.in(tx).ExecContext(ctx, `DELETE FROM consents WHERE client_id = $1`, id); err != nil {
+	if _, err := q.ExecContext(ctx, `DELETE FROM consents WHERE client_id = $1`, id); err != nil {
 		return err
 	}
-	_, err := s.in(tx).ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at = 0`, ms(now), id)
+	_, err := q.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at = 0`, ms(now), id)
 	return err
 }
 
@@ -81,8 +81,8 @@ func (s *Store) TouchClient(ctx context.Context, id string, at time.Time) error 
 
 func (s *Store) DeleteUnusedClients(ctx context.Context, cutoff time.Time) (int, error) {
 	n := 0
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := s.in(tx).QueryContext(ctx, `SELECT id FROM clients WHERE kind = $1 AND created_at < $2 AND last_used_at < $2
+	err := s.inTx(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT id FROM clients WHERE kind = $1 AND created_at < $2 AND last_used_at < $2
 			ORDER BY id`+s.forUpdate(""), string(store.ClientDynamic), ms(cutoff))
 		ids, err := collect(rows, err, func(r row) (*string, error) {
 			var id string
@@ -93,7 +93,7 @@ func (s *Store) DeleteUnusedClients(ctx context.Context, cutoff time.Time) (int,
 		}
 		now := time.Now()
 		for _, id := range ids {
-			if err := s.deleteClient(ctx, tx, *id, now); err != nil {
+			if err := s.deleteClient(ctx, q, *id, now); err != nil {
 				return err
 			}
 		}
@@ -138,16 +138,16 @@ func (s *Store) UpdateUser(ctx context.Context, u *store.User) error {
 }
 
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.affected(s.in(tx).ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id)); err != nil {
+	return s.inTx(ctx, func(q querier) error {
+		if err := s.affected(q.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id)); err != nil {
 			return err
 		}
-		for _, q := range []string{`DELETE FROM sessions WHERE user_id = $1`, `DELETE FROM consents WHERE user_id = $1`} {
-			if _, err := s.in(tx).ExecContext(ctx, q, id); err != nil {
+		for _, stmt := range []string{`DELETE FROM sessions WHERE user_id = $1`, `DELETE FROM consents WHERE user_id = $1`} {
+			if _, err := q.ExecContext(ctx, stmt, id); err != nil {
 				return err
 			}
 		}
-		_, err := s.in(tx).ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE subject = $2 AND revoked_at = 0`, ms(time.Now()), id)
+		_, err := q.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE subject = $2 AND revoked_at = 0`, ms(time.Now()), id)
 		return err
 	})
 }

@@ -5,7 +5,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
@@ -41,8 +40,8 @@ func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCodeHash string
 }
 
 func (s *Store) DecideDeviceCode(ctx context.Context, userCodeHash string, approve bool, subject string, g *store.Grant, now time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		d, err := s.scanDevice(s.in(tx).QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes
+	return s.inTx(ctx, func(q querier) error {
+		d, err := s.scanDevice(q.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes
 			WHERE user_code_hash = $1 AND expires_at > $2`+s.forUpdate(""), userCodeHash, ms(now)))
 		if err != nil {
 			return err
@@ -52,12 +51,12 @@ func (s *Store) DecideDeviceCode(ctx context.Context, userCodeHash string, appro
 		}
 		grantID := ""
 		if approve {
-			if err := s.insertGrant(ctx, s.in(tx), g); err != nil {
+			if err := s.insertGrant(ctx, q, g); err != nil {
 				return err
 			}
 			grantID = g.ID
 		}
-		_, err = s.in(tx).ExecContext(ctx, `UPDATE device_codes SET decided_at = $1, approved = $2, subject = $3, grant_id = $4
+		_, err = q.ExecContext(ctx, `UPDATE device_codes SET decided_at = $1, approved = $2, subject = $3, grant_id = $4
 			WHERE hash = $5`, ms(now), approve, subject, grantID, d.Hash)
 		return err
 	})
@@ -65,16 +64,16 @@ func (s *Store) DecideDeviceCode(ctx context.Context, userCodeHash string, appro
 
 func (s *Store) PollDeviceCode(ctx context.Context, hash string, now time.Time) (*store.DeviceCode, error) {
 	var d *store.DeviceCode
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(q querier) error {
 		var err error
-		if d, err = s.scanDevice(s.in(tx).QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1`+s.forUpdate(""), hash)); err != nil {
+		if d, err = s.scanDevice(q.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1`+s.forUpdate(""), hash)); err != nil {
 			return err
 		}
 		used := d.UsedAt
 		if d.Approved && used.IsZero() {
 			used = now
 		}
-		if _, err := s.in(tx).ExecContext(ctx, `UPDATE device_codes SET last_polled_at = $1, used_at = $2 WHERE hash = $3`,
+		if _, err := q.ExecContext(ctx, `UPDATE device_codes SET last_polled_at = $1, used_at = $2 WHERE hash = $3`,
 			ms(now), ms(used), hash); err != nil {
 			return err
 		}

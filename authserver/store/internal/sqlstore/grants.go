@@ -50,11 +50,11 @@ func (s *Store) revokeGrant(ctx context.Context, ex querier, id string, now time
 }
 
 func (s *Store) CreateAuthCode(ctx context.Context, g *store.Grant, c *store.AuthCode) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.insertGrant(ctx, s.in(tx), g); err != nil {
+	return s.inTx(ctx, func(q querier) error {
+		if err := s.insertGrant(ctx, q, g); err != nil {
 			return err
 		}
-		_, err := s.in(tx).ExecContext(ctx, `INSERT INTO auth_codes (hash, grant_id, client_id, subject, redirect_uri,
+		_, err := q.ExecContext(ctx, `INSERT INTO auth_codes (hash, grant_id, client_id, subject, redirect_uri,
 			code_challenge, scopes, resources, created_at, expires_at, used_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
 			c.Hash, c.GrantID, c.ClientID, c.Subject, c.RedirectURI, c.CodeChallenge, join(c.Scopes), join(c.Resources),
 			ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.UsedAt))
@@ -67,11 +67,11 @@ func (s *Store) CreateAuthCode(ctx context.Context, g *store.Grant, c *store.Aut
 // redemptions, from any instance, the first marks the code used and every later one sees it used.
 func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (*store.AuthCode, error) {
 	var c *store.AuthCode
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(q querier) error {
 		c = &store.AuthCode{Hash: hash}
 		var scopes, resources string
 		var created, expires, used, revoked int64
-		err := s.in(tx).QueryRowContext(ctx, `SELECT c.grant_id, c.client_id, c.subject, c.redirect_uri, c.code_challenge,
+		err := q.QueryRowContext(ctx, `SELECT c.grant_id, c.client_id, c.subject, c.redirect_uri, c.code_challenge,
 			c.scopes, c.resources, c.created_at, c.expires_at, c.used_at, g.revoked_at
 			FROM auth_codes c JOIN grants g ON g.id = c.grant_id WHERE c.hash = $1`+s.forUpdate(" OF c, g"), hash).
 			Scan(&c.GrantID, &c.ClientID, &c.Subject, &c.RedirectURI, &c.CodeChallenge, &scopes, &resources,
@@ -89,7 +89,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time) 
 			return store.ErrRevoked
 		}
 		c.UsedAt = tm(ms(now))
-		_, err = s.in(tx).ExecContext(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2`, ms(now), hash)
+		_, err = q.ExecContext(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2`, ms(now), hash)
 		return err
 	})
 	return c, err
@@ -170,12 +170,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 		// before its turn (group.run): they are not interrupted when the caller goes away, which
 		// spares the driver a goroutine watching ctx for each statement.
 		stmtCtx := s.pointCtx(ctx)
-		return s.inTx(ctx, func(tx *sql.Tx) error {
-			old, next, err := s.decideRotation(stmtCtx, s.in(tx), oldHash, now, decide)
+		return s.inTx(ctx, func(q querier) error {
+			old, next, err := s.decideRotation(stmtCtx, q, oldHash, now, decide)
 			if err != nil {
 				return err
 			}
-			return s.rotate(stmtCtx, s.in(tx), old, next, now)
+			return s.rotate(stmtCtx, q, old, next, now)
 		})
 	}
 	old, next, err := s.decideRotation(ctx, s.q, oldHash, now, decide)
@@ -190,17 +190,17 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 	if err != nil && s.d.Classify(err) == Other {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(q querier) error {
 		var used, revoked int64
-		err := s.in(tx).QueryRowContext(ctx, `SELECT r.used_at, g.revoked_at FROM refresh_tokens r
+		err := q.QueryRowContext(ctx, `SELECT r.used_at, g.revoked_at FROM refresh_tokens r
 			JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1 FOR UPDATE OF r, g`, oldHash).Scan(&used, &revoked)
 		if err != nil {
 			return s.notFound(err)
 		}
-		if err := s.refuseRotation(ctx, s.in(tx), used != 0, revoked != 0, next.GrantID, now); err != nil {
+		if err := s.refuseRotation(ctx, q, used != 0, revoked != 0, next.GrantID, now); err != nil {
 			return err
 		}
-		return s.rotate(ctx, s.in(tx), old, next, now)
+		return s.rotate(ctx, q, old, next, now)
 	})
 }
 
@@ -302,9 +302,9 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]*store.SigningKey, error
 
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	n := 0
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(q querier) error {
 		n = 0 // a retried transaction counts afresh
-		for _, q := range []string{
+		for _, stmt := range []string{
 			`DELETE FROM sessions WHERE expires_at <= $1`,
 			`DELETE FROM device_codes WHERE expires_at <= $1`,
 			`DELETE FROM auth_codes WHERE grant_id IN (SELECT id FROM grants WHERE expires_at <= $1)
@@ -317,7 +317,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 			`DELETE FROM grants WHERE expires_at <= $1`,
 			`DELETE FROM signing_keys WHERE publish_until <= $1`,
 		} {
-			k, err := rowsAffected(s.in(tx).ExecContext(ctx, q, ms(now)))
+			k, err := rowsAffected(q.ExecContext(ctx, stmt, ms(now)))
 			if err != nil {
 				return err
 			}

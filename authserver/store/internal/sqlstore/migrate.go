@@ -6,7 +6,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -62,7 +61,7 @@ func migrations(dialect string) ([]migration, error) {
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := migrations(s.d.Name)
 	if err == nil {
-		err = s.inTx(ctx, func(tx *sql.Tx) error { return applyMigrations(ctx, tx, s.d.MigrationLock, ms) })
+		err = s.inTx(ctx, func(q querier) error { return applyMigrations(ctx, q, s.d.MigrationLock, ms) })
 	}
 	if err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
@@ -70,18 +69,18 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-func applyMigrations(ctx context.Context, tx *sql.Tx, lock string, ms []migration) error {
+func applyMigrations(ctx context.Context, q querier, lock string, ms []migration) error {
 	if lock != "" {
-		if _, err := tx.ExecContext(ctx, lock); err != nil {
+		if _, err := q.ExecContext(ctx, lock); err != nil {
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	if _, err := q.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
 		return err
 	}
 	var current int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return err
 	}
 	if latest := ms[len(ms)-1].version; current > latest {
@@ -91,10 +90,10 @@ func applyMigrations(ctx context.Context, tx *sql.Tx, lock string, ms []migratio
 		if m.version <= current {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		if _, err := q.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+		if _, err := q.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
 			return err
 		}
 	}

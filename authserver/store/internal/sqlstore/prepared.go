@@ -1,6 +1,7 @@
 // Prepared statements: with Dialect.PrepareStatements, every query of the store is parsed once
 // per database connection instead of on every call (re-parsing was about a fifth of the token
-// endpoint's CPU on SQLite; pgx caches prepared statements per connection by itself).
+// endpoint's CPU on SQLite; pgx caches prepared statements per connection by itself). Grouped
+// writes (SQLite) run statements prepared on the group's connection.
 package sqlstore
 
 import (
@@ -16,23 +17,29 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// stmtCache holds one *sql.Stmt per query text. database/sql prepares a Stmt on each
-// connection the first time it runs there and keeps it with the connection, so a query is
-// parsed once per connection. The store's query texts are constants, so the cache is bounded.
+// stmtCache holds one *sql.Stmt per query text, prepared on a database or on one connection.
+// database/sql prepares a database's Stmt on each connection the first time it runs there and
+// keeps it with the connection, so a query is parsed once per connection. The store's query
+// texts are constants, so the cache is bounded.
 //
-// The first use of a query inside a transaction prepares it on another connection of the
-// pool while the transaction holds its own: with a bounded pool, transactions holding every
-// connection would wait for each other. Hence PrepareStatements needs an unbounded pool.
+// The first use of a database's query inside a transaction prepares it on another connection
+// of the pool while the transaction holds its own: with a bounded pool, transactions holding
+// every connection would wait for each other. Hence PrepareStatements needs an unbounded pool.
 type stmtCache struct {
-	db    *sql.DB
+	on    preparer
 	stmts sync.Map // query text → *sql.Stmt
+}
+
+// preparer prepares statements: a *sql.DB on each of its connections, a *sql.Conn on itself.
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := c.stmts.Load(q); ok {
 		return st.(*sql.Stmt), nil
 	}
-	st, err := c.db.PrepareContext(ctx, q)
+	st, err := c.on.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -51,45 +58,38 @@ func (c *stmtCache) close() {
 	})
 }
 
-// prepared is a querier on db, or in tx when tx is not nil, that runs each query through its
-// cached statement when c is not nil.
+// prepared is a querier that runs each query through its cached statement when c is not nil,
+// and where on says: on the database, in a transaction (each statement through Tx.StmtContext),
+// or on the group's connection (whose statements c prepares there).
 type prepared struct {
 	c  *stmtCache
-	db *sql.DB
-	tx *sql.Tx
-	g  *group // when not nil, runs ExecContext outside a transaction as a grouped transaction
-}
-
-// direct is where a query runs unprepared.
-func (p prepared) direct() querier {
-	if p.tx != nil {
-		return p.tx
-	}
-	return p.db
+	on querier // *sql.DB, *sql.Tx or *sql.Conn
+	g  *group  // when not nil, runs ExecContext on the database as a grouped transaction
 }
 
 func (p prepared) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	st, err := p.c.get(ctx, q)
-	if err != nil || p.tx == nil {
+	tx, inTx := p.on.(*sql.Tx)
+	if err != nil || !inTx {
 		return st, err
 	}
 	// Reuses the statement prepared on the transaction's connection, or prepares it there
 	// (and keeps it for the connection); closed with the transaction.
-	return p.tx.StmtContext(ctx, st), nil
+	return tx.StmtContext(ctx, st), nil
 }
 
 func (p prepared) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if p.tx == nil && p.g != nil {
+	if p.g != nil {
 		var res sql.Result
-		err := p.g.run(ctx, func(tx *sql.Tx) error {
+		err := p.g.run(ctx, func(in querier) error {
 			var err error
-			res, err = prepared{c: p.c, db: p.db, tx: tx}.ExecContext(ctx, q, args...)
+			res, err = in.ExecContext(ctx, q, args...)
 			return err
 		})
 		return res, err
 	}
 	if p.c == nil {
-		return p.direct().ExecContext(ctx, q, args...)
+		return p.on.ExecContext(ctx, q, args...)
 	}
 	st, err := p.stmt(ctx, q)
 	if err != nil {
@@ -100,7 +100,7 @@ func (p prepared) ExecContext(ctx context.Context, q string, args ...any) (sql.R
 
 func (p prepared) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if p.c == nil {
-		return p.direct().QueryContext(ctx, q, args...)
+		return p.on.QueryContext(ctx, q, args...)
 	}
 	st, err := p.stmt(ctx, q)
 	if err != nil {
@@ -111,13 +111,13 @@ func (p prepared) QueryContext(ctx context.Context, q string, args ...any) (*sql
 
 func (p prepared) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
 	if p.c == nil {
-		return p.direct().QueryRowContext(ctx, q, args...)
+		return p.on.QueryRowContext(ctx, q, args...)
 	}
 	st, err := p.stmt(ctx, q)
 	if err != nil {
 		// A *sql.Row carries an error only from a query: this one runs unprepared, and the
 		// database reports why it cannot run (the connection is down, the context is done).
-		return p.direct().QueryRowContext(ctx, q, args...)
+		return p.on.QueryRowContext(ctx, q, args...)
 	}
 	return st.QueryRowContext(ctx, args...)
 }

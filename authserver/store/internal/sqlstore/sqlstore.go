@@ -53,8 +53,8 @@ type Dialect struct {
 	// for a driver that would parse it on every call. Its connection pool must be unbounded.
 	PrepareStatements bool
 	// SerializeWrites: the database has a single writer (SQLite), so the store's writes in this
-	// process take turns (see group) instead of meeting the database's lock, on one connection,
-	// and concurrent write transactions share a commit.
+	// process take turns (see group) instead of meeting the database's lock, on one connection
+	// whose statements are prepared there once, and concurrent write transactions share a commit.
 	SerializeWrites bool
 }
 
@@ -77,7 +77,7 @@ var (
 func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	var stmts *stmtCache
 	if d.PrepareStatements {
-		stmts = &stmtCache{db: db}
+		stmts = &stmtCache{on: db}
 	}
 	var g *group
 	if d.SerializeWrites {
@@ -85,9 +85,9 @@ func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		g = &group{turn: make(chan struct{}, 1), conn: conn, stmts: stmts}
+		g = &group{turn: make(chan struct{}, 1), conn: conn, q: prepared{c: &stmtCache{on: conn}, on: conn}}
 	}
-	s := &Store{db: db, d: d, stmts: stmts, q: prepared{c: stmts, db: db, g: g}, g: g}
+	s := &Store{db: db, d: d, stmts: stmts, q: prepared{c: stmts, on: db, g: g}, g: g}
 	if err := s.migrate(ctx); err != nil {
 		s.closeWriter()
 		return nil, err
@@ -106,6 +106,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeWriter() {
 	if s.g != nil {
+		s.g.q.c.close()
 		s.g.conn.Close()
 	}
 }
@@ -139,7 +140,7 @@ func (s *Store) BetweenWrites(ctx context.Context, fn func() error) error {
 }
 
 // in runs prepared statements in the transaction tx.
-func (s *Store) in(tx *sql.Tx) prepared { return prepared{c: s.stmts, db: s.db, tx: tx} }
+func (s *Store) in(tx *sql.Tx) prepared { return prepared{c: s.stmts, on: tx} }
 
 // forUpdate is the row locking clause for a read whose rows the transaction decides on; of
 // names the tables to lock (" OF a, b"), empty for all.
@@ -216,10 +217,11 @@ func (s *Store) affected(res sql.Result, err error) error {
 	return nil
 }
 
-// inTx runs fn in a transaction, committing when fn returns nil. A store.ErrAlreadyUsed from fn
-// also commits, because what fn wrote (a revocation, a recorded poll) must persist. A
-// transaction the database aborted as Transient is run again, a few times at most.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// inTx runs fn in a transaction, in which q runs its statements, committing when fn returns
+// nil. A store.ErrAlreadyUsed from fn also commits, because what fn wrote (a revocation, a
+// recorded poll) must persist. A transaction the database aborted as Transient is run again,
+// a few times at most.
+func (s *Store) inTx(ctx context.Context, fn func(q querier) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.tryTx(ctx, fn)
 		if err != nil && attempt < 5 && s.d.Classify(err) == Transient {
@@ -229,12 +231,15 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) tryTx(ctx context.Context, fn func(q querier) error) error {
 	if s.g != nil {
 		return s.g.run(ctx, fn)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
-	return runTx(tx, err, fn, (*sql.Tx).Commit)
+	if err != nil {
+		return err
+	}
+	return endTx(fn(s.in(tx)), func() { tx.Rollback() }, tx.Commit)
 }
 
 // writeReturning runs fn, a write that returns rows (which ExecContext cannot), on SQLite in a
@@ -242,22 +247,19 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // them; elsewhere as its one statement, in its own transaction.
 func (s *Store) writeReturning(ctx context.Context, fn func(q querier) error) error {
 	if s.g != nil {
-		return s.inTx(ctx, func(tx *sql.Tx) error { return fn(s.in(tx)) })
+		return s.inTx(ctx, fn)
 	}
 	return fn(s.q)
 }
 
-// runTx runs fn in tx, just begun with err, and ends it as inTx says; commit commits.
-func runTx(tx *sql.Tx, err error, fn func(tx *sql.Tx) error, commit func(*sql.Tx) error) error {
-	if err != nil {
-		return err
-	}
-	ferr := fn(tx)
+// endTx ends a transaction in which a function returned ferr, as inTx says: it rolls back
+// or commits, and returns ferr or the commit's error.
+func endTx(ferr error, rollback func(), commit func() error) error {
 	if ferr != nil && !errors.Is(ferr, store.ErrAlreadyUsed) {
-		tx.Rollback()
+		rollback()
 		return ferr
 	}
-	if err := commit(tx); err != nil {
+	if err := commit(); err != nil {
 		return err
 	}
 	return ferr
