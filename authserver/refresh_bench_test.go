@@ -7,9 +7,9 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/mcpauth/mcpauth/internal/cputime"
 )
 
 // BenchmarkRefreshParallel: refreshes of 32 token chains at once, as bench/run.sh's 32
@@ -26,7 +26,7 @@ func BenchmarkRefreshParallel(b *testing.B) {
 	for len(chains) < cap(chains) {
 		chains <- codeFlow(b, h)
 	}
-	cpu0 := processCPU(b)
+	cpu0 := cputime.Process(b)
 	b.ResetTimer()
 	b.SetParallelism(par)
 	b.RunParallel(func(pb *testing.PB) {
@@ -49,14 +49,5 @@ func BenchmarkRefreshParallel(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
-}
-
-// processCPU is the user and system CPU time of the process so far.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((cputime.Process(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }

@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpauth/mcpauth/examples/publicserver"
+	"github.com/mcpauth/mcpauth/internal/cputime"
 	"github.com/mcpauth/mcpauth/protect"
 )
 
@@ -47,13 +47,13 @@ func BenchmarkExampleServer(b *testing.B) {
 				b.Fatalf("tools/call answered %s", body)
 			}
 			b.ReportAllocs()
-			cpu := processCPU(b)
+			cpu := cputime.Process(b)
 			for b.Loop() {
 				postMCP(b, h, token, session, call, http.StatusOK)
 			}
 			// The process's CPU time per call (garbage collection included), which other
 			// processes on a loaded machine move far less than the elapsed ns/op.
-			b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process(b)-cpu)/float64(b.N), "cpu-ns/op")
 			// The live heap after the calls: below the runtime's 4 MB minimum heap goal, the GC
 			// runs every few calls (the go-sdk allocates ~320 kB per call) and each cycle's cost
 			// grows with what is live, so a larger live heap costs CPU on every call.
@@ -66,15 +66,6 @@ func BenchmarkExampleServer(b *testing.B) {
 			deleteSession(b, h, token, session)
 		})
 	}
-}
-
-// processCPU returns the CPU time, user and system, the process has used so far.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // postMCP posts one JSON-RPC message as a Streamable HTTP client does and checks the status.

@@ -5,12 +5,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 	"github.com/mcpauth/mcpauth/authserver/store/storetest"
+	"github.com/mcpauth/mcpauth/internal/cputime"
 )
 
 // BenchmarkRotateRefreshToken: storetest.BenchmarkRotation on SQLite. Besides the time per
@@ -25,18 +25,9 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 	defer s.Close()
 	var cpu0 time.Duration
 	var wrote0 int64
-	storetest.BenchmarkRotation(b, s, func() { cpu0, wrote0 = cpuTime(b), bytesWritten(b) })
-	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+	storetest.BenchmarkRotation(b, s, func() { cpu0, wrote0 = cputime.Process(b), bytesWritten(b) })
+	b.ReportMetric(float64((cputime.Process(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	b.ReportMetric(float64(bytesWritten(b)-wrote0)/float64(b.N), "write-B/op")
-}
-
-// cpuTime is the user and system CPU time of the process so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // bytesWritten is what the process has passed to write system calls so far (/proc/self/io).
