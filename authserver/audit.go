@@ -89,8 +89,8 @@ func (a audience) MarshalJSON() ([]byte, error) {
 // CPU). Each write to a pipe (journald, a container runtime) also wakes its reader, which
 // costs the writer far more than the copy when the reader sleeps on another core. Records are
 // written in the order of the Write calls, each whole, at most LogFlushDelay after the first of
-// a batch; a batch of LogBufferMax bytes is written at once by
-// the Write that fills it, so a stalled output slows the server instead of growing its memory.
+// a batch; a batch of LogBufferMax bytes is written at once by the Write that fills it, so a
+// stalled output slows the server instead of growing its memory.
 //
 // Close writes whatever is buffered: a clean stop loses nothing, and writes after Close go
 // straight to the output. A process killed without Close (kill -9, a crash) loses the records
