@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,12 +175,64 @@ func forms(as *harness.AS) func(context.Context, *harness.Client) (string, strin
 // request (robust to the load other processes put on the machine, which the rate is not), and
 // the load generator's own CPU time per request; then, as shares of the run's wall time, how
 // busy each process was, and how busy its core was with every process on it (-1 when not
-// pinned).
+// pinned). n is the number of requests measured, in wall time wall.
 type side struct {
+	n                 float64
+	wall              time.Duration
 	rate              float64
 	cpu, gen          time.Duration
 	busy, genBusy     float64
 	coreBusy, genCore float64
+}
+
+// total is the figures of a server's turns taken together: rates and CPU per request over all
+// their requests, how busy things were over all their time.
+func total(turns []side) side {
+	var t side
+	var cpu, gen, busy, genBusy, coreBusy, genCore float64
+	for _, s := range turns {
+		t.n += s.n
+		t.wall += s.wall
+		cpu += float64(s.cpu) * s.n
+		gen += float64(s.gen) * s.n
+		w := float64(s.wall)
+		busy, genBusy, coreBusy, genCore = busy+s.busy*w, genBusy+s.genBusy*w, coreBusy+s.coreBusy*w, genCore+s.genCore*w
+	}
+	w := float64(t.wall)
+	t.rate = t.n / t.wall.Seconds()
+	t.cpu, t.gen = time.Duration(cpu/t.n), time.Duration(gen/t.n)
+	t.busy, t.genBusy, t.coreBusy, t.genCore = busy/w, genBusy/w, coreBusy/w, genCore/w
+	return t
+}
+
+// contender is one server of a benchmark and the operation the load generator sends it.
+type contender struct {
+	name string
+	p    *harness.Process
+	op   harness.Op
+}
+
+// takeTurns measures the contenders one after the other, in -bench.rounds rounds: each turn
+// lasts -bench.duration divided by the rounds, so that each contender is measured for
+// -bench.duration in all. A round's turns follow each other within seconds, so a burst of
+// other work on the shared machine, or its slow drift, falls on every contender of that round
+// alike, and the median of the rounds' ratios (see report) is not swayed by one round. Each
+// contender first has one turn that is not counted (Node's JIT compiler and Go's heap warm up).
+// It returns each contender's turns.
+func takeTurns(tb testing.TB, cs []contender) [][]side {
+	tb.Helper()
+	n := max(*rounds, 1)
+	d := *duration / time.Duration(n)
+	for _, c := range cs {
+		measure(tb, c.name+" (warm-up)", d, c.op)
+	}
+	turns := make([][]side, len(cs))
+	for range n {
+		for i, c := range cs {
+			turns[i] = append(turns[i], measureServer(tb, c.name, c.p, c.op, d))
+		}
+	}
+	return turns
 }
 
 // loadgenCPU is the CPU the load generator runs on (MCPAUTH_BENCH_LOADGEN_CPU, set by run.sh),
@@ -205,9 +258,9 @@ func readCore(tb testing.TB, n int) harness.Core {
 	return c
 }
 
-// measureServer runs measure against the server process p and reads p's and this process's CPU
-// time, and their cores' counters, around it.
-func measureServer(tb testing.TB, what string, p *harness.Process, op harness.Op) side {
+// measureServer runs measure against the server process p for d and reads p's and this
+// process's CPU time, and their cores' counters, around it.
+func measureServer(tb testing.TB, what string, p *harness.Process, op harness.Op, d time.Duration) side {
 	tb.Helper()
 	cpuTimes := func() (server, gen time.Duration) {
 		server, err := p.CPUTime()
@@ -222,12 +275,12 @@ func measureServer(tb testing.TB, what string, p *harness.Process, op harness.Op
 	s0, g0 := cpuTimes()
 	c0, l0 := readCore(tb, serverCPU()), readCore(tb, loadgenCPU())
 	start := time.Now()
-	rate := measure(tb, what, *duration, op)
+	rate := measure(tb, what, d, op)
 	wall := float64(time.Since(start))
 	s1, g1 := cpuTimes()
 	c1, l1 := readCore(tb, serverCPU()), readCore(tb, loadgenCPU())
-	n := rate * duration.Seconds()
-	sd := side{rate: rate, cpu: time.Duration(float64(s1-s0) / n), gen: time.Duration(float64(g1-g0) / n),
+	n := rate * d.Seconds()
+	sd := side{n: n, wall: time.Duration(wall), rate: rate, cpu: time.Duration(float64(s1-s0) / n), gen: time.Duration(float64(g1-g0) / n),
 		busy: float64(s1-s0) / wall, genBusy: float64(g1-g0) / wall / float64(runtime.GOMAXPROCS(0)),
 		coreBusy: -1, genCore: -1}
 	if serverCPU() >= 0 {
@@ -244,8 +297,17 @@ func measureServer(tb testing.TB, what string, p *harness.Process, op harness.Op
 // server and the load generator were, and their cores with every process on them, with the
 // generator's CPU per request; it warns where the generator may have bounded a rate, or where
 // other processes on the cores did.
-func report(b *testing.B, title string, peerName string, peer, floor side, ourFigures map[string]side) {
-	fmt.Printf("\n%s at %d connections, servers pinned to CPU %d, %v each:\n", title, *conns, serverCPU(), *duration)
+//
+// Below that it prints, for each of our stores, the ratio by CPU per request in each round
+// (the peer's turn over ours) with their median, the figure to read, and the median of the
+// rounds' ratios by rate.
+func report(b *testing.B, title string, peerName string, peerTurns, floorTurns []side, ourTurns map[string][]side) {
+	peer, floor := total(peerTurns), total(floorTurns)
+	ourFigures := map[string]side{}
+	for st, turns := range ourTurns {
+		ourFigures[st] = total(turns)
+	}
+	fmt.Printf("\n%s at %d connections, servers pinned to CPU %d, %v each in %d turns:\n", title, *conns, serverCPU(), *duration, len(peerTurns))
 	fmt.Printf("  %-28s %9s   %-41s %s\n", "", "rate", "server (its core, all processes)", "load generator (its core)")
 	type named struct {
 		name  string
@@ -281,6 +343,25 @@ func report(b *testing.B, title string, peerName string, peer, floor side, ourFi
 		fmt.Printf("  WARNING: other processes kept the cores busy measuring %s (the server was not saturated): compare CPU/req, not rates\n",
 			strings.Join(crowded, ", "))
 	}
+	for _, st := range stores() {
+		turns, ok := ourTurns[st]
+		if !ok {
+			continue
+		}
+		byCPU, byRate := make([]float64, len(turns)), make([]float64, len(turns))
+		for i, t := range turns {
+			byCPU[i], byRate[i] = us(peerTurns[i].cpu)/us(t.cpu), t.rate/peerTurns[i].rate
+		}
+		list := make([]string, len(byCPU))
+		for i, r := range byCPU {
+			list[i] = fmt.Sprintf("%.2f", r)
+		}
+		sorted, sortedRate := slices.Sorted(slices.Values(byCPU)), slices.Sorted(slices.Values(byRate))
+		median := quantile(sorted, 0.5)
+		fmt.Printf("  mcpauth (%s) against %s by CPU/req in each round: %s; median %.2fx (middle half %.2f..%.2fx); by rate, median %.2fx\n",
+			st, peerName, strings.Join(list, " "), median, quantile(sorted, 0.25), quantile(sorted, 0.75), quantile(sortedRate, 0.5))
+		b.ReportMetric(median, st+"/peer-cpu-median")
+	}
 	b.ReportMetric(peer.rate, "peer/s")
 }
 
@@ -294,11 +375,24 @@ func core(n int, busy float64) string {
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-// measurePlain measures the floor: a plain net/http handler.
-func measurePlain(b *testing.B) side {
+// plain is the floor: a plain net/http handler.
+func plain(b *testing.B) contender {
 	p, url := harness.StartBenchServer(b, serverCPU(), "plain")
-	defer p.Kill()
-	return measureServer(b, "plain", p, plainOp(b, url))
+	return contender{"plain", p, plainOp(b, url)}
+}
+
+// compete measures our stores' servers, the peer and the floor in turns (takeTurns) and reports.
+func compete(b *testing.B, title string, ours []contender, peer contender) {
+	cs := append(append(ours, peer), plain(b))
+	turns := takeTurns(b, cs)
+	for _, c := range cs {
+		c.p.Kill()
+	}
+	ourTurns := map[string][]side{}
+	for i, st := range stores() {
+		ourTurns[st] = turns[i]
+	}
+	report(b, title, "oidc-provider", turns[len(ours)], turns[len(ours)+1], ourTurns)
 }
 
 // once runs a benchmark body a single time whatever b.N is: each body is a fixed-duration load
@@ -315,36 +409,28 @@ func once(b *testing.B, body func()) {
 // the MCP server), mcpauth serve vs oidc-provider, and a plain handler as the floor.
 func BenchmarkTokenClientCredentials(b *testing.B) {
 	once(b, func() {
-		figures := map[string]side{}
+		var ourSides []contender
 		for _, st := range stores() {
 			o := startOurs(b, st)
-			figures[st] = measureServer(b, "ours "+st, o.Process, ccOp(b, o.as, o.cc))
-			o.Kill()
+			ourSides = append(ourSides, contender{"ours " + st, o.Process, ccOp(b, o.as, o.cc)})
 		}
 		p := harness.StartOIDCProvider(b, serverCPU(), "http://127.0.0.1:9/mcp")
 		pas := discover(b, p.Issuer, "http://127.0.0.1:9/mcp")
-		peer := measureServer(b, "oidc-provider", p.Process, ccOp(b, pas, p.CC))
-		p.Kill()
-		floor := measurePlain(b)
-		report(b, "token endpoint, client_credentials", "oidc-provider", peer, floor, figures)
+		compete(b, "token endpoint, client_credentials", ourSides, contender{"oidc-provider", p.Process, ccOp(b, pas, p.CC)})
 	})
 }
 
 // BenchmarkTokenRefresh: refresh token rotations per second.
 func BenchmarkTokenRefresh(b *testing.B) {
 	once(b, func() {
-		figures := map[string]side{}
+		var ourSides []contender
 		for _, st := range stores() {
 			o := startOurs(b, st)
-			figures[st] = measureServer(b, "ours "+st, o.Process, refreshOp(b, o.as, *conns, devLogin(o.as)))
-			o.Kill()
+			ourSides = append(ourSides, contender{"ours " + st, o.Process, refreshOp(b, o.as, *conns, devLogin(o.as))})
 		}
 		p := harness.StartOIDCProvider(b, serverCPU(), "http://127.0.0.1:9/mcp")
 		pas := discover(b, p.Issuer, "http://127.0.0.1:9/mcp")
-		peer := measureServer(b, "oidc-provider", p.Process, refreshOp(b, pas, *conns, forms(pas)))
-		p.Kill()
-		floor := measurePlain(b)
-		report(b, "token endpoint, refresh_token (rotation)", "oidc-provider", peer, floor, figures)
+		compete(b, "token endpoint, refresh_token (rotation)", ourSides, contender{"oidc-provider", p.Process, refreshOp(b, pas, *conns, forms(pas))})
 	})
 }
 
@@ -352,21 +438,17 @@ func BenchmarkTokenRefresh(b *testing.B) {
 // its store before the 201, oidc-provider keeps them in memory.
 func BenchmarkRegistration(b *testing.B) {
 	once(b, func() {
-		figures := map[string]side{}
+		var ourSides []contender
 		for _, st := range stores() {
 			args := []string{"-data", b.TempDir()}
 			if st == "postgres" {
 				args = append(args, "-postgres", testenv.PostgresDSN(b))
 			}
 			p, url := harness.StartBenchServer(b, serverCPU(), "register", args...)
-			figures[st] = measureServer(b, "ours "+st, p, registerOp(b, discover(b, url, url+"/mcp")))
-			p.Kill()
+			ourSides = append(ourSides, contender{"ours " + st, p, registerOp(b, discover(b, url, url+"/mcp"))})
 		}
 		p := harness.StartOIDCProvider(b, serverCPU(), "http://127.0.0.1:9/mcp")
-		peer := measureServer(b, "oidc-provider", p.Process, registerOp(b, discover(b, p.Issuer, "http://127.0.0.1:9/mcp")))
-		p.Kill()
-		floor := measurePlain(b)
-		report(b, "dynamic client registration (RFC 7591)", "oidc-provider", peer, floor, figures)
+		compete(b, "dynamic client registration (RFC 7591)", ourSides, contender{"oidc-provider", p.Process, registerOp(b, discover(b, p.Issuer, "http://127.0.0.1:9/mcp"))})
 	})
 }
 

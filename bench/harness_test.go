@@ -58,3 +58,17 @@ func TestBenchmarkScenariosRun(t *testing.T) {
 	measure(t, "oidc-provider refresh", d, refreshOp(t, pas, *conns, forms(pas)))
 	measure(t, "oidc-provider register", d, registerOp(t, pas))
 }
+
+// TestTotalWeighsTurns: a server's turns are combined over all their requests and all their
+// time, not averaged turn by turn (a slow turn has fewer requests).
+func TestTotalWeighsTurns(t *testing.T) {
+	turns := []side{
+		{n: 1000, wall: time.Second, rate: 1000, cpu: 100 * time.Microsecond, gen: 50 * time.Microsecond, busy: 0.1, coreBusy: 1},
+		{n: 3000, wall: 3 * time.Second, rate: 1000, cpu: 300 * time.Microsecond, gen: 10 * time.Microsecond, busy: 0.5, coreBusy: 0.5},
+	}
+	got := total(turns)
+	want := side{n: 4000, wall: 4 * time.Second, rate: 1000, cpu: 250 * time.Microsecond, gen: 20 * time.Microsecond, busy: 0.4, coreBusy: 0.625}
+	if got != want {
+		t.Errorf("total = %+v, want %+v", got, want)
+	}
+}

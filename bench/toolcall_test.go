@@ -19,8 +19,8 @@ import (
 	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
-// rounds is how many rounds BenchmarkToolCall's measurement is divided into.
-var rounds = flag.Int("bench.rounds", 8, "BenchmarkToolCall: rounds of the measurement")
+// rounds is how many rounds each benchmark's measurement is divided into.
+var rounds = flag.Int("bench.rounds", 8, "rounds of each benchmark's measurement")
 
 // warmUp is how long the new servers of a BenchmarkToolCall round take calls before the round
 // is measured (their heap grows to its steady size, their first pages are faulted in).
