@@ -22,6 +22,7 @@ import (
 var (
 	duration = flag.Duration("bench.duration", 5*time.Second, "how long each side of a benchmark is measured")
 	conns    = flag.Int("bench.conns", 32, "concurrent connections (closed-loop workers)")
+	warmup   = flag.Duration("bench.warmup", 10*time.Second, "load on each server of a benchmark before it is measured")
 )
 
 // serverCPU is the CPU every server under test is pinned to (MCPAUTH_BENCH_CPU, set by run.sh);
@@ -216,15 +217,20 @@ type contender struct {
 // lasts -bench.duration divided by the rounds, so that each contender is measured for
 // -bench.duration in all. A round's turns follow each other within seconds, so a burst of
 // other work on the shared machine, or its slow drift, falls on every contender of that round
-// alike, and the median of the rounds' ratios (see report) is not swayed by one round. Each
-// contender first has one turn that is not counted (Node's JIT compiler and Go's heap warm up).
-// It returns each contender's turns.
+// alike, and the median of the rounds' ratios (see report) is not swayed by one round.
+//
+// Each contender is first loaded for -bench.warmup, not counted: oidc-provider, run by Node,
+// reaches its steady speed only after several seconds of load, as V8 compiles its hot code
+// (its CPU per client_credentials token fell from about 1,050 µs in the first rounds to about
+// 600 µs by the fourth, 5 s into its load, when it had 1.25 s of warm-up), so a measurement of a
+// fresh process flatters whoever it is compared with. Go's heap and caches settle within the
+// first second. It returns each contender's turns.
 func takeTurns(tb testing.TB, cs []contender) [][]side {
 	tb.Helper()
 	n := max(*rounds, 1)
 	d := *duration / time.Duration(n)
 	for _, c := range cs {
-		measure(tb, c.name+" (warm-up)", d, c.op)
+		measure(tb, c.name+" (warm-up)", *warmup, c.op)
 	}
 	turns := make([][]side, len(cs))
 	for range n {
@@ -342,6 +348,19 @@ func report(b *testing.B, title string, peerName string, peerTurns, floorTurns [
 	if len(crowded) > 0 {
 		fmt.Printf("  WARNING: other processes kept the cores busy measuring %s (the server was not saturated): compare CPU/req, not rates\n",
 			strings.Join(crowded, ", "))
+	}
+	perRound := func(name string, turns []side) {
+		list := make([]string, len(turns))
+		for i, t := range turns {
+			list[i] = fmt.Sprintf("%.0f", us(t.cpu))
+		}
+		fmt.Printf("  %-28s CPU/req in each round (µs): %s\n", name, strings.Join(list, " "))
+	}
+	perRound(peerName, peerTurns)
+	for _, st := range stores() {
+		if turns, ok := ourTurns[st]; ok {
+			perRound("mcpauth ("+st+")", turns)
+		}
 	}
 	for _, st := range stores() {
 		turns, ok := ourTurns[st]

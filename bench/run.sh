@@ -4,6 +4,7 @@
 #
 #   bench/run.sh                      # all benchmarks, 10s per side
 #   BENCH=ToolCall DURATION=5s bench/run.sh
+#   WARMUP=3s bench/run.sh            # load on each server before it is measured (default 10s)
 #
 # PostgreSQL figures need MCPAUTH_TEST_POSTGRES_DSN (as scripts/test.sh sets); when it is unset
 # and PostgreSQL is installed, a throwaway server is started here.
@@ -36,4 +37,4 @@ export MCPAUTH_BENCH_CPU=${MCPAUTH_BENCH_CPU:-0} MCPAUTH_BENCH_LOADGEN_CPU=1
 go test -c -o "$WORK/bench.test" ./bench/
 cd bench
 taskset -c 1 "$WORK/bench.test" -test.run '^$' -test.bench "${BENCH:-^Benchmark(Token|Registration|ToolCall)}" -test.benchtime=1x -test.timeout 60m \
-  -bench.duration "${DURATION:-10s}" -bench.conns 32
+  -bench.duration "${DURATION:-10s}" -bench.warmup "${WARMUP:-10s}" -bench.conns 32
