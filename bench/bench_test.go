@@ -304,9 +304,9 @@ func measureServer(tb testing.TB, what string, p *harness.Process, op harness.Op
 // generator's CPU per request; it warns where the generator may have bounded a rate, or where
 // other processes on the cores did.
 //
-// Below that it prints, for each of our stores, the ratio by CPU per request in each round
-// (the peer's turn over ours) with their median, the figure to read, and the median of the
-// rounds' ratios by rate.
+// Below that it prints each server's CPU per request in each round, then for each of our stores
+// the ratio by CPU per request in each round (the peer's turn over ours) with their median, the
+// figure to read, and the median of the rounds' ratios by rate.
 func report(b *testing.B, title string, peerName string, peerTurns, floorTurns []side, ourTurns map[string][]side) {
 	peer, floor := total(peerTurns), total(floorTurns)
 	ourFigures := map[string]side{}
