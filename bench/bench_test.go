@@ -81,7 +81,7 @@ func discover(tb testing.TB, issuer, resource string) *harness.AS {
 }
 
 // measure runs op alone on conns workers for d and fails on any error.
-func measure(tb testing.TB, what string, d time.Duration, op harness.Op) float64 {
+func measure(tb testing.TB, what string, d time.Duration, op harness.Op) (completed int) {
 	tb.Helper()
 	res := harness.Run(context.Background(), *conns, d, map[string]harness.Op{what: op}, harness.Only(what))
 	if _, errs, _ := res.Total(); errs > 0 {
@@ -91,7 +91,7 @@ func measure(tb testing.TB, what string, d time.Duration, op harness.Op) float64
 		tb.Fatalf("%s: no operation completed in %v", what, d)
 	}
 	tb.Logf("%s", res)
-	return res.PerSecond(what)
+	return res.Ops[what].Count
 }
 
 // rawClient returns a raw load generator client (one keep-alive connection per worker) for
@@ -281,12 +281,13 @@ func measureServer(tb testing.TB, what string, p *harness.Process, op harness.Op
 	s0, g0 := cpuTimes()
 	c0, l0 := readCore(tb, serverCPU()), readCore(tb, loadgenCPU())
 	start := time.Now()
-	rate := measure(tb, what, d, op)
+	// The requests completed, not the rate times d: the run lasts d plus the time the requests
+	// under way at its end take, which is a large share of a short turn for a slow server.
+	n := float64(measure(tb, what, d, op))
 	wall := float64(time.Since(start))
 	s1, g1 := cpuTimes()
 	c1, l1 := readCore(tb, serverCPU()), readCore(tb, loadgenCPU())
-	n := rate * d.Seconds()
-	sd := side{n: n, wall: time.Duration(wall), rate: rate, cpu: time.Duration(float64(s1-s0) / n), gen: time.Duration(float64(g1-g0) / n),
+	sd := side{n: n, wall: time.Duration(wall), rate: n / (wall / float64(time.Second)), cpu: time.Duration(float64(s1-s0) / n), gen: time.Duration(float64(g1-g0) / n),
 		busy: float64(s1-s0) / wall, genBusy: float64(g1-g0) / wall / float64(runtime.GOMAXPROCS(0)),
 		coreBusy: -1, genCore: -1}
 	if serverCPU() >= 0 {
