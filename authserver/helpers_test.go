@@ -39,12 +39,18 @@ type testAS struct {
 // newTestAS starts a server with dev login off; mutate may change the config.
 func newTestAS(t *testing.T, mutate func(*authserver.Config)) *testAS {
 	t.Helper()
+	return newTestASOn(t, openSQLite(t), testKey(), mutate)
+}
+
+// openSQLite opens a store on a fresh SQLite file, closed when the test ends.
+func openSQLite(t *testing.T) *sqlite.Store {
+	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "as.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return newTestASOn(t, st, testKey(), mutate)
+	return st
 }
 
 // newTestASOn starts a server on an existing store.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/authserver/store"
-	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 )
 
 // lockoutFailures is the lockout threshold of the two-instance tests.
@@ -303,12 +301,7 @@ func (c *lockoutCalls) ClearLoginFailures(ctx context.Context, keys []string, no
 // record; a wrong password adds that read and one write per count (network and account), and
 // the next successful sign-in one delete.
 func TestLockoutCostOfSignIn(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "as.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	spy := &lockoutCalls{Store: st}
+	spy := &lockoutCalls{Store: openSQLite(t)}
 	as := newTestASOn(t, spy, testKey(), nil)
 	addUser(t, as, "olga", "password-of-olga", "weather:read")
 	_, challenge := pkce()

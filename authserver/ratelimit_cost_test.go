@@ -4,14 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/authserver/store"
-	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 )
 
 // rateCalls notes the calls of the shared rate limits to the store.
@@ -46,12 +44,7 @@ func (c *rateCalls) DeleteRateCounts(ctx context.Context, keys []string) error {
 // and writes the address's mark; a failure counts in the store (and ends the mark); the next
 // request, from an address no longer known, reads again.
 func TestClientAuthCostOfSuccess(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "as.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	spy := &rateCalls{Store: st}
+	spy := &rateCalls{Store: openSQLite(t)}
 	as := newTestASOn(t, spy, testKey(), func(c *authserver.Config) { c.DevLoginUser = "dev" })
 	id, secret := backend(t, as, "backend")
 	for i, tc := range []struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/mcpauth/mcpauth/authserver"
 	"github.com/mcpauth/mcpauth/authserver/store"
-	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 )
 
 // faultyStore is a real SQLite store whose next refresh token rotation, the one write of a
@@ -50,12 +48,7 @@ func (f *faultyStore) ListSigningKeys(ctx context.Context) ([]*store.SigningKey,
 // newFaultyAS starts a dev-login server on a faultyStore and returns both.
 func newFaultyAS(t *testing.T, mutate func(*authserver.Config)) (*testAS, *faultyStore) {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "as.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	faulty := &faultyStore{Store: st}
+	faulty := &faultyStore{Store: openSQLite(t)}
 	return newTestASOn(t, faulty, testKey(), func(c *authserver.Config) {
 		c.DevLoginUser = "dev"
 		if mutate != nil {

@@ -7,13 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mcpauth/mcpauth/authserver/store"
-	"github.com/mcpauth/mcpauth/authserver/store/sqlite"
 )
 
 // TestRefreshTokenKeysFollowIssueTime: a refresh token carries its issue time, and its store key
@@ -48,11 +46,7 @@ func TestRefreshTokenKeysFollowIssueTime(t *testing.T) {
 // is its hash alone) is still rotated, introspected and revoked; a current token whose time was
 // altered is unknown.
 func TestRefreshTokenFormats(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "as.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	s, err := New(t.Context(), Config{
 		Issuer: "https://as.example.com", Store: st, KeyEncryptionKey: make([]byte, keySize),
 		Resources: []Resource{{URI: "https://mcp.example.com", Scopes: []string{"read"}}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
