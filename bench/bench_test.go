@@ -172,37 +172,34 @@ func forms(as *harness.AS) func(context.Context, *harness.Client) (string, strin
 	}
 }
 
-// side is one server's figures: requests per second, the CPU time its process spent per
-// request (robust to the load other processes put on the machine, which the rate is not), and
-// the load generator's own CPU time per request; then, as shares of the run's wall time, how
-// busy each process was, and how busy its core was with every process on it (-1 when not
-// pinned). n is the number of requests measured, in wall time wall.
+// side is what was measured of one server over one turn or more: the requests completed and
+// the wall time they took; the CPU time its process and the load generator (this process) spent;
+// and the counters of the cores each runs on (zero when not pinned). Its figures are methods:
+// requests per second, CPU time per request of the server (robust to the load other processes
+// put on the machine, which the rate is not) and of the generator, and how busy each process
+// and each core was.
 type side struct {
-	n                 float64
-	wall              time.Duration
-	rate              float64
-	cpu, gen          time.Duration
-	busy, genBusy     float64
-	coreBusy, genCore float64
+	n             float64
+	wall          time.Duration
+	server, gen   time.Duration
+	core, genCore harness.Core
 }
 
-// total is the figures of a server's turns taken together: rates and CPU per request over all
-// their requests, how busy things were over all their time.
+func (s side) rate() float64         { return s.n / s.wall.Seconds() }
+func (s side) cpu() time.Duration    { return time.Duration(float64(s.server) / s.n) }
+func (s side) genCPU() time.Duration { return time.Duration(float64(s.gen) / s.n) }
+func (s side) busy() float64         { return float64(s.server) / float64(s.wall) }
+func (s side) genBusy() float64 {
+	return float64(s.gen) / float64(s.wall) / float64(runtime.GOMAXPROCS(0))
+}
+
+// total is a server's turns taken together.
 func total(turns []side) side {
 	var t side
-	var cpu, gen, busy, genBusy, coreBusy, genCore float64
 	for _, s := range turns {
-		t.n += s.n
-		t.wall += s.wall
-		cpu += float64(s.cpu) * s.n
-		gen += float64(s.gen) * s.n
-		w := float64(s.wall)
-		busy, genBusy, coreBusy, genCore = busy+s.busy*w, genBusy+s.genBusy*w, coreBusy+s.coreBusy*w, genCore+s.genCore*w
+		t.n, t.wall, t.server, t.gen = t.n+s.n, t.wall+s.wall, t.server+s.server, t.gen+s.gen
+		t.core, t.genCore = t.core.Add(s.core), t.genCore.Add(s.genCore)
 	}
-	w := float64(t.wall)
-	t.rate = t.n / t.wall.Seconds()
-	t.cpu, t.gen = time.Duration(cpu/t.n), time.Duration(gen/t.n)
-	t.busy, t.genBusy, t.coreBusy, t.genCore = busy/w, genBusy/w, coreBusy/w, genCore/w
 	return t
 }
 
@@ -283,20 +280,11 @@ func measureServer(tb testing.TB, what string, p *harness.Process, op harness.Op
 	start := time.Now()
 	// The requests completed, not the rate times d: the run lasts d plus the time the requests
 	// under way at its end take, which is a large share of a short turn for a slow server.
-	n := float64(measure(tb, what, d, op))
-	wall := float64(time.Since(start))
+	n := measure(tb, what, d, op)
+	wall := time.Since(start)
 	s1, g1 := cpuTimes()
 	c1, l1 := readCore(tb, serverCPU()), readCore(tb, loadgenCPU())
-	sd := side{n: n, wall: time.Duration(wall), rate: n / (wall / float64(time.Second)), cpu: time.Duration(float64(s1-s0) / n), gen: time.Duration(float64(g1-g0) / n),
-		busy: float64(s1-s0) / wall, genBusy: float64(g1-g0) / wall / float64(runtime.GOMAXPROCS(0)),
-		coreBusy: -1, genCore: -1}
-	if serverCPU() >= 0 {
-		sd.coreBusy = c1.BusySince(c0)
-	}
-	if loadgenCPU() >= 0 {
-		sd.genCore = l1.BusySince(l0)
-	}
-	return sd
+	return side{n: float64(n), wall: wall, server: s1 - s0, gen: g1 - g0, core: c1.Sub(c0), genCore: l1.Sub(l0)}
 }
 
 // report prints one benchmark's figures: each side, then ours against the peer and the floor, in
@@ -325,21 +313,21 @@ func report(b *testing.B, title string, peerName string, peerTurns, floorTurns [
 	for _, st := range stores() {
 		if v, ok := ourFigures[st]; ok {
 			sides = append(sides, named{"mcpauth (" + st + ")", v, fmt.Sprintf("   %.2fx %s, %.0f%% of the floor (by CPU/req: %.2fx, %.0f%%)",
-				v.rate/peer.rate, peerName, 100*v.rate/floor.rate, us(peer.cpu)/us(v.cpu), 100*us(floor.cpu)/us(v.cpu))})
-			b.ReportMetric(v.rate, st+"/s")
-			b.ReportMetric(v.rate/peer.rate, st+"/peer")
-			b.ReportMetric(us(peer.cpu)/us(v.cpu), st+"/peer-cpu")
+				v.rate()/peer.rate(), peerName, 100*v.rate()/floor.rate(), us(peer.cpu())/us(v.cpu()), 100*us(floor.cpu())/us(v.cpu()))})
+			b.ReportMetric(v.rate(), st+"/s")
+			b.ReportMetric(v.rate()/peer.rate(), st+"/peer")
+			b.ReportMetric(us(peer.cpu())/us(v.cpu()), st+"/peer-cpu")
 		}
 	}
 	var genBound, crowded []string
 	for _, n := range sides {
 		fmt.Printf("  %-28s %9.0f /s %6.0f µs CPU/req, busy %3.0f%%%s   %4.0f µs/req, busy %3.0f%%%s%s\n",
-			n.name, n.s.rate, us(n.s.cpu), 100*n.s.busy, core(serverCPU(), n.s.coreBusy),
-			us(n.s.gen), 100*n.s.genBusy, core(loadgenCPU(), n.s.genCore), n.ratio)
+			n.name, n.s.rate(), us(n.s.cpu()), 100*n.s.busy(), core(serverCPU(), n.s.core),
+			us(n.s.genCPU()), 100*n.s.genBusy(), core(loadgenCPU(), n.s.genCore), n.ratio)
 		switch {
-		case n.s.genBusy > 0.8:
+		case n.s.genBusy() > 0.8:
 			genBound = append(genBound, n.name)
-		case n.s.busy < 0.7 && (n.s.coreBusy > 0.9 || n.s.genCore > 0.9):
+		case n.s.busy() < 0.7 && (n.s.core.BusyShare() > 0.9 || n.s.genCore.BusyShare() > 0.9):
 			crowded = append(crowded, n.name)
 		}
 	}
@@ -353,7 +341,7 @@ func report(b *testing.B, title string, peerName string, peerTurns, floorTurns [
 	perRound := func(name string, turns []side) {
 		list := make([]string, len(turns))
 		for i, t := range turns {
-			list[i] = fmt.Sprintf("%.0f", us(t.cpu))
+			list[i] = fmt.Sprintf("%.0f", us(t.cpu()))
 		}
 		fmt.Printf("  %-28s CPU/req in each round (µs): %s\n", name, strings.Join(list, " "))
 	}
@@ -370,7 +358,7 @@ func report(b *testing.B, title string, peerName string, peerTurns, floorTurns [
 		}
 		byCPU, byRate := make([]float64, len(turns)), make([]float64, len(turns))
 		for i, t := range turns {
-			byCPU[i], byRate[i] = us(peerTurns[i].cpu)/us(t.cpu), t.rate/peerTurns[i].rate
+			byCPU[i], byRate[i] = us(peerTurns[i].cpu())/us(t.cpu()), t.rate()/peerTurns[i].rate()
 		}
 		list := make([]string, len(byCPU))
 		for i, r := range byCPU {
@@ -382,15 +370,15 @@ func report(b *testing.B, title string, peerName string, peerTurns, floorTurns [
 			st, peerName, strings.Join(list, " "), median, quantile(sorted, 0.25), quantile(sorted, 0.75), quantile(sortedRate, 0.5))
 		b.ReportMetric(median, st+"/peer-cpu-median")
 	}
-	b.ReportMetric(peer.rate, "peer/s")
+	b.ReportMetric(peer.rate(), "peer/s")
 }
 
-// core formats how busy CPU n was with every process on it, when known.
-func core(n int, busy float64) string {
-	if n < 0 || busy < 0 {
+// core formats how busy CPU n was with every process on it, when pinned.
+func core(n int, c harness.Core) string {
+	if n < 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (CPU %d %3.0f%%)", n, 100*busy)
+	return fmt.Sprintf(" (CPU %d %3.0f%%)", n, 100*c.BusyShare())
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

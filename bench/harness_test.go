@@ -59,16 +59,17 @@ func TestBenchmarkScenariosRun(t *testing.T) {
 	measure(t, "oidc-provider register", d, registerOp(t, pas))
 }
 
-// TestTotalWeighsTurns: a server's turns are combined over all their requests and all their
+// TestTotalAddsTurns: a server's turns are combined over all their requests and all their
 // time, not averaged turn by turn (a slow turn has fewer requests).
-func TestTotalWeighsTurns(t *testing.T) {
+func TestTotalAddsTurns(t *testing.T) {
 	turns := []side{
-		{n: 1000, wall: time.Second, rate: 1000, cpu: 100 * time.Microsecond, gen: 50 * time.Microsecond, busy: 0.1, coreBusy: 1},
-		{n: 3000, wall: 3 * time.Second, rate: 1000, cpu: 300 * time.Microsecond, gen: 10 * time.Microsecond, busy: 0.5, coreBusy: 0.5},
+		{n: 1000, wall: time.Second, server: 100 * time.Millisecond, gen: 50 * time.Millisecond, core: harness.Core{Busy: 100, Total: 100}},
+		{n: 3000, wall: 3 * time.Second, server: 900 * time.Millisecond, gen: 30 * time.Millisecond, core: harness.Core{Busy: 150, Total: 300}},
 	}
 	got := total(turns)
-	want := side{n: 4000, wall: 4 * time.Second, rate: 1000, cpu: 250 * time.Microsecond, gen: 20 * time.Microsecond, busy: 0.4, coreBusy: 0.625}
-	if got != want {
-		t.Errorf("total = %+v, want %+v", got, want)
+	if got.rate() != 1000 || got.cpu() != 250*time.Microsecond || got.genCPU() != 20*time.Microsecond ||
+		got.busy() != 0.25 || got.core.BusyShare() != 0.625 {
+		t.Errorf("total: %.0f/s, %v CPU/req, generator %v/req, busy %.3f, core %.3f; want 1000/s, 250µs, 20µs, 0.250, 0.625",
+			got.rate(), got.cpu(), got.genCPU(), got.busy(), got.core.BusyShare())
 	}
 }

@@ -142,12 +142,19 @@ func ReadCore(n int) (Core, error) {
 	return Core{}, fmt.Errorf("no CPU %d in /proc/stat", n)
 }
 
-// BusySince returns the share of the time since before that the CPU was busy (0 to 1).
-func (c Core) BusySince(before Core) float64 {
-	if c.Total <= before.Total {
+// Sub returns the counters' growth since before.
+func (c Core) Sub(before Core) Core { return Core{c.Busy - before.Busy, c.Total - before.Total} }
+
+// Add returns the sum of two stretches' counters.
+func (c Core) Add(o Core) Core { return Core{c.Busy + o.Busy, c.Total + o.Total} }
+
+// BusyShare returns the share of the counted time the CPU was busy (0 to 1; 0 when none was
+// counted).
+func (c Core) BusyShare() float64 {
+	if c.Total <= 0 {
 		return 0
 	}
-	return float64(c.Busy-before.Busy) / float64(c.Total-before.Total)
+	return float64(c.Busy) / float64(c.Total)
 }
 
 // cpuTime reads utime + stime from a /proc/<pid>/stat file.

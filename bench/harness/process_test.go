@@ -47,7 +47,7 @@ func TestReadCore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if now.Total-before.Total >= 5 && now.BusySince(before) > 0.9 {
+		if now.Total-before.Total >= 5 && now.Sub(before).BusyShare() > 0.9 {
 			break
 		}
 		if time.Now().After(deadline) {
