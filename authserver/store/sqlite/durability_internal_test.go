@@ -14,9 +14,10 @@ import (
 	"github.com/mcpauth/mcpauth/authserver/store"
 )
 
-// TestConnectionSettings: every connection of the store runs in WAL mode with synchronous=FULL
+// TestConnectionSettings: every connection of the store opens in WAL mode with synchronous=FULL
 // (a commit is fsynced before it is acknowledged: durable across a power loss, not only a crash
-// of the process), immediate transactions and no automatic checkpoint in commits.
+// of the process; on Linux the writer's connection then leaves the sync to the store, see
+// TestWritesAnsweredOnceDurable), immediate transactions and no automatic checkpoint in commits.
 func TestConnectionSettings(t *testing.T) {
 	db, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "mcpauth.db")))
 	if err != nil {

@@ -3,14 +3,22 @@
 // write lock when it begins), so concurrent redemptions of one code or rotations of one refresh
 // token are serialised by SQLite's write lock, also across processes sharing the file.
 //
-// Durability: a write is acknowledged only after its commit has reached the disk
-// (synchronous=FULL: the WAL is fsynced at every commit), so it survives a crash of the process
-// and of the machine (power loss), as PostgreSQL's default commit does. The cheaper
-// synchronous=NORMAL would survive a crash of the process only: after a power loss the last
-// commits could be gone, among them acknowledged revocations (RFC 7009) and spent codes and
-// refresh tokens, which would work again. Concurrent writes share one commit and so one fsync
-// (sqlstore's group commit), which keeps the cost small: +13% server CPU per refresh rotation and
-// +19% per registration against NORMAL, measured side by side (bench/run.sh, 26 Nov 2026).
+// Durability: a write is acknowledged only after its commit has reached the disk (the WAL is
+// fdatasynced after every commit), so it survives a crash of the process and of the machine
+// (power loss), as PostgreSQL's default commit does. Without that sync (synchronous=NORMAL
+// alone) a write would survive a crash of the process only: after a power loss the last commits
+// could be gone, among them acknowledged revocations (RFC 7009) and spent codes and refresh
+// tokens, which would work again. Concurrent writes share one commit and so one sync (sqlstore's
+// group commit), which keeps the cost small.
+//
+// On Linux the store syncs the WAL itself, through asynchronous I/O (see walSync), so that the
+// server's other requests run while the disk works: its writer commits with synchronous=NORMAL
+// and the group answers a commit's writes only once the sync is done. Reads of other
+// connections may see a commit a fraction of a millisecond before it is durable; nothing they
+// answer can depend on it, since whatever created it is not acknowledged yet. A sync that fails
+// fails every later write with ErrSyncFailed until the store is reopened. Where the kernel
+// refuses AIO, and on other systems, the writer keeps synchronous=FULL: SQLite syncs the WAL
+// inside each commit.
 package sqlite
 
 import (
@@ -20,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -33,6 +42,7 @@ import (
 // SQLite database file.
 type Store struct {
 	*sqlstore.Store
+	wal             *walSync // nil where SQLite syncs the WAL in its commits
 	stopCheckpoints context.CancelFunc
 	checkpoints     sync.WaitGroup
 }
@@ -59,10 +69,36 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
+	wal, err := syncWAL(s, path)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
 	ctx, stop := context.WithCancel(context.Background())
-	st := &Store{Store: s, stopCheckpoints: stop}
+	st := &Store{Store: s, wal: wal, stopCheckpoints: stop}
 	st.checkpoints.Go(func() { st.checkpoint(ctx, db) })
 	return st, nil
+}
+
+// ErrSyncFailed: the WAL could not be made durable. The store's writes fail from then on,
+// until it is reopened (see the package doc).
+var ErrSyncFailed = errors.New("sqlite: the WAL could not be synced to disk; writes fail until the store is reopened")
+
+// syncWAL has the store sync its writer's commits itself (see walSync), or returns nil where
+// it cannot, leaving synchronous=FULL. The WAL exists by now: the migrations opened it.
+func syncWAL(s *sqlstore.Store, path string) (*walSync, error) {
+	real, err := filepath.EvalSymlinks(path) // SQLite puts the WAL beside the file a link names
+	if err != nil {
+		return nil, nil
+	}
+	wal, err := openWALSync(real + "-wal")
+	if err != nil {
+		return nil, nil
+	}
+	if err := s.SyncCommits(context.Background(), "PRAGMA synchronous = NORMAL", wal.sync); err != nil {
+		return nil, errors.Join(err, wal.close())
+	}
+	return wal, nil
 }
 
 // dsn names the database at path with the settings of every connection (see the package doc).
@@ -152,7 +188,11 @@ func restartWAL(ctx context.Context, db *sql.DB) error {
 func (s *Store) Close() error {
 	s.stopCheckpoints()
 	s.checkpoints.Wait()
-	return s.Store.Close()
+	err := s.Store.Close()
+	if s.wal != nil {
+		err = errors.Join(err, s.wal.close())
+	}
+	return err
 }
 
 // classify reports uniqueness (primary key or unique) violations; SQLite holds any text.

@@ -15,7 +15,7 @@ import (
 // queues its transaction and waits either for the turn to write or for another caller, holding
 // the turn, to run it. The caller holding the turn runs every queued transaction in one
 // database transaction, each inside its own savepoint, and commits once; each caller is
-// answered only after that commit, with its own function's error. A function that fails is
+// answered only after that commit (and its sync, see Store.SyncCommits), with its own function's error. A function that fails is
 // rolled back to its savepoint and leaves the others' writes alone; a function that returns
 // store.ErrAlreadyUsed keeps its writes, as inTx promises. If the shared transaction itself
 // fails (a savepoint, the commit, or SQLite rolling the whole transaction back after an I/O
@@ -45,6 +45,11 @@ type group struct {
 
 	mu      sync.Mutex
 	pending []*groupTx
+
+	// sync, when set, makes the commits so far durable (see Store.SyncCommits); failed is its
+	// first error, which every write gets from then on. Only the holder of turn uses them.
+	sync   func() error
+	failed error
 }
 
 // groupTx is one caller's transaction: its function, then its outcome once done is closed.
@@ -96,25 +101,48 @@ func (g *group) withdraw(t *groupTx) bool {
 	return false
 }
 
-// lead runs every queued transaction while holding the turn. The statements run with the
-// leader's context values but not its cancellation: the leader's caller going away must not
-// roll back the others' transactions.
+// lead runs every queued transaction while holding the turn, then answers their callers once
+// what they committed is durable. The statements run with the leader's context values but not
+// its cancellation: the leader's caller going away must not roll back the others' transactions.
 func (g *group) lead(ctx context.Context) {
 	g.mu.Lock()
 	batch := g.pending
 	g.pending = nil
 	g.mu.Unlock()
-	ctx = context.WithoutCancel(ctx)
-	if len(batch) > 1 && g.together(ctx, batch) == nil {
-		for _, t := range batch {
-			close(t.done)
+	if len(batch) == 0 {
+		return // the previous holder of the turn ran this caller's transaction
+	}
+	err := g.failed
+	if err == nil {
+		ctx = context.WithoutCancel(ctx)
+		if len(batch) == 1 || g.together(ctx, batch) != nil {
+			for _, t := range batch {
+				t.err = g.alone(ctx, t.fn)
+			}
 		}
-		return
+		err = g.durable()
 	}
 	for _, t := range batch {
-		t.err = g.alone(ctx, t.fn)
+		if err != nil {
+			t.err = err
+		}
 		close(t.done)
 	}
+}
+
+// durable runs sync, when the store syncs its commits itself, and fails the store at its first
+// error: the commits it did not make durable are visible to every read already, so no write may
+// be acknowledged again, nor run again (a refresh token rotated by such a commit, rotated again
+// by a retry, would be taken for a stolen token and revoke its grant). Like PostgreSQL, which
+// stops at a failed fsync, the store must be reopened (the server restarted), which recovers
+// the database from what the disk holds.
+func (g *group) durable() error {
+	if g.sync != nil {
+		if err := g.sync(); err != nil {
+			g.failed = err
+		}
+	}
+	return g.failed
 }
 
 // together runs batch in one transaction, each function in its own savepoint, and commits. It

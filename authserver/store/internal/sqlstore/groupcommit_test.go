@@ -198,3 +198,107 @@ func TestGroupCommitWithdraw(t *testing.T) {
 		t.Fatal("the withdrawn writer's function ran")
 	}
 }
+
+// insert writes k into t through the group.
+func insert(ctx context.Context, s *Store, k string) error {
+	return s.inTx(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO t (k) VALUES ($1)`, k)
+		return err
+	})
+}
+
+// TestGroupCommitSyncs: with SyncCommits, every writer is answered only after a sync that
+// followed its commit (here the sync notes the rows committed when it runs), in the shared
+// transaction and in the one-transaction-per-function fallback alike, one sync a batch.
+func TestGroupCommitSyncs(t *testing.T) {
+	s := openGrouped(t)
+	var synced []map[string]bool // the rows committed at each sync
+	if err := s.SyncCommits(t.Context(), "PRAGMA synchronous = NORMAL", func() error {
+		rows, err := s.db.QueryContext(t.Context(), `SELECT k FROM t`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		seen := map[string]bool{}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				return err
+			}
+			seen[k] = true
+		}
+		synced = append(synced, seen)
+		return rows.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, broken := range []bool{false, true} {
+		const n = 8
+		synced = nil
+		holdTurn(s)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				k := fmt.Sprint(broken, i)
+				if broken && i == 3 { // ends the shared transaction: each function runs alone
+					errs[i] = s.inTx(t.Context(), func(q querier) error {
+						_, err := q.ExecContext(t.Context(), `ROLLBACK`)
+						return err
+					})
+					return
+				}
+				if errs[i] = insert(t.Context(), s, k); errs[i] == nil && (len(synced) == 0 || !synced[len(synced)-1][k]) {
+					t.Errorf("writer %s answered before a sync of its commit", k)
+				}
+			})
+		}
+		waitQueued(t, s, n)
+		<-s.g.turn
+		wg.Wait()
+		if len(synced) != 1 {
+			t.Errorf("broken=%v: %d syncs for one batch, want 1", broken, len(synced))
+		}
+		for i, err := range errs {
+			if (err != nil) != (broken && i == 3) {
+				t.Errorf("broken=%v writer %d: %v", broken, i, err)
+			}
+		}
+	}
+}
+
+// TestGroupCommitSyncFailure: after a sync fails, the writes of its commit get its error, though
+// committed, and every later write fails with it without running; reads go on. The failing
+// sync is hand-written: a real fdatasync error (EIO from the disk) cannot be had here.
+func TestGroupCommitSyncFailure(t *testing.T) {
+	s := openGrouped(t)
+	errDisk := errors.New("fault injected by the test: the disk failed")
+	fail := false
+	if err := s.SyncCommits(t.Context(), "PRAGMA synchronous = NORMAL", func() error {
+		if fail {
+			return errDisk
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert(t.Context(), s, "before"); err != nil {
+		t.Fatal(err)
+	}
+	fail = true
+	if err := insert(t.Context(), s, "unsynced"); !errors.Is(err, errDisk) {
+		t.Fatalf("write whose sync failed: %v, want the sync's error", err)
+	}
+	if !has(t, s, "unsynced") {
+		t.Fatal("the write whose sync failed was not committed: the test shows nothing")
+	}
+	fail = false
+	ran := false
+	err := s.inTx(t.Context(), func(querier) error { ran = true; return nil })
+	if !errors.Is(err, errDisk) || ran {
+		t.Fatalf("write after a failed sync: %v (ran %v), want the sync's error without running", err, ran)
+	}
+	if !has(t, s, "before") {
+		t.Fatal("reads fail after a failed sync")
+	}
+}
