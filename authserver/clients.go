@@ -98,6 +98,13 @@ const (
 	kindSession      = "session"
 )
 
+// newClientID returns the ID of a client registered at now: "mcp_", the Unix millisecond in
+// hex digits (as in refresh tokens), then 128 random bits. IDs sort by registration time, so a
+// registration adds its ID at the end of the store's index on them, in the page that the
+// registrations committed with it share; with random IDs each one wrote a random page of that
+// index of its own, which the commit and then the checkpoint wrote out again.
+func newClientID(now time.Time) string { return "mcp_" + timeDigits(now) + randomToken(16) }
+
 // newSecret returns a new secret with 256 bits of randomness and a prefix naming its kind.
 func newSecret(prefix string) string { return prefix + randomToken(32) }
 
@@ -287,7 +294,7 @@ func (a *Admin) AddClient(ctx context.Context, sc StaticClient) (*ClientInfo, st
 	}
 	id := sc.ID
 	if id == "" {
-		id = "mcp_" + randomToken(16)
+		id = newClientID(a.now())
 	} else if strings.Contains(id, ":") || strings.ContainsAny(id, " \t\r\n") {
 		return nil, "", fmt.Errorf("client ID %q must not contain a colon (URLs are Client ID Metadata Documents) or spaces", id)
 	}

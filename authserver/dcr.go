@@ -65,7 +65,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	meta.ClientID = ""
 	now := s.now()
-	id := "mcp_" + randomToken(16)
+	id := newClientID(now)
 	regToken := newSecret("mrt_")
 	sc := &store.Client{
 		ID: id, Kind: store.ClientDynamic, RegistrationTokenHash: s.secrets.hash(kindRegToken, regToken),

@@ -208,3 +208,24 @@ func FuzzClientAddr(f *testing.F) {
 		}
 	})
 }
+
+// TestClientIDsFollowRegistrationTime: a client ID carries its registration time after "mcp_",
+// so IDs of later registrations sort after earlier ones (the store's index on them grows at its
+// end), and two IDs of one millisecond differ.
+func TestClientIDsFollowRegistrationTime(t *testing.T) {
+	t0 := time.UnixMilli(1_790_000_000_123)
+	var prev string
+	for i, at := range []time.Time{t0, t0.Add(time.Millisecond), t0.Add(time.Hour), t0.Add(24 * 365 * time.Hour)} {
+		id := newClientID(at)
+		if !strings.HasPrefix(id, "mcp_"+timeDigits(at)) || len(id) != len("mcp_")+refreshTimeDigits+22 {
+			t.Fatalf("ID %q: want mcp_, the time %s and 22 random characters", id, timeDigits(at))
+		}
+		if i > 0 && id <= prev {
+			t.Fatalf("ID of a later client %q sorts before an earlier one %q", id, prev)
+		}
+		prev = id
+	}
+	if a, b := newClientID(t0), newClientID(t0); a == b {
+		t.Fatalf("two IDs of one millisecond are the same: %q", a)
+	}
+}

@@ -23,13 +23,19 @@ const (
 
 // newRefreshToken returns a new refresh token issued at now and its store key.
 func (s *Server) newRefreshToken(now time.Time) (token, key string) {
-	var digits [refreshTimeDigits]byte
-	for i, ms := len(digits)-1, uint64(now.UnixMilli()); i >= 0; i, ms = i-1, ms>>4 {
-		digits[i] = "0123456789abcdef"[ms&15]
-	}
-	issued := string(digits[:])
+	issued := timeDigits(now)
 	token = refreshPrefix + issued + randomToken(32)
 	return token, issued + s.secrets.hash(kindRefresh, token)
+}
+
+// timeDigits returns the Unix millisecond of t in refreshTimeDigits lowercase hex digits, which
+// sort as the times do.
+func timeDigits(t time.Time) string {
+	var digits [refreshTimeDigits]byte
+	for i, ms := len(digits)-1, uint64(t.UnixMilli()); i >= 0; i, ms = i-1, ms>>4 {
+		digits[i] = "0123456789abcdef"[ms&15]
+	}
+	return string(digits[:])
 }
 
 // refreshTokenKey returns the store key of a presented refresh token; a string that is no
