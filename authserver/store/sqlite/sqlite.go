@@ -87,11 +87,11 @@ var ErrSyncFailed = errors.New("sqlite: the WAL could not be synced to disk; wri
 // syncWAL has the store sync its writer's commits itself (see walSync), or returns nil where
 // it cannot, leaving synchronous=FULL. The WAL exists by now: the migrations opened it.
 func syncWAL(s *sqlstore.Store, path string) (*walSync, error) {
-	real, err := filepath.EvalSymlinks(path) // SQLite puts the WAL beside the file a link names
+	file, err := filepath.EvalSymlinks(path) // SQLite puts the WAL beside the file a link names
 	if err != nil {
 		return nil, nil
 	}
-	wal, err := openWALSync(real + "-wal")
+	wal, err := openWALSync(file + "-wal")
 	if err != nil {
 		return nil, nil
 	}

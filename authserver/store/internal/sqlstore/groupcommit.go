@@ -15,12 +15,13 @@ import (
 // queues its transaction and waits either for the turn to write or for another caller, holding
 // the turn, to run it. The caller holding the turn runs every queued transaction in one
 // database transaction, each inside its own savepoint, and commits once; each caller is
-// answered only after that commit (and its sync, see Store.SyncCommits), with its own function's error. A function that fails is
-// rolled back to its savepoint and leaves the others' writes alone; a function that returns
-// store.ErrAlreadyUsed keeps its writes, as inTx promises. If the shared transaction itself
-// fails (a savepoint, the commit, or SQLite rolling the whole transaction back after an I/O
-// error or an interrupted statement), nothing of it was committed and each function is run
-// again alone, in its own transaction, as if there had been no group.
+// answered only after that commit (and its sync, see Store.SyncCommits), with its own
+// function's error. A function that fails is rolled back to its savepoint and leaves the
+// others' writes alone; a function that returns store.ErrAlreadyUsed keeps its writes, as inTx
+// promises. If the shared transaction itself fails (a savepoint, the commit, or SQLite rolling
+// the whole transaction back after an I/O error or an interrupted statement), nothing of it was
+// committed and each function is run again alone, in its own transaction, as if there had been
+// no group.
 //
 // The functions run one after the other, in the order they were queued, on one connection: each
 // sees the writes of those before it, exactly as if each had its own transaction in that order.
