@@ -302,3 +302,61 @@ func TestGroupCommitSyncFailure(t *testing.T) {
 		t.Fatal("reads fail after a failed sync")
 	}
 }
+
+// TestGroupCommitRunsDuringSync: the next batch runs and commits while the previous batch's
+// commit is being synced, and is answered after a sync of its own; when the first sync fails,
+// the batch committed meanwhile gets its error too (after a failed fsync, Linux may have dropped
+// what it could not write, so a later sync proves nothing), and later writes fail without
+// running. The failing sync is hand-written: a real fdatasync error cannot be had here.
+func TestGroupCommitRunsDuringSync(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		s := openGrouped(t)
+		errDisk := errors.New("fault injected by the test: the disk failed")
+		syncing, release := make(chan struct{}), make(chan struct{})
+		syncs := 0
+		if err := s.SyncCommits(t.Context(), "PRAGMA synchronous = NORMAL", func() error {
+			syncs++
+			if syncs == 1 {
+				close(syncing)
+				<-release
+				if fail {
+					return errDisk
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		first, second := make(chan error, 1), make(chan error, 1)
+		go func() { first <- insert(t.Context(), s, "first") }()
+		<-syncing
+		go func() { second <- insert(t.Context(), s, "second") }()
+		for deadline := time.Now().Add(10 * time.Second); !has(t, s, "second"); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("fail=%v: the second write did not commit while the first one's sync ran", fail)
+			}
+		}
+		select {
+		case err := <-first:
+			t.Fatalf("fail=%v: the first write was answered (%v) before its sync ended", fail, err)
+		case err := <-second:
+			t.Fatalf("fail=%v: the second write was answered (%v) before its sync", fail, err)
+		default:
+		}
+		close(release)
+		err1, err2 := <-first, <-second
+		if !fail {
+			if err1 != nil || err2 != nil || syncs != 2 {
+				t.Errorf("writes %v, %v after %d syncs; want both answered, after 2", err1, err2, syncs)
+			}
+			continue
+		}
+		if !errors.Is(err1, errDisk) || !errors.Is(err2, errDisk) || syncs != 1 {
+			t.Errorf("writes %v, %v after %d syncs; want both failed by the one sync", err1, err2, syncs)
+		}
+		ran := false
+		if err := s.inTx(t.Context(), func(querier) error { ran = true; return nil }); !errors.Is(err, errDisk) || ran {
+			t.Errorf("write after the failed sync: %v (ran %v), want the sync's error without running", err, ran)
+		}
+	}
+}
