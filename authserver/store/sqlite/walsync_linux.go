@@ -56,9 +56,9 @@ const (
 	iocbFlagResfd = 1 << 0 // IOCB_FLAG_RESFD: signal resfd when done
 )
 
-// openWALSync opens the WAL at path for syncing. It fails where the kernel refuses AIO (older
-// than 4.18, or a seccomp profile that forbids io_setup), and then the store keeps
-// synchronous=FULL.
+// openWALSync opens the WAL at path for syncing, and syncs it once. It fails where the kernel
+// refuses AIO or its fsync request (older than 4.18, a seccomp profile that forbids io_setup, a
+// sandbox that does not implement it), and then the store keeps synchronous=FULL.
 func openWALSync(path string) (*walSync, error) {
 	wal, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -77,6 +77,9 @@ func openWALSync(path string) (*walSync, error) {
 	w.done = os.NewFile(uintptr(efd), "aio-eventfd")
 	w.cb = iocb{opcode: iocbCmdFdsync, fildes: uint32(wal), flags: iocbFlagResfd, resfd: uint32(efd)}
 	w.cbs[0] = &w.cb
+	if err := w.sync(); err != nil {
+		return nil, errors.Join(err, w.close())
+	}
 	return w, nil
 }
 
