@@ -47,7 +47,10 @@ type group struct {
 	mu      sync.Mutex
 	pending []*groupTx
 
-	disk durability // when the store syncs its commits itself (Store.SyncCommits)
+	// sync, when set, makes the commits so far durable (see Store.SyncCommits); failed is its
+	// first error, which every write gets from then on. Only the holder of turn uses them.
+	sync   func() error
+	failed error
 }
 
 // groupTx is one caller's transaction: its function, then its outcome once done is closed.
@@ -77,20 +80,11 @@ func (g *group) run(ctx context.Context, fn func(querier) error) error {
 		return t.err
 	case g.turn <- struct{}{}:
 	}
+	defer func() { <-g.turn }()
 	// Let the goroutines that are ready to run (on a server pinned to one core, all of them
 	// wait for this one) reach the queue first, so that they share this commit.
 	runtime.Gosched()
-	batch, commit, err := g.lead(ctx)
-	<-g.turn // the next batch runs while this one's commit reaches the disk
-	if err == nil {
-		err = g.disk.wait(commit)
-	}
-	for _, t := range batch {
-		if err != nil {
-			t.err = err
-		}
-		close(t.done)
-	}
+	g.lead(ctx)
 	<-t.done // run by this caller just now, or by the previous holder of the turn
 	return t.err
 }
@@ -108,102 +102,48 @@ func (g *group) withdraw(t *groupTx) bool {
 	return false
 }
 
-// lead runs every queued transaction while holding the turn and returns them, unanswered, with
-// the number of the commit that decided them (see durability), or the error that fails them all.
-// The statements run with the leader's context values but not its cancellation: the leader's
-// caller going away must not roll back the others' transactions.
-func (g *group) lead(ctx context.Context) (batch []*groupTx, commit uint64, err error) {
+// lead runs every queued transaction while holding the turn, then answers their callers once
+// what they committed is durable. The statements run with the leader's context values but not
+// its cancellation: the leader's caller going away must not roll back the others' transactions.
+func (g *group) lead(ctx context.Context) {
 	g.mu.Lock()
-	batch = g.pending
+	batch := g.pending
 	g.pending = nil
 	g.mu.Unlock()
-	if len(batch) == 0 { // the previous holder of the turn took this caller's transaction
-		return nil, 0, nil
+	if len(batch) == 0 {
+		return // the previous holder of the turn ran this caller's transaction
 	}
-	if err := g.disk.failure(); err != nil {
-		return batch, 0, err
-	}
-	ctx = context.WithoutCancel(ctx)
-	if len(batch) == 1 || g.together(ctx, batch) != nil {
-		for _, t := range batch {
-			t.err = g.alone(ctx, t.fn)
+	err := g.failed
+	if err == nil {
+		ctx = context.WithoutCancel(ctx)
+		if len(batch) == 1 || g.together(ctx, batch) != nil {
+			for _, t := range batch {
+				t.err = g.alone(ctx, t.fn)
+			}
 		}
+		err = g.durable()
 	}
-	return batch, g.disk.committed(), nil
-}
-
-// durability syncs the commits of a store that syncs them itself, one sync at a time, each
-// covering every commit made before it began; a commit's writes are answered once a sync
-// covers it. The first error of sync fails the store: the commits it did not make durable are
-// visible to every read already, so no write may be acknowledged again, nor run again (a
-// refresh token rotated by such a commit, rotated again by a retry, would be taken for a stolen
-// token and revoke its grant). Like PostgreSQL, which stops at a failed fsync, the store must be
-// reopened (the server restarted), which recovers the database from what the disk holds. A
-// failed sync also fails the commits made while it ran, whatever a later sync reports: after a
-// failed fsync, Linux may have dropped the pages it could not write.
-type durability struct {
-	mu      sync.Mutex
-	synced  sync.Cond // broadcast when a sync ends
-	sync    func() error
-	made    uint64 // commits made
-	durable uint64 // commits made durable
-	syncing bool
-	failed  error
-}
-
-// start has each commit from now on synced by sync.
-func (d *durability) start(sync func() error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.synced.L = &d.mu
-	d.sync = sync
-}
-
-// failure returns the error that failed the store, if any.
-func (d *durability) failure() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.failed
-}
-
-// committed counts a commit just made and returns its number.
-func (d *durability) committed() uint64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.made++
-	return d.made
-}
-
-// wait returns once commit is durable: at once where SQLite syncs its commits, after a sync
-// that began after it otherwise, running that sync itself unless one is running already.
-func (d *durability) wait(commit uint64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.sync == nil {
-		return nil
-	}
-	for d.durable < commit && d.failed == nil {
-		if d.syncing {
-			d.synced.Wait()
-			continue
-		}
-		d.syncing = true
-		upTo := d.made
-		d.mu.Unlock()
-		err := d.sync()
-		d.mu.Lock()
-		d.syncing = false
+	for _, t := range batch {
 		if err != nil {
-			d.failed = err
-		} else {
-			d.durable = upTo
+			t.err = err
 		}
-		d.synced.Broadcast()
+		close(t.done)
 	}
-	if d.durable >= commit {
-		return nil
+}
+
+// durable runs sync, when the store syncs its commits itself, and fails the store at its first
+// error: the commits it did not make durable are visible to every read already, so no write may
+// be acknowledged again, nor run again (a refresh token rotated by such a commit, rotated again
+// by a retry, would be taken for a stolen token and revoke its grant). Like PostgreSQL, which
+// stops at a failed fsync, the store must be reopened (the server restarted), which recovers
+// the database from what the disk holds.
+func (g *group) durable() error {
+	if g.sync != nil {
+		if err := g.sync(); err != nil {
+			g.failed = err
+		}
 	}
-	return d.failed
+	return g.failed
 }
 
 // together runs batch in one transaction, each function in its own savepoint, and commits. It

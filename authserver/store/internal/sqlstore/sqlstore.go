@@ -140,16 +140,16 @@ func (s *Store) BetweenWrites(ctx context.Context, fn func() error) error {
 }
 
 // SyncCommits has the store's writer commit without waiting for the disk, by running noSync on
-// its connection, and then call sync after its commits, before any write of a commit is
-// answered: sync must make every commit made before it began durable. From the first error of
-// sync on, every write of the store fails with that error (see durability). Only for a store
-// that SerializeWrites.
+// its connection, and then call sync after every commit, before any write of that commit is
+// answered: sync must make every commit so far durable. From the first error of sync on, every
+// write of the store fails with that error (see group.durable). Only for a store that
+// SerializeWrites.
 func (s *Store) SyncCommits(ctx context.Context, noSync string, sync func() error) error {
 	return s.BetweenWrites(ctx, func() error {
 		if err := s.g.exec(ctx, noSync); err != nil {
 			return err
 		}
-		s.g.disk.start(sync)
+		s.g.sync = sync
 		return nil
 	})
 }
