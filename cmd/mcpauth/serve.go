@@ -186,7 +186,8 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	defer svc.Close()
-	fmt.Fprintf(stdout, "mcpauth serve: authorization server %s\nMCP server URL (give this to clients): %s\n", svc.issuer, svc.mcpURL)
+	fmt.Fprintf(stdout, "mcpauth serve: store %s\nmcpauth serve: authorization server %s\nMCP server URL (give this to clients): %s\n",
+		svc.store, svc.issuer, svc.mcpURL)
 	return svc.serve(ctx, ln, logger)
 }
 
@@ -201,6 +202,7 @@ func newLogger(w io.Writer, json bool) *slog.Logger {
 // protected MCP server and the operational endpoints on one handler.
 type service struct {
 	issuer, mcpURL string
+	store          string // the store and how it makes writes durable, never the DSN (it may hold a password)
 	listenAddr     string
 	as             *authserver.Server
 	handler        http.Handler
@@ -251,6 +253,10 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 		return nil, err
 	}
 	svc.closers = append(svc.closers, st.Close)
+	svc.store = "PostgreSQL"
+	if s, ok := st.(*sqlite.Store); ok {
+		svc.store = fmt.Sprintf("SQLite %s (%s)", filepath.Join(o.data, "mcpauth.db"), s.Durability())
+	}
 	keyFile := o.keyFile
 	if keyFile == "" && o.data != "" {
 		keyFile = filepath.Join(o.data, "key.b64")

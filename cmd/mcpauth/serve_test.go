@@ -19,6 +19,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -388,6 +389,12 @@ func TestServeCommandPrintsURLAndShutsDownGracefully(t *testing.T) {
 	}
 	_, after, _ := strings.Cut(printed, "give this to clients): ")
 	mcpURL = strings.TrimSpace(after)
+	if !strings.Contains(printed, "mcpauth serve: store SQLite ") {
+		t.Errorf("serve output %q does not name its store", printed)
+	}
+	if runtime.GOOS == "linux" && !strings.Contains(printed, "(WAL fdatasynced through Linux AIO)\n") {
+		t.Errorf("serve output %q: the store does not sync its WAL through AIO", printed)
+	}
 	resp, err := http.Get(strings.TrimSuffix(mcpURL, "/mcp") + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v", err)

@@ -184,6 +184,15 @@ func restartWAL(ctx context.Context, db *sql.DB) error {
 	return err
 }
 
+// Durability says how the store makes a commit durable before its writes are answered (see the
+// package doc), for operators: "WAL fdatasynced through Linux AIO" or "synchronous=FULL".
+func (s *Store) Durability() string {
+	if s.wal != nil {
+		return "WAL fdatasynced through Linux AIO"
+	}
+	return "synchronous=FULL"
+}
+
 // Close stops the checkpoints, then closes the store.
 func (s *Store) Close() error {
 	s.stopCheckpoints()
