@@ -319,7 +319,7 @@ func report(b *testing.B, title string, peerName string, peerTurns, floorTurns [
 			b.ReportMetric(us(peer.cpu())/us(v.cpu()), st+"/peer-cpu")
 		}
 	}
-	var genBound, crowded []string
+	var genBound, crowded, stolen []string
 	for _, n := range sides {
 		fmt.Printf("  %-28s %9.0f /s %6.0f µs CPU/req, busy %3.0f%%%s   %4.0f µs/req, busy %3.0f%%%s%s\n",
 			n.name, n.s.rate(), us(n.s.cpu()), 100*n.s.busy(), core(serverCPU(), n.s.core),
@@ -330,6 +330,13 @@ func report(b *testing.B, title string, peerName string, peerTurns, floorTurns [
 		case n.s.busy() < 0.7 && (n.s.core.BusyShare() > 0.9 || n.s.genCore.BusyShare() > 0.9):
 			crowded = append(crowded, n.name)
 		}
+		if n.s.core.StealShare() > stealWarning || n.s.genCore.StealShare() > stealWarning {
+			stolen = append(stolen, n.name)
+		}
+	}
+	if len(stolen) > 0 {
+		fmt.Printf("  WARNING: the hypervisor gave over %.0f%% of a core's time to another guest (steal) measuring %s: its rate is understated, and ratios by rate move with the steal; compare CPU/req\n",
+			100*stealWarning, strings.Join(stolen, ", "))
 	}
 	if len(genBound) > 0 {
 		fmt.Printf("  WARNING: the load generator was busy over 80%% measuring %s: it may have bounded that rate\n", strings.Join(genBound, ", "))
@@ -373,13 +380,21 @@ func report(b *testing.B, title string, peerName string, peerTurns, floorTurns [
 	b.ReportMetric(peer.rate(), "peer/s")
 }
 
-// core formats how busy CPU n was with every process on it, when pinned.
+// core formats how busy CPU n was with every process on it, when pinned, and how much of its
+// time the hypervisor gave another guest, when that was 1% or more.
 func core(n int, c harness.Core) string {
 	if n < 0 {
 		return ""
 	}
+	if st := c.StealShare(); st >= 0.01 {
+		return fmt.Sprintf(" (CPU %d %3.0f%%, %.0f%% stolen)", n, 100*c.BusyShare(), 100*st)
+	}
 	return fmt.Sprintf(" (CPU %d %3.0f%%)", n, 100*c.BusyShare())
 }
+
+// stealWarning is the share of a core's time given to another guest from which report warns that
+// rates are understated.
+const stealWarning = 0.03
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 

@@ -107,9 +107,10 @@ func (p *Process) CPUTime() (time.Duration, error) {
 // SelfCPUTime is CPUTime of this process (every thread of it): the load generator's own cost.
 func SelfCPUTime() (time.Duration, error) { return cpuTime("/proc/self/stat") }
 
-// Core is one CPU's time counters from /proc/stat, in clock ticks: all of it, and the part not
-// idle (steal included: the hypervisor gave that time to another guest).
-type Core struct{ Busy, Total int64 }
+// Core is one CPU's time counters from /proc/stat, in clock ticks: all of it, the part not idle,
+// and of that the steal, the time the hypervisor gave another guest (on a shared host, the
+// noise that slows every process on the CPU alike and that no process of this guest shows).
+type Core struct{ Busy, Steal, Total int64 }
 
 // ReadCore returns the counters of CPU n (the "cpuN" line of /proc/stat; Linux).
 func ReadCore(n int) (Core, error) {
@@ -119,34 +120,52 @@ func ReadCore(n int) (Core, error) {
 	}
 	prefix := fmt.Sprintf("cpu%d ", n)
 	for line := range strings.Lines(string(b)) {
-		rest, ok := strings.CutPrefix(line, prefix)
-		if !ok {
-			continue
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			return parseCore(rest)
 		}
-		var c Core
-		for i, f := range strings.Fields(rest) {
-			v, err := strconv.ParseInt(f, 10, 64)
-			if err != nil {
-				return Core{}, fmt.Errorf("unexpected /proc/stat line %q", line)
-			}
-			if i >= 8 { // guest time, already counted in user time
-				break
-			}
-			c.Total += v
-			if i != 3 && i != 4 { // idle, iowait
-				c.Busy += v
-			}
-		}
-		return c, nil
 	}
 	return Core{}, fmt.Errorf("no CPU %d in /proc/stat", n)
 }
 
+// parseCore reads the counters after "cpuN " in /proc/stat: user nice system idle iowait irq
+// softirq steal, then guest times, already counted in user time (proc_stat(5)).
+func parseCore(counters string) (Core, error) {
+	var c Core
+	fields := strings.Fields(counters)
+	if len(fields) < 8 {
+		return Core{}, fmt.Errorf("unexpected /proc/stat counters %q", counters)
+	}
+	for i, f := range fields[:8] {
+		v, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return Core{}, fmt.Errorf("unexpected /proc/stat counters %q", counters)
+		}
+		c.Total += v
+		if i != 3 && i != 4 { // idle, iowait
+			c.Busy += v
+		}
+		if i == 7 {
+			c.Steal = v
+		}
+	}
+	return c, nil
+}
+
 // Sub returns the counters' growth since before.
-func (c Core) Sub(before Core) Core { return Core{c.Busy - before.Busy, c.Total - before.Total} }
+func (c Core) Sub(before Core) Core {
+	return Core{c.Busy - before.Busy, c.Steal - before.Steal, c.Total - before.Total}
+}
 
 // Add returns the sum of two stretches' counters.
-func (c Core) Add(o Core) Core { return Core{c.Busy + o.Busy, c.Total + o.Total} }
+func (c Core) Add(o Core) Core { return Core{c.Busy + o.Busy, c.Steal + o.Steal, c.Total + o.Total} }
+
+// StealShare returns the share of the counted time the hypervisor gave another guest.
+func (c Core) StealShare() float64 {
+	if c.Total <= 0 {
+		return 0
+	}
+	return float64(c.Steal) / float64(c.Total)
+}
 
 // BusyShare returns the share of the counted time the CPU was busy (0 to 1; 0 when none was
 // counted).

@@ -58,3 +58,25 @@ func TestReadCore(t *testing.T) {
 		t.Error("ReadCore of a CPU that does not exist: no error")
 	}
 }
+
+// TestParseCore: of a /proc/stat CPU line, idle and iowait are not busy, steal is busy and also
+// counted apart, and the guest times (already in user time) are left out.
+func TestParseCore(t *testing.T) {
+	//                  user nice system idle iowait irq softirq steal guest guest_nice
+	c, err := parseCore("100 2 30 500 8 1 4 55 70 0\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Core{Busy: 100 + 2 + 30 + 1 + 4 + 55, Steal: 55, Total: 700}); c != want {
+		t.Fatalf("parsed %+v, want %+v", c, want)
+	}
+	later := Core{Busy: c.Busy + 40, Steal: c.Steal + 10, Total: c.Total + 100}
+	if d := later.Sub(c); d.StealShare() != 0.1 || d.BusyShare() != 0.4 {
+		t.Errorf("over 100 ticks with 40 busy, 10 of them stolen: steal %.2f, busy %.2f", d.StealShare(), d.BusyShare())
+	}
+	for _, bad := range []string{"", "1 2 3", "1 2 3 4 5 6 7 x"} {
+		if _, err := parseCore(bad); err == nil {
+			t.Errorf("parseCore(%q) accepted", bad)
+		}
+	}
+}
