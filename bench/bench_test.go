@@ -335,7 +335,7 @@ func report(b *testing.B, title string, peerName string, peerTurns, floorTurns [
 		}
 	}
 	if len(stolen) > 0 {
-		fmt.Printf("  WARNING: the hypervisor gave over %.0f%% of a core's time to another guest (steal) measuring %s: its rate is understated, and ratios by rate move with the steal; compare CPU/req\n",
+		fmt.Printf("  WARNING: the hypervisor gave over %.0f%% of a core's time to another guest (steal) measuring %s: rates are understated, and ratios by rate move with the steal; compare CPU/req\n",
 			100*stealWarning, strings.Join(stolen, ", "))
 	}
 	if len(genBound) > 0 {

@@ -31,9 +31,9 @@ func dirtyPages(t *testing.T, path string) uint64 {
 	return st.Dirty + st.Writeback
 }
 
-// TestWALSyncWritesTheFile: a sync through AIO returns once the file's pages written so far
-// are on the disk.
-func TestWALSyncWritesTheFile(t *testing.T) {
+// syncedFile returns a new file and its walSync, closed when the test ends.
+func syncedFile(t *testing.T) (string, *walSync) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
@@ -42,7 +42,14 @@ func TestWALSyncWritesTheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.close()
+	t.Cleanup(func() { w.close() })
+	return path, w
+}
+
+// TestWALSyncWritesTheFile: a sync through AIO returns once the file's pages written so far
+// are on the disk.
+func TestWALSyncWritesTheFile(t *testing.T) {
+	path, w := syncedFile(t)
 	for range 3 { // the request and the eventfd are reused
 		if err := os.WriteFile(path, make([]byte, 1<<20), 0o600); err != nil { // the same file
 			t.Fatal(err)
@@ -66,15 +73,7 @@ func TestWALSyncErrors(t *testing.T) {
 	if _, err := openWALSync(os.DevNull); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("opening %s for syncing: %v, want EINVAL from io_submit", os.DevNull, err)
 	}
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	w, err := openWALSync(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.close()
+	path, w := syncedFile(t)
 	w.cb.fildes = 1 << 30 // no such descriptor: io_submit says EBADF
 	if err := w.sync(); !errors.Is(err, ErrSyncFailed) || !errors.Is(err, unix.EBADF) {
 		t.Errorf("sync of a bad descriptor: %v, want ErrSyncFailed and EBADF", err)
