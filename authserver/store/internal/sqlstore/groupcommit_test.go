@@ -45,6 +45,24 @@ func has(t *testing.T, s *Store, k string) bool {
 	return n == 1
 }
 
+// insert writes k into t through the group.
+func insert(ctx context.Context, s *Store, k string) error {
+	return s.inTx(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO t (k) VALUES ($1)`, k)
+		return err
+	})
+}
+
+// endShared is a writer that ends the shared transaction it runs in (here by a ROLLBACK; in
+// production SQLite does so itself after an I/O error or an interrupted statement), which makes
+// the group run each function of the batch alone.
+func endShared(ctx context.Context, s *Store) error {
+	return s.inTx(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, `ROLLBACK`)
+		return err
+	})
+}
+
 // TestGroupCommit: writers that queue while another writes share one transaction (another
 // connection sees none of their rows while any of them runs, so one COMMIT answers all of
 // them), and each gets its own outcome:
@@ -141,14 +159,11 @@ func TestGroupCommitBrokenTransaction(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = s.inTx(t.Context(), func(q querier) error {
-				if i == 3 {
-					_, err := q.ExecContext(t.Context(), `ROLLBACK`)
-					return err
-				}
-				_, err := q.ExecContext(t.Context(), `INSERT INTO t (k) VALUES ($1)`, fmt.Sprint("k", i))
-				return err
-			})
+			if i == 3 {
+				errs[i] = endShared(t.Context(), s)
+			} else {
+				errs[i] = insert(t.Context(), s, fmt.Sprint("k", i))
+			}
 		})
 	}
 	waitQueued(t, s, n)
@@ -166,10 +181,7 @@ func TestGroupCommitBrokenTransaction(t *testing.T) {
 		}
 	}
 	// The writer's connection is usable afterwards.
-	if err := s.inTx(t.Context(), func(q querier) error {
-		_, err := q.ExecContext(t.Context(), `INSERT INTO t (k) VALUES ('after')`)
-		return err
-	}); err != nil || !has(t, s, "after") {
+	if err := insert(t.Context(), s, "after"); err != nil || !has(t, s, "after") {
 		t.Fatalf("write after the broken transaction: %v", err)
 	}
 }
@@ -197,14 +209,6 @@ func TestGroupCommitWithdraw(t *testing.T) {
 	if ran {
 		t.Fatal("the withdrawn writer's function ran")
 	}
-}
-
-// insert writes k into t through the group.
-func insert(ctx context.Context, s *Store, k string) error {
-	return s.inTx(ctx, func(q querier) error {
-		_, err := q.ExecContext(ctx, `INSERT INTO t (k) VALUES ($1)`, k)
-		return err
-	})
 }
 
 // TestGroupCommitSyncs: with SyncCommits, every writer is answered only after a sync that
@@ -241,11 +245,8 @@ func TestGroupCommitSyncs(t *testing.T) {
 		for i := range n {
 			wg.Go(func() {
 				k := fmt.Sprint(broken, i)
-				if broken && i == 3 { // ends the shared transaction: each function runs alone
-					errs[i] = s.inTx(t.Context(), func(q querier) error {
-						_, err := q.ExecContext(t.Context(), `ROLLBACK`)
-						return err
-					})
+				if broken && i == 3 { // each function then runs alone
+					errs[i] = endShared(t.Context(), s)
 					return
 				}
 				if errs[i] = insert(t.Context(), s, k); errs[i] == nil && (len(synced) == 0 || !synced[len(synced)-1][k]) {
