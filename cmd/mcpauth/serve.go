@@ -255,7 +255,7 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 	svc.closers = append(svc.closers, st.Close)
 	svc.store = "PostgreSQL"
 	if s, ok := st.(*sqlite.Store); ok {
-		svc.store = fmt.Sprintf("SQLite %s (%s)", filepath.Join(o.data, "mcpauth.db"), s.Durability())
+		svc.store = fmt.Sprintf("SQLite %s (%s)", sqliteFile(o), s.Durability())
 	}
 	keyFile := o.keyFile
 	if keyFile == "" && o.data != "" {
@@ -379,8 +379,11 @@ func openStore(ctx context.Context, o serveOptions) (store.Store, error) {
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	return sqlite.Open(filepath.Join(o.data, "mcpauth.db"))
+	return sqlite.Open(sqliteFile(o))
 }
+
+// sqliteFile is the SQLite database file under the data directory.
+func sqliteFile(o serveOptions) string { return filepath.Join(o.data, "mcpauth.db") }
 
 // rateLimits builds the protect rate limits from the flags.
 func rateLimits(o serveOptions) (*protect.RateLimits, *redis.Client, error) {
