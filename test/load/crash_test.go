@@ -7,10 +7,12 @@ import (
 	"os"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpauth/mcpauth/bench/harness"
+	"github.com/mcpauth/mcpauth/internal/testenv"
 )
 
 // runInBackground starts the fleet and returns a function that stops it and returns the result:
@@ -34,14 +36,20 @@ func runInBackground(f *fleet, workers int) func(abandon bool) *harness.Result {
 // checkReady checks that the server answers /readyz with 200.
 func checkReady(t *testing.T, s *server) {
 	t.Helper()
+	if status := readyStatus(t, s); status != http.StatusOK {
+		t.Fatalf("/readyz: %d", status)
+	}
+}
+
+// readyStatus returns the status of the server's /readyz.
+func readyStatus(t *testing.T, s *server) int {
+	t.Helper()
 	resp, err := http.Get(s.Issuer + "/readyz")
 	if err != nil {
 		t.Fatalf("/readyz: %v", err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/readyz: %s", resp.Status)
-	}
+	return resp.StatusCode
 }
 
 var errorLog = regexp.MustCompile(`(?m)level=ERROR.*$`)
@@ -144,6 +152,55 @@ func TestPostgresConnectionLoss(t *testing.T) {
 	}
 	if err := admin.Ping(ctx); err != nil {
 		t.Fatal(err)
+	}
+	checkReady(t, s)
+	f.verify(t)
+}
+
+// TestPostgresOutage stops the PostgreSQL server of mcpauth serve under load, at once as in a
+// crash of the database, keeps it down for three seconds and starts it again on the same port.
+// While it is down the server must keep answering: /readyz 503, and every request that needs the
+// store a prompt 5xx, never a 4xx (a refresh refused with invalid_grant would make its client
+// drop a valid grant), a hang or a crash. Once PostgreSQL is back the server must recover by
+// itself, without a restart, and have lost no write it acknowledged.
+func TestPostgresOutage(t *testing.T) {
+	pg := testenv.StartPostgres(t) // its own: the server every other test shares stays up
+	s := startServerOn(t, pg.DSN)
+	const workers = 16
+	f := newFleet(s.as(t, workers), workers)
+	stop := runInBackground(f, workers)
+	f.waitProgress(t, 30)
+
+	pg.Stop(t)
+	down := time.Now()
+	if status := readyStatus(t, s); status != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with PostgreSQL down: %d, want 503", status)
+	}
+	f.mu.Lock()
+	client := f.registered[0]
+	f.mu.Unlock()
+	start := time.Now()
+	_, err := f.as.Refresh(context.Background(), client, "a refresh token the store must be asked about")
+	var se *harness.StatusError
+	if !errors.As(err, &se) || se.Status < 500 {
+		t.Errorf("a refresh with PostgreSQL down: %v, want a 5xx", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("a refresh with PostgreSQL down was answered after %v", took)
+	}
+	time.Sleep(3*time.Second - time.Since(down))
+	pg.Start(t)
+	f.waitProgress(t, 30) // recovered: writes are acknowledged again
+	res := stop(false)
+	t.Logf("with PostgreSQL down for %v:\n%s", time.Since(down).Round(time.Second), res)
+	_, _, failed := res.Total()
+	if failed == 0 {
+		t.Errorf("no request failed while PostgreSQL was down: the outage was not seen")
+	}
+	for name, st := range res.Ops {
+		if st.Errors > st.Status5xx {
+			t.Errorf("%s: %d failures without an HTTP 5xx answer (first: %v)", name, st.Errors-st.Status5xx, st.FirstError)
+		}
 	}
 	checkReady(t, s)
 	f.verify(t)

@@ -1,7 +1,7 @@
 // Package load runs mcpauth serve (the real binary) under a realistic mix of OAuth and MCP
-// traffic, and under faults: kill -9 mid-load, PostgreSQL connections terminated, Redis gone;
-// and proves the single-use rules under 100-way races. Loopback only; each run is bounded in time
-// (MCPAUTH_LOAD_DURATION, default 3s per store).
+// traffic, and under faults: kill -9 mid-load, PostgreSQL connections terminated, PostgreSQL
+// stopped and started again, Redis gone; and proves the single-use rules under 100-way races.
+// Loopback only; each run is bounded in time (MCPAUTH_LOAD_DURATION, default 3s per store).
 package load
 
 import (
@@ -68,9 +68,19 @@ func TestMain(m *testing.M) {
 // database ("postgres"); rate limits are evaluated on every MCP request but set beyond reach.
 func startServer(t *testing.T, storeKind string, extra ...string) *server {
 	t.Helper()
-	s := &server{bin: mcpauthBin, storeArgs: []string{"--data", t.TempDir()}, extra: extra}
+	dsn := ""
 	if storeKind == "postgres" {
-		s.storeArgs = append(s.storeArgs, "--postgres", testenv.PostgresDSN(t))
+		dsn = testenv.PostgresDSN(t)
+	}
+	return startServerOn(t, dsn, extra...)
+}
+
+// startServerOn is startServer on the PostgreSQL database dsn, or on SQLite when dsn is "".
+func startServerOn(t *testing.T, dsn string, extra ...string) *server {
+	t.Helper()
+	s := &server{bin: mcpauthBin, storeArgs: []string{"--data", t.TempDir()}, extra: extra}
+	if dsn != "" {
+		s.storeArgs = append(s.storeArgs, "--postgres", dsn)
 		s.env = []string{harness.NewKeyEnv()}
 	}
 	s.start(t, "127.0.0.1:0")

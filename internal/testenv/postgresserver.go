@@ -1,0 +1,119 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Postgres is a PostgreSQL server of one test's own, for the faults that must not reach the
+// server every other test shares: stopping it and starting it again. It runs the PostgreSQL
+// binaries scripts/test.sh installs, as the postgres user when the test runs as root (the
+// server refuses to run as root), with fsync on as in production.
+type Postgres struct {
+	DSN  string // the postgres database of the user mcpauth, trusted on 127.0.0.1
+	bin  string // the directory of initdb and pg_ctl
+	data string
+	port int
+}
+
+// StartPostgres initialises a database cluster in a directory of t's own and starts its server on
+// a free 127.0.0.1 port; the server is stopped when t ends.
+func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	bin := postgresBin()
+	if bin == "" {
+		missing(t, "PostgreSQL's binaries (/usr/lib/postgresql/*/bin)")
+	}
+	dir, err := os.MkdirTemp("", "mcpauth-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// The postgres user must reach the data directory inside it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := &Postgres{bin: bin, data: filepath.Join(dir, "data"), port: freePort(t)}
+	if err := os.Mkdir(p.data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("PostgreSQL runs as the postgres user: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(p.data, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.run(t, "initdb", "-D", p.data, "-U", "mcpauth", "--auth=trust", "-E", "UTF8", "--no-sync")
+	p.DSN = fmt.Sprintf("postgres://mcpauth@127.0.0.1:%d/postgres?sslmode=disable", p.port)
+	p.Start(t)
+	// Stopped already if Stop was the test's last word: the outcome does not matter.
+	t.Cleanup(func() { _ = p.command("pg_ctl", "-D", p.data, "-m", "immediate", "stop").Run() })
+	return p
+}
+
+// Start starts the server, on the port it had, and returns once it accepts connections.
+func (p *Postgres) Start(t testing.TB) {
+	t.Helper()
+	p.run(t, "pg_ctl", "-D", p.data, "-l", filepath.Join(p.data, "log"), "-w", "-o",
+		fmt.Sprintf("-p %d -k %s -h 127.0.0.1 -c fsync=on", p.port, p.data), "start")
+}
+
+// Stop stops the server at once, as a crash would (pg_ctl's immediate mode: every connection
+// is cut, and the next start recovers from the write-ahead log).
+func (p *Postgres) Stop(t testing.TB) {
+	t.Helper()
+	p.run(t, "pg_ctl", "-D", p.data, "-m", "immediate", "-w", "stop")
+}
+
+func (p *Postgres) run(t testing.TB, tool string, args ...string) {
+	t.Helper()
+	if out, err := p.command(tool, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, out)
+	}
+}
+
+// command runs tool as the postgres user when the test runs as root.
+func (p *Postgres) command(tool string, args ...string) *exec.Cmd {
+	path := filepath.Join(p.bin, tool)
+	if os.Getuid() == 0 {
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
+	}
+	return exec.Command(path, args...)
+}
+
+// postgresBin is the bin directory of the newest PostgreSQL installed the Debian way, or "".
+func postgresBin() string {
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	best, bestMajor := "", -1
+	for _, initdb := range found {
+		bin := filepath.Dir(initdb)
+		major, err := strconv.Atoi(filepath.Base(filepath.Dir(bin)))
+		if err == nil && major > bestMajor {
+			best, bestMajor = bin, major
+		}
+	}
+	return best
+}
+
+// freePort returns a 127.0.0.1 TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
