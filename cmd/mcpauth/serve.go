@@ -77,7 +77,7 @@ database, one Redis (--redis, for global rate limits), one key encryption key
 instance can answer any request.
 
 Operational endpoints: /metrics (Prometheus), /healthz (the process is up), /readyz (the store
-and Redis answer).`,
+answers and can write, and Redis answers).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyConfigFile(cmd.Flags(), configFile); err != nil {
@@ -346,9 +346,8 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 	mux.Handle("GET /metrics", reg)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	svc.ready = func(ctx context.Context) error {
-		// A read that reaches the database every time (the JWKS, say, is served from memory).
-		if _, err := st.ListSigningKeys(ctx); err != nil {
-			return errors.New("store not ready")
+		if err := storeReady(ctx, st); err != nil {
+			return err
 		}
 		if rdb != nil {
 			if err := rdb.Ping(ctx).Err(); err != nil {
@@ -368,6 +367,19 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 	})
 	svc.handler = mux
 	return svc, nil
+}
+
+// storeReady reports whether st can serve requests: a read reaches its database, and no failed
+// sync has stopped its writes (SQLite: every write fails then until the store is reopened).
+func storeReady(ctx context.Context, st store.Store) error {
+	// A read that reaches the database every time (the JWKS, say, is served from memory).
+	if _, err := st.ListSigningKeys(ctx); err != nil {
+		return errors.New("store not ready")
+	}
+	if s, ok := st.(*sqlite.Store); ok && s.Failure() != nil {
+		return errors.New("store failed: its writes could not be made durable; restart the server")
+	}
+	return nil
 }
 
 // openStore opens PostgreSQL when a DSN is given, else SQLite under the data directory.

@@ -44,13 +44,13 @@ type group struct {
 	conn *sql.Conn // the connection every write transaction runs on
 	q    prepared  // runs statements on conn, each prepared there once
 
+	// sync, when set, makes the commits so far durable (see Store.SyncCommits). Only the holder
+	// of turn calls it.
+	sync func() error
+
 	mu      sync.Mutex
 	pending []*groupTx
-
-	// sync, when set, makes the commits so far durable (see Store.SyncCommits); failed is its
-	// first error, which every write gets from then on. Only the holder of turn uses them.
-	sync   func() error
-	failed error
+	failed  error // the first error of sync, which every write gets from then on
 }
 
 // groupTx is one caller's transaction: its function, then its outcome once done is closed.
@@ -109,11 +109,11 @@ func (g *group) lead(ctx context.Context) {
 	g.mu.Lock()
 	batch := g.pending
 	g.pending = nil
+	err := g.failed
 	g.mu.Unlock()
 	if len(batch) == 0 {
 		return // the previous holder of the turn ran this caller's transaction
 	}
-	err := g.failed
 	if err == nil {
 		ctx = context.WithoutCancel(ctx)
 		if len(batch) == 1 || g.together(ctx, batch) != nil {
@@ -138,11 +138,22 @@ func (g *group) lead(ctx context.Context) {
 // stops at a failed fsync, the store must be reopened (the server restarted), which recovers
 // the database from what the disk holds.
 func (g *group) durable() error {
-	if g.sync != nil {
-		if err := g.sync(); err != nil {
-			g.failed = err
-		}
+	if g.sync == nil {
+		return nil
 	}
+	err := g.sync()
+	if err != nil {
+		g.mu.Lock()
+		g.failed = err
+		g.mu.Unlock()
+	}
+	return err
+}
+
+// failure returns the error that failed the store (see durable), or nil.
+func (g *group) failure() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	return g.failed
 }
 

@@ -286,9 +286,15 @@ func TestGroupCommitSyncFailure(t *testing.T) {
 	if err := insert(t.Context(), s, "before"); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Failure(); err != nil {
+		t.Fatalf("Failure before any failed sync: %v", err)
+	}
 	fail = true
 	if err := insert(t.Context(), s, "unsynced"); !errors.Is(err, errDisk) {
 		t.Fatalf("write whose sync failed: %v, want the sync's error", err)
+	}
+	if err := s.Failure(); !errors.Is(err, errDisk) {
+		t.Fatalf("Failure after a failed sync: %v, want the sync's error", err)
 	}
 	if !has(t, s, "unsynced") {
 		t.Fatal("the write whose sync failed was not committed: the test shows nothing")

@@ -154,6 +154,15 @@ func (s *Store) SyncCommits(ctx context.Context, noSync string, sync func() erro
 	})
 }
 
+// Failure returns the error of the sync that failed the store (see SyncCommits), after which
+// every write fails until the store is reopened, or nil.
+func (s *Store) Failure() error {
+	if s.g == nil {
+		return nil
+	}
+	return s.g.failure()
+}
+
 // in runs prepared statements in the transaction tx.
 func (s *Store) in(tx *sql.Tx) prepared { return prepared{c: s.stmts, on: tx} }
 
