@@ -77,7 +77,7 @@ database, one Redis (--redis, for global rate limits), one key encryption key
 instance can answer any request.
 
 Operational endpoints: /metrics (Prometheus), /healthz (the process is up), /readyz (the store
-answers and can write, and Redis answers).`,
+answers and can write, and Redis answers if --redis-fail-closed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyConfigFile(cmd.Flags(), configFile); err != nil {
@@ -349,7 +349,9 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 		if err := storeReady(ctx, st); err != nil {
 			return err
 		}
-		if rdb != nil {
+		// Failing open, an instance serves without Redis (unlimited); were it not ready, every
+		// instance sharing that Redis would leave the load balancer at once.
+		if rdb != nil && o.redisFailClosed {
 			if err := rdb.Ping(ctx).Err(); err != nil {
 				return errors.New("redis not ready")
 			}

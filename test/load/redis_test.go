@@ -55,8 +55,8 @@ func callUntilLimited(t *testing.T, s *harness.MCPSession, max int) {
 
 // testRedisLoss runs mcpauth serve with limits in Redis (6 requests per user per minute), stops
 // Redis, and checks the documented degraded behaviour: fail open (requests pass, authentication
-// and scopes still enforced) or, with --redis-fail-closed, 503. When Redis returns, the limits
-// apply again.
+// and scopes still enforced, and the instance stays ready) or, with --redis-fail-closed, 503 (and
+// /readyz 503). When Redis returns, the limits apply again.
 func testRedisLoss(t *testing.T, failClosed bool) {
 	redisProc, addr := startRedis(t, "")
 	extra := []string{"--redis", "redis://" + addr + "/0", "--rate-user", "6"}
@@ -103,6 +103,13 @@ func testRedisLoss(t *testing.T, failClosed bool) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("Redis down, request without a token: %s, want 401", resp.Status)
+	}
+	wantReady := http.StatusOK // failing open, the instance serves on
+	if failClosed {
+		wantReady = http.StatusServiceUnavailable
+	}
+	if status := readyStatus(t, s); status != wantReady {
+		t.Errorf("/readyz with Redis down (fail closed: %v): %d, want %d", failClosed, status, wantReady)
 	}
 	if n := metric(t, s, "mcpauth_protect_rate_limiter_errors_total"); n < 3 {
 		t.Errorf("mcpauth_protect_rate_limiter_errors_total = %v after 3 calls with Redis down", n)
