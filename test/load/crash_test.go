@@ -54,12 +54,15 @@ func readyStatus(t *testing.T, s *server) int {
 
 var errorLog = regexp.MustCompile(`(?m)level=ERROR.*$`)
 
-// TestCrashSafetySQLite kills mcpauth serve with SIGKILL under load, restarts it on the same data
-// directory and address, and checks that it starts cleanly, that every registration and grant
-// acknowledged before the kill is there, and that no code or refresh token works twice, including
-// those whose redemption was under way at the kill.
-func TestCrashSafetySQLite(t *testing.T) {
-	s := startServer(t, "sqlite")
+func TestCrashSafetySQLite(t *testing.T)   { testCrashSafety(t, "sqlite") }
+func TestCrashSafetyPostgres(t *testing.T) { testCrashSafety(t, "postgres") }
+
+// testCrashSafety kills mcpauth serve with SIGKILL under load, restarts it on the same store and
+// address, and checks that it starts cleanly, that every registration and grant acknowledged
+// before the kill is there, and that no code or refresh token works twice, including those whose
+// redemption was under way at the kill.
+func testCrashSafety(t *testing.T, storeKind string) {
+	s := startServer(t, storeKind)
 	const workers = 32
 	f := newFleet(s.as(t, workers), workers)
 	stop := runInBackground(f, workers)
