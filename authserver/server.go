@@ -124,6 +124,13 @@ type Config struct {
 	ClientIdleExpiry time.Duration // self-registered clients unused this long are deleted (30 days)
 	KeyRotation      time.Duration // how long a signing key signs (30 days)
 
+	// RequestTimeout bounds the work on one request (zero: 15 s). Once it has passed, what the
+	// request still waits for, the store above all, is given up and the request answered with
+	// an error: a database that stops answering (frozen, or gone silent in a failover) fails
+	// requests instead of holding them until its connections time out, minutes later. It must
+	// leave room for a Client ID Metadata Document fetch (5 s) and a store operation.
+	RequestTimeout time.Duration
+
 	// Logger receives audit events and errors; nil means slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now. For tests.
@@ -274,6 +281,7 @@ func (c *Config) defaults() error {
 	setDefault(&c.SessionTTL, 12*time.Hour)
 	setDefault(&c.ClientIdleExpiry, 30*24*time.Hour)
 	setDefault(&c.KeyRotation, 30*24*time.Hour)
+	setDefault(&c.RequestTimeout, 15*time.Second)
 	if c.RegistrationRate <= 0 {
 		c.RegistrationRate = 10
 	}
@@ -463,7 +471,21 @@ func (s *Server) Handler() http.Handler {
 	} else {
 		mux.HandleFunc("POST "+base+pathRegister, s.cors(s.handleRegisterClosed))
 	}
-	return s.guardClientAuth(mux, base+pathToken, base+pathRevoke, base+pathIntrospect, base+pathDeviceAuthorization)
+	return s.bounded(s.guardClientAuth(mux, base+pathToken, base+pathRevoke, base+pathIntrospect, base+pathDeviceAuthorization))
+}
+
+// bounded ends each request's context after Config.RequestTimeout, which fails the store
+// operations it still waits for. (A write SQLite has begun still commits: the group runs it
+// without its caller's cancellation.) The form the endpoints parse into the bounded copy of the
+// request is handed back to r, for a wrapper that reads it after them, as the body is read once.
+func (s *Server) bounded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		inner := r.WithContext(ctx)
+		next.ServeHTTP(w, inner)
+		r.Form, r.PostForm = inner.Form, inner.PostForm
+	})
 }
 
 // cors lets browser-based clients call the endpoints that public clients use (OAuth 2.1 §6).

@@ -53,6 +53,7 @@ type serveOptions struct {
 	redisFailClosed                  bool
 	stateless                        bool
 	accessTokenTTL                   time.Duration
+	requestTimeout                   time.Duration
 	logJSON                          bool
 	// Brute-force limits of the authorization server (authserver.Config).
 	loginRate, lockoutFailures               int
@@ -111,6 +112,7 @@ answers and can write, and Redis answers if --redis-fail-closed).`,
 	f.BoolVar(&o.redisFailClosed, "redis-fail-closed", false, "refuse requests (503) when Redis is down, instead of letting them through unlimited")
 	f.BoolVar(&o.stateless, "stateless", false, "serve MCP without sessions, so that any instance can answer any request")
 	f.DurationVar(&o.accessTokenTTL, "access-token-ttl", time.Hour, "lifetime of access tokens")
+	f.DurationVar(&o.requestTimeout, "request-timeout", 15*time.Second, "time the authorization server works on a request before it gives up waiting (for a database that stopped answering) and answers with an error")
 	f.BoolVar(&o.logJSON, "log-json", false, "write logs as JSON")
 	f.IntVar(&o.loginRate, "login-rate", 20, "sign-in attempts per minute per source address (-1: unlimited)")
 	f.IntVar(&o.lockoutFailures, "login-lockout-failures", 10, "wrong passwords from one network within --login-lockout-window that lock an account for that network (-1: never lock)")
@@ -284,6 +286,7 @@ func newService(ctx context.Context, o serveOptions, listenAddr string, logger *
 		DevLoginUser:       o.devLogin,
 		ListenAddr:         listenAddr,
 		AccessTokenTTL:     o.accessTokenTTL,
+		RequestTimeout:     o.requestTimeout,
 		Logger:             logger,
 
 		LoginRate:                    o.loginRate,

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -75,6 +76,50 @@ func (p *Postgres) Start(t testing.TB) {
 func (p *Postgres) Stop(t testing.TB) {
 	t.Helper()
 	p.run(t, "pg_ctl", "-D", p.data, "-m", "immediate", "-w", "stop")
+}
+
+// Freeze stops every process of the server (SIGSTOP), as a stalled disk, a paused machine or a
+// network gone silent in a failover would: connections are still accepted by the kernel, but no
+// query or log-in is answered until Thaw.
+func (p *Postgres) Freeze(t testing.TB) {
+	t.Helper()
+	p.signal(t, syscall.SIGSTOP)
+}
+
+// Thaw resumes the processes Freeze stopped.
+func (p *Postgres) Thaw(t testing.TB) {
+	t.Helper()
+	p.signal(t, syscall.SIGCONT)
+}
+
+// signal sends sig to the postmaster, then to each of its children (the backends and the
+// background workers; a stopped postmaster forks no more of them).
+func (p *Postgres) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	pidFile, err := os.ReadFile(filepath.Join(p.data, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	postmaster, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
+	if err != nil {
+		t.Fatalf("postmaster.pid: %v", err)
+	}
+	if err := syscall.Kill(postmaster, sig); err != nil {
+		t.Fatalf("signal the postmaster: %v", err)
+	}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, stat := range stats {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			continue // the process has ended
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses, so count from the last ')'.
+		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(postmaster) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(stat)))
+			_ = syscall.Kill(pid, sig) // it may have ended meanwhile
+		}
+	}
 }
 
 func (p *Postgres) run(t testing.TB, tool string, args ...string) {
