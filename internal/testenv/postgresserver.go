@@ -22,6 +22,8 @@ type Postgres struct {
 	bin  string // the directory of initdb and pg_ctl
 	data string
 	port int
+
+	frozen bool // by Freeze, until Thaw
 }
 
 // StartPostgres initialises a database cluster in a directory of t's own and starts its server on
@@ -59,8 +61,13 @@ func StartPostgres(t testing.TB) *Postgres {
 	p.run(t, "initdb", "-D", p.data, "-U", "mcpauth", "--auth=trust", "-E", "UTF8", "--no-sync")
 	p.DSN = fmt.Sprintf("postgres://mcpauth@127.0.0.1:%d/postgres?sslmode=disable", p.port)
 	p.Start(t)
-	// Stopped already if Stop was the test's last word: the outcome does not matter.
-	t.Cleanup(func() { _ = p.command("pg_ctl", "-D", p.data, "-m", "immediate", "stop").Run() })
+	t.Cleanup(func() {
+		if p.frozen { // the test ended during a freeze: a stopped server would not stop
+			p.Thaw(t)
+		}
+		// Stopped already if Stop was the test's last word: the outcome does not matter.
+		_ = p.command("pg_ctl", "-D", p.data, "-m", "immediate", "stop").Run()
+	})
 	return p
 }
 
@@ -83,6 +90,7 @@ func (p *Postgres) Stop(t testing.TB) {
 // query or log-in is answered until Thaw.
 func (p *Postgres) Freeze(t testing.TB) {
 	t.Helper()
+	p.frozen = true
 	p.signal(t, syscall.SIGSTOP)
 }
 
@@ -90,6 +98,7 @@ func (p *Postgres) Freeze(t testing.TB) {
 func (p *Postgres) Thaw(t testing.TB) {
 	t.Helper()
 	p.signal(t, syscall.SIGCONT)
+	p.frozen = false
 }
 
 // signal sends sig to the postmaster, then to each of its children (the backends and the

@@ -17,9 +17,8 @@
 // connections may see a commit a fraction of a millisecond before it is durable; nothing they
 // answer can depend on it, since whatever created it is not acknowledged yet. A sync that fails
 // fails every later write with ErrSyncFailed until the store is reopened (Failure says so, and
-// mcpauth serve's /readyz). Where the kernel
-// refuses AIO, and on other systems, the writer keeps synchronous=FULL: SQLite syncs the WAL
-// inside each commit.
+// mcpauth serve's /readyz). Where the kernel refuses AIO, and on other systems, the writer keeps
+// synchronous=FULL: SQLite syncs the WAL inside each commit.
 package sqlite
 
 import (
