@@ -167,6 +167,7 @@ type Server struct {
 	lockPolicy, accountLockPolicy store.LockoutPolicy
 	resources                     map[string]Resource
 	devUser                       *store.User
+	deadlines                     *requestDeadlines // Config.RequestTimeout (deadline.go)
 
 	stop     context.CancelFunc
 	stopOnce sync.Once
@@ -198,6 +199,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		regLimit:  newLimiter("register/", cfg.RegistrationRate, time.Minute, cfg.Store, time.Now),
 		loginLim:  newLimiter("login/", cfg.LoginRate, time.Minute, cfg.Store, time.Now),
 		resources: map[string]Resource{},
+		deadlines: newRequestDeadlines(cfg.RequestTimeout),
 		done:      make(chan struct{}),
 	}
 	s.clientAuthLim = newLimiter("client/", cfg.ClientAuthFailuresPerClient, time.Minute, cfg.Store, s.now)
@@ -242,6 +244,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		stop()
 	}()
 	go s.janitor(jctx)
+	go s.deadlines.run(jctx)
 	return s, nil
 }
 
@@ -471,21 +474,7 @@ func (s *Server) Handler() http.Handler {
 	} else {
 		mux.HandleFunc("POST "+base+pathRegister, s.cors(s.handleRegisterClosed))
 	}
-	return s.bounded(s.guardClientAuth(mux, base+pathToken, base+pathRevoke, base+pathIntrospect, base+pathDeviceAuthorization))
-}
-
-// bounded ends each request's context after Config.RequestTimeout, which fails the store
-// operations it still waits for. (A write SQLite has begun still commits: the group runs it
-// without its caller's cancellation.) The form the endpoints parse into the bounded copy of the
-// request is handed back to r, for a wrapper that reads it after them, as the body is read once.
-func (s *Server) bounded(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-		defer cancel()
-		inner := r.WithContext(ctx)
-		next.ServeHTTP(w, inner)
-		r.Form, r.PostForm = inner.Form, inner.PostForm
-	})
+	return s.deadlines.handler(s.guardClientAuth(mux, base+pathToken, base+pathRevoke, base+pathIntrospect, base+pathDeviceAuthorization))
 }
 
 // cors lets browser-based clients call the endpoints that public clients use (OAuth 2.1 §6).
