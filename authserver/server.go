@@ -124,11 +124,12 @@ type Config struct {
 	ClientIdleExpiry time.Duration // self-registered clients unused this long are deleted (30 days)
 	KeyRotation      time.Duration // how long a signing key signs (30 days)
 
-	// RequestTimeout bounds the work on one request (zero: 15 s). Once it has passed, what the
-	// request still waits for, the store above all, is given up and the request answered with
-	// an error: a database that stops answering (frozen, or gone silent in a failover) fails
-	// requests instead of holding them until its connections time out, minutes later. It must
-	// leave room for a Client ID Metadata Document fetch (5 s) and a store operation.
+	// RequestTimeout bounds the work on one request (zero: 15 s). Once it has passed (checked
+	// every quarter of it, see deadline.go), what the request still waits for, the store above
+	// all, is given up and the request answered with an error: a database that stops answering
+	// (frozen, or gone silent in a failover) fails requests instead of holding them until its
+	// connections time out, minutes later. It must leave room for a Client ID Metadata Document
+	// fetch (5 s) and a store operation.
 	RequestTimeout time.Duration
 
 	// Logger receives audit events and errors; nil means slog.Default().
