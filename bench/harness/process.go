@@ -97,6 +97,12 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
+// Signal sends sig to the process group: SIGSTOP freezes it, as a stalled machine or a network
+// gone silent would, and SIGCONT resumes it.
+func (p *Process) Signal(sig syscall.Signal) error {
+	return syscall.Kill(-p.cmd.Process.Pid, sig)
+}
+
 // CPUTime returns the CPU time (user and system) the process has used so far, from
 // /proc/<pid>/stat (Linux), whose clock ticks are 1/100 s (USER_HZ) on the architectures we run.
 // taskset execs the server in its own process, so the pinned server's time is counted.

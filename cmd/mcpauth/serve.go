@@ -424,9 +424,30 @@ func rateLimits(o serveOptions) (*protect.RateLimits, *redis.Client, error) {
 	if err != nil {
 		return nil, nil, withExitCode(exitUsage, fmt.Errorf("--redis: %w", err))
 	}
+	limitRedisWaits(opt)
 	rdb := redis.NewClient(opt)
 	rl.Limiter = protect.NewRedisLimiter(rdb, "mcpauth:rl:")
 	return rl, rdb, nil
+}
+
+// limitRedisWaits shortens go-redis's waits, where the URL does not set them, to what a rate
+// limit check can afford: it takes well under a millisecond, and a Redis that stops answering
+// (frozen, or gone silent in a failover) held every MCP request for go-redis's 5 s a read, 10 s
+// with its retries. A command now gets 250 ms and one retry (for a pooled connection a
+// restarted Redis has closed); then the limits fail open, or closed with --redis-fail-closed.
+func limitRedisWaits(opt *redis.Options) {
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = 250 * time.Millisecond
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = opt.ReadTimeout
+	}
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = time.Second
+	}
+	if opt.MaxRetries == 0 {
+		opt.MaxRetries = 1
+	}
 }
 
 // serve answers on ln until ctx is done, then shuts down gracefully.

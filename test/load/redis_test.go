@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mcpauth/mcpauth/bench/harness"
 	"github.com/mcpauth/mcpauth/internal/testenv"
@@ -54,10 +56,12 @@ func callUntilLimited(t *testing.T, s *harness.MCPSession, max int) {
 }
 
 // testRedisLoss runs mcpauth serve with limits in Redis (6 requests per user per minute), stops
-// Redis, and checks the documented degraded behaviour: fail open (requests pass, authentication
-// and scopes still enforced, and the instance stays ready) or, with --redis-fail-closed, 503 (and
-// /readyz 503). When Redis returns, the limits apply again.
-func testRedisLoss(t *testing.T, failClosed bool) {
+// Redis (kills it, or with freeze stops it with SIGSTOP, so that it accepts connections and
+// answers nothing), and checks the documented degraded behaviour: each request answered within two
+// seconds, failing open (requests pass, authentication and scopes still enforced, and the
+// instance stays ready) or, with --redis-fail-closed, with 503 (and /readyz 503). When Redis
+// returns, the limits apply again.
+func testRedisLoss(t *testing.T, failClosed, freeze bool) {
 	redisProc, addr := startRedis(t, "")
 	extra := []string{"--redis", "redis://" + addr + "/0", "--rate-user", "6"}
 	if failClosed {
@@ -84,9 +88,20 @@ func testRedisLoss(t *testing.T, failClosed bool) {
 	}
 	callUntilLimited(t, sess, 10) // the limit is counted in Redis
 
-	redisProc.Kill()
+	if freeze {
+		if err := redisProc.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = redisProc.Signal(syscall.SIGCONT) })
+	} else {
+		redisProc.Kill()
+	}
 	for range 3 {
+		start := time.Now()
 		err := sess.CallTool(ctx, "weather_forecast", map[string]any{"city": "Oslo", "days": 1})
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("a tool call with Redis down was answered after %v", took)
+		}
 		var se *harness.StatusError
 		switch {
 		case failClosed && (!errors.As(err, &se) || se.Status != http.StatusServiceUnavailable):
@@ -115,9 +130,17 @@ func testRedisLoss(t *testing.T, failClosed bool) {
 		t.Errorf("mcpauth_protect_rate_limiter_errors_total = %v after 3 calls with Redis down", n)
 	}
 
-	startRedis(t, addr) // an empty Redis on the same address: counts start again
+	if freeze {
+		if err := redisProc.Signal(syscall.SIGCONT); err != nil { // its counts are still there
+			t.Fatal(err)
+		}
+	} else {
+		startRedis(t, addr) // an empty Redis on the same address: counts start again
+	}
 	callUntilLimited(t, sess, 10)
 }
 
-func TestRedisLossFailsOpen(t *testing.T)   { testRedisLoss(t, false) }
-func TestRedisLossFailsClosed(t *testing.T) { testRedisLoss(t, true) }
+func TestRedisLossFailsOpen(t *testing.T)    { testRedisLoss(t, false, false) }
+func TestRedisLossFailsClosed(t *testing.T)  { testRedisLoss(t, true, false) }
+func TestRedisStallFailsOpen(t *testing.T)   { testRedisLoss(t, false, true) }
+func TestRedisStallFailsClosed(t *testing.T) { testRedisLoss(t, true, true) }
