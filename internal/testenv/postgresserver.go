@@ -21,7 +21,7 @@ type Postgres struct {
 	DSN  string // the postgres database of the user mcpauth, trusted on 127.0.0.1
 	bin  string // the directory of initdb and pg_ctl
 	data string
-	port int
+	port string
 
 	frozen bool // by Freeze, until Thaw
 }
@@ -43,7 +43,8 @@ func StartPostgres(t testing.TB) *Postgres {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := &Postgres{bin: bin, data: filepath.Join(dir, "data"), port: freePort(t)}
+	_, port, _ := net.SplitHostPort(FreeAddr(t))
+	p := &Postgres{bin: bin, data: filepath.Join(dir, "data"), port: port}
 	if err := os.Mkdir(p.data, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func StartPostgres(t testing.TB) *Postgres {
 		}
 	}
 	p.run(t, "initdb", "-D", p.data, "-U", "mcpauth", "--auth=trust", "-E", "UTF8", "--no-sync")
-	p.DSN = fmt.Sprintf("postgres://mcpauth@127.0.0.1:%d/postgres?sslmode=disable", p.port)
+	p.DSN = fmt.Sprintf("postgres://mcpauth@127.0.0.1:%s/postgres?sslmode=disable", p.port)
 	p.Start(t)
 	t.Cleanup(func() {
 		if p.frozen { // the test ended during a freeze: a stopped server would not stop
@@ -75,7 +76,7 @@ func StartPostgres(t testing.TB) *Postgres {
 func (p *Postgres) Start(t testing.TB) {
 	t.Helper()
 	p.run(t, "pg_ctl", "-D", p.data, "-l", filepath.Join(p.data, "log"), "-w", "-o",
-		fmt.Sprintf("-p %d -k %s -h 127.0.0.1 -c fsync=on", p.port, p.data), "start")
+		fmt.Sprintf("-p %s -k %s -h 127.0.0.1 -c fsync=on", p.port, p.data), "start")
 }
 
 // Stop stops the server at once, as a crash would (pg_ctl's immediate mode: every connection
@@ -159,15 +160,4 @@ func postgresBin() string {
 		}
 	}
 	return best
-}
-
-// freePort returns a 127.0.0.1 TCP port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -10,6 +10,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,6 +75,18 @@ func PostgresDSN(t testing.TB) string {
 }
 
 var dbCounter atomic.Int64
+
+// FreeAddr returns a 127.0.0.1 address nobody listened on a moment ago, for a server that must
+// come back on the same address after a restart.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
 
 // RedisAddr returns host:port of the Redis server started by scripts/test.sh
 // (MCPAUTH_TEST_REDIS_ADDR). Tests must use keys with a unique prefix.

@@ -26,12 +26,7 @@ func startRedis(t *testing.T, addr string) (*harness.Process, string) {
 		t.Fatalf("redis-server: %v", err)
 	}
 	if addr == "" {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr = ln.Addr().String()
-		ln.Close()
+		addr = testenv.FreeAddr(t)
 	}
 	_, port, _ := net.SplitHostPort(addr)
 	p := harness.Start(t, harness.Options{PinCPU: -1, Ready: regexp.MustCompile(`Ready to accept connections`)},

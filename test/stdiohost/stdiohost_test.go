@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -63,18 +62,6 @@ func (s *server) stop() {
 	s.cmd.Wait()
 }
 
-// freeAddr returns a loopback address nobody listens on, for a server that must come back
-// on the same address after a restart.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // lockedBuffer collects a child's stderr while the test reads it.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -112,7 +99,7 @@ func TestTypeScriptStdioHostThroughProxySurvivesServerRestart(t *testing.T) {
 	node := testenv.Node(t)
 	root := testenv.RepoRoot(t)
 	bin := testenv.BuildBinary(t, "./cmd/mcpauth")
-	addr, data := freeAddr(t), t.TempDir()
+	addr, data := testenv.FreeAddr(t), t.TempDir()
 	srv := startServer(t, bin, addr, data)
 
 	host := exec.Command(node, filepath.Join(root, "test", "stdiohost", "host.mjs"), bin, srv.mcpURL, "2")
