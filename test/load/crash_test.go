@@ -52,6 +52,17 @@ func readyStatus(t *testing.T, s *server) int {
 	return resp.StatusCode
 }
 
+// onlyServerErrors checks that every failure of a run under a fault was an HTTP 5xx answer: a
+// 4xx would be a wrong answer; no answer, a hang or a crash.
+func onlyServerErrors(t *testing.T, res *harness.Result) {
+	t.Helper()
+	for name, st := range res.Ops {
+		if st.Errors > st.Status5xx {
+			t.Errorf("%s: %d failures without an HTTP 5xx answer (first: %v)", name, st.Errors-st.Status5xx, st.FirstError)
+		}
+	}
+}
+
 var errorLog = regexp.MustCompile(`(?m)level=ERROR.*$`)
 
 func TestCrashSafetySQLite(t *testing.T)   { testCrashSafety(t, "sqlite") }
@@ -148,11 +159,7 @@ func TestPostgresConnectionLoss(t *testing.T) {
 	}
 	res := stop(false)
 	t.Logf("with 3 losses of every connection:\n%s", res)
-	for name, st := range res.Ops {
-		if st.Errors > st.Status5xx { // a 4xx would be a wrong answer; no answer, a hang or crash
-			t.Errorf("%s: %d failures without an HTTP 5xx answer (first: %v)", name, st.Errors-st.Status5xx, st.FirstError)
-		}
-	}
+	onlyServerErrors(t, res)
 	if err := admin.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -215,11 +222,7 @@ func testPostgresFault(t *testing.T, dsn string, fault, end func(), extra ...str
 	if failed == 0 {
 		t.Errorf("no request failed during the fault: it was not seen")
 	}
-	for name, st := range res.Ops {
-		if st.Errors > st.Status5xx {
-			t.Errorf("%s: %d failures without an HTTP 5xx answer (first: %v)", name, st.Errors-st.Status5xx, st.FirstError)
-		}
-	}
+	onlyServerErrors(t, res)
 	checkReady(t, s)
 	f.verify(t)
 }
